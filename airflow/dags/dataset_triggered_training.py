@@ -1,0 +1,75 @@
+"""dataset_triggered_training: wait for a new dataset in training_data/incoming/, claim it, train on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from hss_airflow.dag_defaults import DEFAULT_ARGS
+from hss_airflow.incoming import CLAIMED, INCOMING, INCOMING_GLOB, DataRootFileSensor, NothingToClaim, claim_dataset
+from hss_airflow.params import tuning_params
+from hss_airflow.training_dag import TRAINING_DOC, build_training_chain
+
+DOC = f"""
+# Training on a new dataset (sensor-triggered)
+
+`wait_for_new_dataset` → `claim_dataset` → the training chain of `ml_training_smart_ensemble`.
+
+**How to use:** put a dataset CSV (same format as for `ml_training_smart_ensemble`) into
+`<data root>/{INCOMING}/`. Write it under another name (or a dot-name) and rename it in, so it is never
+read half-written.
+
+**How it works, and why this way:**
+- The schedule is `@continuous` with `max_active_runs=1`: as soon as one run ends the next one starts
+  watching. `wait_for_new_dataset` is a *deferrable* `FileSensor` on `{INCOMING_GLOB}`: while it waits,
+  the FileTrigger polls in the triggerer and no worker slot is held. After 6 h without a file the sensor
+  skips (soft fail) and a fresh run takes over, so waiting never piles up failed runs.
+- `claim_dataset` moves the oldest CSV to `{CLAIMED}/` with one atomic rename, so a file is trained
+  exactly once even if runs overlapped; a re-run of the same run keeps its claim. training_id =
+  `<file stem>_<YYYYMMDDTHHMMSS>`.
+- The training itself is the shared chain (same code as `ml_training_smart_ensemble`), run inside this
+  DAG so the claim and the model it produced sit in one run. An `AssetWatcher` was not used: the only
+  file event trigger shipped with Airflow 3.3 (`FileDeleteTrigger`) deletes the file it sees, and the
+  dataset is the thing we need to keep.
+{TRAINING_DOC}
+"""
+
+
+@dag(
+    dag_id="dataset_triggered_training",
+    schedule="@continuous",
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params=tuning_params(),
+    tags=["hss", "training", "sensor"],
+    doc_md=DOC,
+    dag_display_name="Training on a new dataset",
+)
+def dataset_triggered_training() -> None:
+    wait = DataRootFileSensor(
+        task_id="wait_for_new_dataset",
+        filepath=INCOMING_GLOB,
+        deferrable=True,
+        poke_interval=10.0,
+        timeout=6 * 3600,
+        soft_fail=True,
+    )
+
+    @task(task_id="claim_dataset")
+    def claim() -> dict[str, Any]:
+        context = get_current_context()
+        when = context.get("logical_date") or context["dag_run"].run_after
+        try:
+            return claim_dataset(context["run_id"], when)
+        except NothingToClaim as exc:
+            raise AirflowFailException(str(exc)) from None
+
+    claimed = claim()
+    wait >> claimed
+    build_training_chain(claimed)
+
+
+dataset_triggered_training()

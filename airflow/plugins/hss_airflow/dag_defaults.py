@@ -1,0 +1,25 @@
+"""Defaults every HSS DAG shares: owner, retries with backoff, pool names, connection ids."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+AUDIO_POOL = "hss_audio"  # tasks that send Essentia work to workflow-audio (airflow/config/pools.json)
+SERVICES_POOL = "hss_services"  # calls to the light services (content, prediction, insights, training)
+
+CONN_AUDIO = "workflow_audio"
+CONN_CONTENT = "workflow_content"
+CONN_TRAINING = "workflow_ml_training"
+CONN_PREDICTION = "workflow_ml_prediction"
+CONN_INTELLIGENCE = "workflow_intelligence"
+
+# Operators already retry connection errors, timeouts, 5xx and 429 inside one try (http_attempts with
+# backoff) and fail a 4xx at once without retry; these task retries cover what outlives that (a service
+# restarting, a worker lost).
+DEFAULT_ARGS = {
+    "owner": "hss",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=5),
+}

@@ -1,0 +1,133 @@
+"""DAG `params` with JSON schemas: what the trigger form shows and what a bad `conf` is refused by.
+
+Airflow validates `conf` against these schemas when a run is created (REST `POST /api/v2/dags/{id}/dagRuns`,
+the UI form, `airflow dags trigger`, `dag.test`): `SerializedDAG.create_dagrun` calls
+`params.deep_merge(conf).validate()` and the API answers 400 on a ParamValidationError. A Param without a
+default is required: leaving it out is refused ("No value passed and Param has no default value"), never
+defaulted. Conf keys that no Param names are passed through by Airflow; the tasks ignore them.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param
+
+from contracts.common import IDENTIFIER_PATTERN
+from contracts.content import MAX_LYRICS_CHARS
+
+AUDIO_SUFFIXES = ("wav", "mp3", "flac", "ogg")
+CSV_PATTERN = r"\.[cC][sS][vV]$"  # ECMA-compatible (no inline flags): the UI form validates it too
+DATA_PATH_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 1024}
+DEFAULT_BATCH_SIZE = 400
+DEFAULT_MAX_CONCURRENT_REQUESTS = 50
+
+
+def song_params() -> dict[str, Param]:
+    """comprehensive_analysis: song_id and song_path required, lyrics optional."""
+    return {
+        "song_id": Param(
+            type="string",
+            pattern=IDENTIFIER_PATTERN,
+            title="Song id",
+            description="Letters, digits, '_', '.', '-' (max 128, starts alphanumeric); names results/<song_id>/.",
+        ),
+        "song_path": Param(
+            **DATA_PATH_SCHEMA,
+            title="Song path",
+            description="Audio file relative to the data root, e.g. songs/example.mp3.",
+        ),
+        "lyrics": Param(
+            None,
+            type=["null", "string"],
+            maxLength=MAX_LYRICS_CHARS,
+            title="Lyrics",
+            description=(
+                "Optional. When empty, the lyrics are read from the sidecar <song>.txt next to the audio; "
+                "no sidecar means instrumental (not an error)."
+            ),
+        ),
+    }
+
+
+def tuning_params(
+    batch_size: int = DEFAULT_BATCH_SIZE, max_concurrent: int = DEFAULT_MAX_CONCURRENT_REQUESTS
+) -> dict[str, Param]:
+    """batch_size and max_concurrent_requests, shared by every training DAG."""
+    return {
+        "batch_size": Param(
+            batch_size,
+            type="integer",
+            minimum=1,
+            maximum=5000,
+            title="Batch size",
+            description="Rows per feature-extraction task (one mapped task per batch).",
+        ),
+        "max_concurrent_requests": Param(
+            max_concurrent,
+            type="integer",
+            minimum=1,
+            maximum=200,
+            title="Max concurrent requests",
+            description="Service requests in flight at once over the whole run (split across running batches).",
+        ),
+    }
+
+
+def training_params() -> dict[str, Param]:
+    """ml_training_smart_ensemble: dataset_path and training_id required."""
+    return {
+        "dataset_path": Param(
+            **DATA_PATH_SCHEMA,
+            pattern=CSV_PATTERN,
+            title="Dataset path",
+            description="Raw or features CSV relative to the data root, e.g. training_data/my_dataset.csv.",
+        ),
+        "training_id": Param(
+            type="string",
+            pattern=IDENTIFIER_PATTERN,
+            title="Training id",
+            description="Names the model (models/<training_id>/) and the features CSV; the idempotency key.",
+        ),
+        **tuning_params(),
+    }
+
+
+def daily_training_params(dataset_path: str = "training_data/daily.csv", prefix: str = "daily") -> dict[str, Param]:
+    """daily_model_training: every value has a default (a scheduled DAG must not need conf)."""
+    return {
+        "dataset_path": Param(
+            dataset_path,
+            **DATA_PATH_SCHEMA,
+            pattern=CSV_PATTERN,
+            title="Dataset path",
+            description="The dataset retrained every night, relative to the data root.",
+        ),
+        "training_id_prefix": Param(
+            prefix,
+            type="string",
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,110}$",
+            title="Training id prefix",
+            description="training_id = <prefix>_<YYYYMMDD> of the run's logical date.",
+        ),
+        **tuning_params(),
+    }
+
+
+def batch_params() -> dict[str, Param]:
+    """batch_analysis: a folder of the data root and a glob."""
+    return {
+        "folder": Param(
+            "songs",
+            **DATA_PATH_SCHEMA,
+            title="Folder",
+            description="Folder relative to the data root whose audio files are analysed (not recursive).",
+        ),
+        "pattern": Param(
+            "*.*",
+            type="string",
+            minLength=1,
+            maxLength=200,
+            pattern=r"^[^/\\]+$",
+            title="File pattern",
+            description=f"Glob on file names; only {', '.join(AUDIO_SUFFIXES)} files are taken.",
+        ),
+    }

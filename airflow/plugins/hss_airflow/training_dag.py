@@ -1,0 +1,124 @@
+"""The training task chain, shared by ml_training_smart_ensemble, daily_model_training and
+dataset_triggered_training (one definition, no copies):
+
+    validate_training_config -> process_training_dataset [plan_batches -> extract_batch_features (mapped)
+    -> merge_features] -> smart_ensemble_training (deferrable MLTrainingOperator) -> aggregate_results
+
+Where the config comes from differs per DAG and is resolved in validate_training_config:
+- ml_training_smart_ensemble: params dataset_path + training_id (both required);
+- daily_model_training: params dataset_path + training_id_prefix; training_id = <prefix>_<YYYYMMDD> of the
+  logical date (of run_after for a manual run without one);
+- dataset_triggered_training: the claim task's XCom (claimed file + training_id) passed as `claimed`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Asset, XComArg, get_current_context, task, task_group
+from airflow.sdk.exceptions import AirflowFailException
+
+from hss_airflow.dag_defaults import AUDIO_POOL, CONN_TRAINING, SERVICES_POOL
+from hss_airflow.datasets import PARALLEL_BATCHES, DatasetError, check_training_config, merge_features, plan_dataset
+from hss_airflow.datasets import run_batch as extract_batch
+from hss_airflow.reports import training_report, write_training_report
+from workflow_operators import MLTrainingOperator
+
+GROUP_ID = "process_training_dataset"
+MERGE_TASK_ID = f"{GROUP_ID}.merge_features"
+CV_FOLDS = 5
+AUC_FLOOR = 0.55
+# Updated by every successful training: a DAG scheduled on it (schedule=[TRAINED_MODEL]) runs after it.
+TRAINED_MODEL = Asset(name="hss_trained_model", uri="hss://models/latest")
+
+TRAINING_DOC = f"""
+### How the training chain works
+1. **validate_training_config** refuses a config that cannot train (no retry): dataset missing or outside
+   the data root, not a CSV, unreadable, no `is_hit` or not 0/1, one class only, rows with neither
+   feature values nor a `song_path`.
+2. **process_training_dataset** (task group): `plan_batches` cuts the rows *without* features into
+   batches of `batch_size`; `extract_batch_features` is mapped, one task per batch, in pool `{AUDIO_POOL}`
+   with at most **{PARALLEL_BATCHES} batches running at once per run** (`max_active_tis_per_dagrun`), each
+   keeping `max_concurrent_requests // {PARALLEL_BATCHES}` requests in flight to workflow-audio/-content, so
+   the run never has more than `max_concurrent_requests` open (a budget of 1 makes all rows one batch,
+   one request at a time); `merge_features` writes
+   `training_data/features/<training_id>.csv` (features + `is_hit`) atomically. Songs a service refuses
+   (4xx) are dropped and reported; more than 20% dropped fails the run.
+3. **smart_ensemble_training** starts the job on workflow-ml-training and *defers*: the trigger polls the
+   job in the triggerer, the worker slot is free. Resubmitting the same training_id returns the existing
+   job (idempotent retries).
+4. **aggregate_results** writes `results/training/<training_id>/report.json` (metrics per model and the
+   ensemble, dataset stats, dropped rows) and `feature_importances.png` next to it, and updates the
+   `hss_trained_model` asset.
+"""
+
+
+def _fail_on_bad_input(fn, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except DatasetError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+def build_training_chain(claimed: XComArg | None = None) -> tuple[Any, Any]:
+    """Add the chain to the DAG being defined; return (first task, last task) for wiring around it."""
+
+    @task(task_id="validate_training_config")
+    def validate_training_config(claimed: dict[str, Any] | None = None) -> dict[str, Any]:
+        context = get_current_context()
+        params = dict(context["params"])
+        if claimed:
+            params.update(dataset_path=claimed["dataset_path"], training_id=claimed["training_id"])
+        if not params.get("training_id"):
+            when = context.get("logical_date") or context["dag_run"].run_after
+            params["training_id"] = f"{params['training_id_prefix']}_{when:%Y%m%d}"
+        return _fail_on_bad_input(check_training_config, params)
+
+    @task(task_id="plan_batches")
+    def plan_batches(config: dict[str, Any]) -> list[dict[str, Any]]:
+        return _fail_on_bad_input(plan_dataset, config)
+
+    @task(
+        task_id="extract_batch_features",
+        pool=AUDIO_POOL,
+        max_active_tis_per_dagrun=PARALLEL_BATCHES,
+        map_index_template="{{ batch_label }}",
+    )
+    def extract_batch_features(config: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+        rows = batch["rows"]
+        get_current_context()["batch_label"] = f"batch {batch['batch']}: {len(rows)} rows"  # type: ignore[typeddict-unknown-key]
+        return _fail_on_bad_input(extract_batch, config, batch)
+
+    @task(task_id="merge_features", trigger_rule="none_failed")  # runs when no row needed extraction too
+    def merge(config: dict[str, Any], batches: list[dict[str, Any]]) -> dict[str, Any]:
+        # A slice is one XCom query (iterating a lazy sequence probes one index past its end).
+        return _fail_on_bad_input(merge_features, config, list((batches or [])[:]))
+
+    @task_group(group_id=GROUP_ID, tooltip="Extract features of the rows that lack them; write the features CSV")
+    def process_training_dataset(config: XComArg) -> XComArg:
+        batches = plan_batches(config)
+        parts = extract_batch_features.partial(config=config).expand(batch=batches)
+        return merge(config, parts)
+
+    @task(task_id="aggregate_results", outlets=[TRAINED_MODEL])
+    def aggregate_results(job: dict[str, Any]) -> dict[str, Any]:
+        context = get_current_context()
+        dataset = context["ti"].xcom_pull(task_ids=MERGE_TASK_ID)  # not an argument: keeps the graph a chain
+        run = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"]}
+        return write_training_report(training_report(job, dataset, run), auc_floor=AUC_FLOOR)
+
+    config = validate_training_config(claimed)
+    features = process_training_dataset(config)
+    training = MLTrainingOperator(
+        task_id="smart_ensemble_training",
+        conn_id=CONN_TRAINING,
+        training_id=features["training_id"],
+        dataset_path=features["dataset_path"],
+        cv_folds=CV_FOLDS,
+        auc_floor=AUC_FLOOR,
+        deferrable=True,
+        poll_interval=2.0,
+        pool=SERVICES_POOL,
+        doc_md="Starts the smart-ensemble job and defers; the trigger polls GET /train/jobs/{job_id}.",
+    )
+    return config, aggregate_results(training.output)

@@ -1,0 +1,194 @@
+"""Whole DAG runs with `dag.test()` against the five services running as real processes.
+
+dag.test() runs every task in this process, the deferrable training included: when a task defers,
+Airflow 3.3's dag.test runs its trigger in-process (`_run_inline_trigger`) and resumes the task
+(`test_training_run_defers_and_its_model_serves_the_next_analysis` checks that the training task
+really went through the deferral). Conf goes through the same params validation as a REST trigger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.exceptions import ParamValidationError
+
+from fixtures.audio import synth_song, write_not_audio
+from fixtures.datasets import make_features_dataset
+from fixtures.lyrics import generate_lyrics, write_sidecar
+from fixtures.songs_dataset import make_raw_dataset
+from hss_airflow.storage import safe_name
+
+DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def dags(airflow_db: Path) -> dict[str, Any]:
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags
+
+
+@pytest.fixture(scope="module")
+def services(live_services: dict[str, str], airflow_data_root: Path) -> Iterator[Path]:
+    yield airflow_data_root
+
+
+def run(dag: Any, conf: dict[str, Any]) -> tuple[Any, dict[str, Any], float]:
+    """dag.test(conf) -> (dag run, {task_id or task_id[map_index]: ti}, seconds)."""
+    started = time.monotonic()
+    dr = dag.test(run_conf=conf)
+    seconds = time.monotonic() - started
+    tis = {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": ti for ti in dr.get_task_instances()}
+    print(
+        f"dag.test {dag.dag_id}: {dr.state} in {seconds:.1f} s; " + ", ".join(f"{k}={v.state}" for k, v in tis.items())
+    )
+    return dr, tis, seconds
+
+
+def states(tis: dict[str, Any]) -> dict[str, str]:
+    return {key: str(ti.state) for key, ti in tis.items()}
+
+
+def result_of(root: Path, song_id: str, dr: Any) -> dict[str, Any]:
+    files = list((root / "results" / song_id).glob("*.json"))
+    matching = [json.loads(p.read_text()) for p in files]
+    matching = [doc for doc in matching if doc["run"]["run_id"] == dr.run_id]
+    assert len(matching) == 1, f"expected one result file for run {dr.run_id}, found {files}"
+    return matching[0]
+
+
+def test_comprehensive_analysis_writes_all_four_parts_for_the_song(dags, services: Path) -> None:
+    song = services / "songs" / "run_demo.wav"
+    synth_song(song, bpm=124.0, tonic="G", seconds=8.0)
+    write_sidecar(song, generate_lyrics(seed=3, hook_level=0.8))
+
+    dr, tis, _ = run(dags["comprehensive_analysis"], {"song_id": "run_demo", "song_path": "songs/run_demo.wav"})
+
+    assert str(dr.state) == "success", states(tis)
+    assert set(states(tis).values()) == {"success"}
+    doc = result_of(services, "run_demo", dr)
+    assert {"audio", "content", "prediction", "insights"} <= set(doc)
+    for part in ("audio", "content", "prediction", "insights"):
+        assert doc[part]["song_id"] == "run_demo"
+    assert len(doc["audio"]["features"]) >= 150
+    assert doc["content"]["instrumental"] is False  # the sidecar's lyrics were read
+    assert 0.0 <= doc["prediction"]["hit_probability"] <= 1.0
+    assert doc["insights"]["recommendations"]
+
+
+def test_bad_conf_is_refused_before_any_task_runs(dags, airflow_db: Path) -> None:
+    dag = dags["comprehensive_analysis"]
+    with pytest.raises(ParamValidationError, match="song_id"):
+        dag.test(run_conf={"song_path": "songs/x.wav"})
+    with pytest.raises(ParamValidationError, match="song_id"):
+        dag.test(run_conf={"song_id": "../etc/passwd", "song_path": "songs/x.wav"})
+
+
+def test_training_run_defers_and_its_model_serves_the_next_analysis(
+    dags, services: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    csv = make_raw_dataset(services, "dagrun_raw", n_songs=24, seconds=6.0, seed=5, lyrics="sidecar")
+    training_id = f"dagrun_{int(time.time())}"
+    conf = {
+        "dataset_path": csv.relative_to(services).as_posix(),
+        "training_id": training_id,
+        "batch_size": 10,
+        "max_concurrent_requests": 4,
+    }
+
+    with caplog.at_level(logging.INFO):
+        dr, tis, _ = run(dags["ml_training_smart_ensemble"], conf)
+
+    assert str(dr.state) == "success", states(tis)
+    mapped = [k for k in tis if k.startswith("process_training_dataset.extract_batch_features[")]
+    assert len(mapped) == 3  # 24 rows in batches of 10
+    assert tis["process_training_dataset.extract_batch_features[2]"].rendered_map_index == "batch 2: 4 rows"
+    # The training task deferred, dag.test ran MLTrainingJobTrigger in-process, the task resumed (one try).
+    assert tis["smart_ensemble_training"].try_number == 1
+    assert "[DAG TEST] running trigger in line" in caplog.text and "[DAG TEST] Trigger completed" in caplog.text
+    report = json.loads((services / "results" / "training" / training_id / "report.json").read_text())
+    assert report["model_version"].startswith(f"{training_id}@")
+    assert len(report["models"]) == 5 and report["dataset"]["rows"] == 24
+    assert (services / "results" / "training" / training_id / "feature_importances.png").read_bytes()[:4] == b"\x89PNG"
+    features = (services / "training_data" / "features" / f"{training_id}.csv").read_text().splitlines()
+    assert len(features) == 25 and features[0].endswith(",is_hit")
+
+    song = services / "songs" / "after_training.wav"
+    synth_song(song, bpm=132.0, tonic="D", seconds=6.0)
+    dr2, tis2, _ = run(dags["comprehensive_analysis"], {"song_id": "after_training", "song_path": str(song)})
+    assert str(dr2.state) == "success", states(tis2)
+    assert result_of(services, "after_training", dr2)["prediction"]["model_version"] == report["model_version"]
+
+
+def test_batch_analysis_maps_one_task_per_song(dags, services: Path) -> None:
+    folder = services / "songs" / "batch_three"
+    for i, bpm in enumerate((96.0, 110.0, 128.0)):
+        synth_song(folder / f"track {i}.wav", bpm=bpm, seconds=6.0)
+    (folder / "notes.txt").write_text("not a song")
+
+    dr, tis, _ = run(dags["batch_analysis"], {"folder": "songs/batch_three"})
+
+    assert str(dr.state) == "success", states(tis)
+    mapped = {k: v for k, v in tis.items() if k.startswith("audio_analysis[")}
+    assert len(mapped) == 3 and {str(ti.state) for ti in mapped.values()} == {"success"}
+    assert sorted(ti.rendered_map_index for ti in mapped.values()) == ["track_0", "track_1", "track_2"]
+    summary = json.loads((services / "results" / "batch" / f"{safe_name(dr.run_id)}.json").read_text())
+    assert summary["analysed"] == 3 and summary["failed"] == []
+    assert sorted(s["song_id"] for s in summary["songs"]) == ["track_0", "track_1", "track_2"]
+    assert all(s["feature_count"] >= 150 for s in summary["songs"])
+
+
+def test_batch_analysis_records_a_broken_song_and_fails_the_run(dags, services: Path) -> None:
+    folder = services / "songs" / "batch_broken"
+    synth_song(folder / "good.wav", bpm=100.0, seconds=6.0)
+    write_not_audio(folder / "broken.mp3")
+
+    dr, tis, _ = run(dags["batch_analysis"], {"folder": "songs/batch_broken", "pattern": "*.*"})
+
+    assert str(dr.state) == "failed"
+    mapped = sorted(str(v.state) for k, v in tis.items() if k.startswith("audio_analysis["))
+    assert mapped == ["failed", "success"]
+    assert tis["audio_analysis[0]"].try_number == 1  # a 4xx is not retried
+    summary = json.loads((services / "results" / "batch" / f"{safe_name(dr.run_id)}.json").read_text())
+    assert summary["failed"] == ["broken"] and summary["analysed"] == 1
+
+
+def test_dataset_dropped_into_incoming_is_claimed_and_trained(dags, services: Path) -> None:
+    incoming = services / "training_data" / "incoming"
+    staged = make_features_dataset(services / "training_data" / ".staging.csv", n_rows=120)
+    incoming.mkdir(parents=True, exist_ok=True)
+    shutil.move(staged, incoming / "fresh_export.csv")  # renamed in, as the DAG's doc asks
+
+    dr, tis, _ = run(dags["dataset_triggered_training"], {})
+
+    assert str(dr.state) == "success", states(tis)
+    assert not list(incoming.glob("*.csv"))
+    claimed = list((services / "training_data" / "claimed").glob("fresh_export__*.csv"))
+    assert len(claimed) == 1
+    # Every row had features: nothing to extract, the mapped task expanded to nothing and merge still ran.
+    assert str(tis["process_training_dataset.merge_features"].state) == "success"
+    assert not [k for k in tis if k.startswith("process_training_dataset.extract_batch_features[")]
+    reports = list((services / "results" / "training").glob("fresh_export_*/report.json"))
+    assert len(reports) == 1 and json.loads(reports[0].read_text())["n_rows"] == 120
+
+
+def test_daily_training_needs_no_conf_and_names_the_model_after_the_logical_date(dags, services: Path) -> None:
+    make_features_dataset(services / "training_data" / "daily.csv", n_rows=80, seed=3)
+
+    started = time.monotonic()
+    dr = dags["daily_model_training"].test(logical_date=datetime(2026, 3, 4, 2, 0, tzinfo=UTC))
+    print(f"dag.test daily_model_training: {dr.state} in {time.monotonic() - started:.1f} s")
+
+    assert str(dr.state) == "success"
+    report = json.loads((services / "results" / "training" / "daily_20260304" / "report.json").read_text())
+    assert report["model_version"].startswith("daily_20260304@") and report["n_rows"] == 80

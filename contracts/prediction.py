@@ -1,0 +1,41 @@
+"""workflow-ml-prediction: POST /predict/single."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from contracts.common import Contract, FeatureMap, Probability, SongId
+
+
+class PredictionRequest(Contract):
+    song_id: SongId
+    audio_features: FeatureMap = Field(description="`features` of the audio analysis.")
+    content_features: FeatureMap = Field(
+        default_factory=dict, description="`features` of the lyrics analysis (empty for unknown lyrics)."
+    )
+    model_version: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Pin a model (as returned by training). Default: the model models/latest.json names.",
+    )
+
+
+class Explanation(Contract):
+    feature: str
+    value: float | None = Field(default=None, allow_inf_nan=False, description="The song's value (None if imputed).")
+    contribution: float = Field(
+        allow_inf_nan=False,
+        description="Change in hit probability caused by this feature's value versus the training median.",
+    )
+
+
+class PredictionResponse(Contract):
+    song_id: SongId
+    hit_probability: Probability
+    model_version: str = Field(description="Model used; 'baseline-...' when no trained model exists yet.")
+    baseline: bool = Field(description="True when the built-in baseline model answered (nothing trained yet).")
+    explanations: list[Explanation] = Field(description="Largest contributions first.")
+    missing_features: list[str] = Field(
+        default_factory=list,
+        description="Features the model needs that the request lacked; imputed with the training median.",
+    )

@@ -1,0 +1,316 @@
+"""Airflow REST API v2 client for scripts and tests, on the official `apache-airflow-client`.
+
+    client = AirflowClient("http://127.0.0.1:8080", "admin", "admin")   # logs in: POST /auth/token
+    run = client.trigger("comprehensive_analysis", {"song_id": "x", "song_path": "songs/x.wav"})
+    final = client.wait_for_run("comprehensive_analysis", run.dag_run_id, on_change=print)
+    client.xcom("comprehensive_analysis", run.dag_run_id, "aggregate_results")
+
+Every failure is an `AirflowClientError` whose message says what was asked, what Airflow answered
+(401 login, 403 token, 404 unknown DAG/run/task, 400/422 refused conf or body, no answer) and what to check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import requests
+import urllib3
+from airflow_client import client as af
+
+TERMINAL_RUN_STATES = {"success", "failed"}
+
+
+class AirflowClientError(RuntimeError):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class TaskChange:
+    """One task instance moved to another state (state None = not scheduled yet)."""
+
+    task_id: str
+    map_index: int
+    state: str | None
+    previous: str | None
+    elapsed: float  # seconds since wait_for_run began
+
+    def __str__(self) -> str:
+        label = self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
+        return f"[{self.elapsed:6.1f} s] {label:<28} {self.previous or '-'} → {self.state or '-'}"
+
+
+def _start_order(ti: af.TaskInstanceResponse) -> tuple:
+    """Started tasks first, by start time; then the rest by id (stable output for parallel tasks)."""
+    return (ti.start_date is None, ti.start_date.timestamp() if ti.start_date else 0.0, ti.task_id, ti.map_index)
+
+
+def _detail(body: str | bytes | None) -> str:
+    """FastAPI's {"detail": …} (a string or a list of validation errors) as one readable line."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        detail = json.loads(body or "").get("detail", body)
+    except (ValueError, AttributeError):
+        return (body or "").strip()[:500]
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(x) for x in item.get("loc", []))
+                parts.append(f"{loc}: {item.get('msg', item)}" if loc else str(item.get("msg", item)))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return detail if isinstance(detail, str) else json.dumps(detail)
+
+
+def _explain(status: int | None, what: str, url: str, detail: str, username: str) -> str:
+    if status == 401:
+        return (
+            f"Airflow at {url} answered 401 Unauthorized to {what} ({detail}). "
+            f"Check the user and password (user {username!r}; the stack prints them and writes .stack/stack.json)."
+        )
+    if status == 403 and "token" in detail.lower():
+        return f"Airflow at {url} refused the token to {what} (403: {detail}); log in again (client.login())."
+    if status == 403:
+        return f"user {username!r} may not {what} (403 Forbidden: {detail})"
+    if status == 404:
+        hint = " Is the DAG file parsed? Check GET /api/v2/importErrors." if detail.startswith("Dag with") else ""
+        return f"{what}: not found (404: {detail}).{hint}"
+    if status in (400, 422):  # 400: conf against the DAG's params schema; 422: the body itself
+        return f"Airflow refused the request to {what} ({status}: {detail})"
+    return f"Airflow answered {status} to {what}: {detail}"
+
+
+class AirflowClient:
+    def __init__(self, base_url: str, username: str, password: str, *, timeout: float = 30.0, login: bool = True):
+        self.base_url = base_url.rstrip("/")
+        self.username, self.password = username, password
+        self.timeout = timeout
+        config = af.Configuration(host=self.base_url, retries=False)
+        self.api = af.ApiClient(config)
+        self.dags = af.DAGApi(self.api)
+        self.runs = af.DagRunApi(self.api)
+        self.tis = af.TaskInstanceApi(self.api)
+        self.xcoms = af.XComApi(self.api)
+        self.import_errors_api = af.ImportErrorApi(self.api)
+        if login:
+            self.login()
+
+    # --- errors ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _call(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except af.ApiException as exc:
+            msg = _explain(exc.status, what, self.base_url, _detail(exc.body) or str(exc.reason), self.username)
+            raise AirflowClientError(msg, exc.status) from None
+        except (urllib3.exceptions.HTTPError, requests.ConnectionError, requests.Timeout) as exc:
+            raise AirflowClientError(
+                f"cannot reach Airflow at {self.base_url} to {what} ({type(exc).__name__}). "
+                f"Is the api-server running? (`make demo` starts one; see its logs/api-server.log)"
+            ) from None
+
+    # --- auth ------------------------------------------------------------------------------------
+    def login(self) -> str:
+        """POST /auth/token (SimpleAuthManager): 201 with a JWT, then sent as a Bearer token."""
+        with self._call("log in"):
+            response = requests.post(
+                f"{self.base_url}/auth/token",
+                json={"username": self.username, "password": self.password},
+                timeout=self.timeout,
+            )
+        if response.status_code not in (200, 201):
+            msg = _explain(response.status_code, "log in", self.base_url, _detail(response.text), self.username)
+            raise AirflowClientError(msg, response.status_code)
+        token = response.json()["access_token"]
+        self.api.configuration.access_token = token
+        return token
+
+    # --- DAGs ------------------------------------------------------------------------------------
+    def get_dag(self, dag_id: str) -> af.DAGResponse:
+        with self._call(f"get DAG {dag_id!r}"):
+            return self.dags.get_dag(dag_id, _request_timeout=self.timeout)
+
+    def import_errors(self) -> list[af.ImportErrorResponse]:
+        with self._call("list import errors"):
+            return self.import_errors_api.get_import_errors(limit=100, _request_timeout=self.timeout).import_errors
+
+    def wait_for_dags(
+        self,
+        dag_ids: Iterable[str],
+        *,
+        timeout: float = 120.0,
+        on_import_error: Callable[[af.ImportErrorResponse], None] | None = None,
+        poll: float = 1.0,
+    ) -> dict[str, af.DAGResponse]:
+        """Poll until every DAG is parsed; report each new import error once while waiting."""
+        wanted, found, seen = list(dag_ids), {}, set()
+        deadline = time.monotonic() + timeout
+        while True:
+            for dag_id in wanted:
+                if dag_id in found:
+                    continue
+                try:
+                    found[dag_id] = self.get_dag(dag_id)
+                except AirflowClientError as exc:
+                    if exc.status != 404:
+                        raise
+            if len(found) == len(wanted):
+                return found
+            errors = self.import_errors()
+            for error in errors:
+                key = (error.filename, error.stack_trace)  # re-parsing renews the timestamp, not the error
+                if key not in seen and on_import_error:
+                    on_import_error(error)
+                seen.add(key)
+            if time.monotonic() > deadline:
+                missing = [d for d in wanted if d not in found]
+                files = ", ".join(e.filename for e in errors) or "none"
+                raise AirflowClientError(f"DAGs not parsed after {timeout:.0f} s: {missing} (import errors: {files})")
+            time.sleep(poll)
+
+    def unpause(self, dag_id: str) -> af.DAGResponse:
+        with self._call(f"unpause DAG {dag_id!r}"):
+            return self.dags.patch_dag(
+                dag_id, af.DAGPatchBody(is_paused=False), update_mask=["is_paused"], _request_timeout=self.timeout
+            )
+
+    # --- runs ------------------------------------------------------------------------------------
+    def trigger(
+        self, dag_id: str, conf: dict | None = None, run_id: str | None = None, *, grace: float = 30.0
+    ) -> af.DAGRunResponse:
+        """POST /api/v2/dags/{dag_id}/dagRuns with {"logical_date": null, "conf": …} (a manual run).
+
+        The run id is chosen here, so a retry cannot start a second run: a 5xx (SQLite refusing a
+        write while the scheduler commits, an api-server restarting) is retried for up to `grace`
+        seconds, and a 409 after a retry means the earlier attempt did create the run.
+        """
+        run_id = run_id or f"manual__{datetime.now(UTC).isoformat()}"
+        body = af.TriggerDAGRunPostBody(conf=conf or {}, dag_run_id=run_id, logical_date=None)
+        deadline, retried = time.monotonic() + grace, False
+        while True:
+            try:
+                with self._call(f"trigger DAG {dag_id!r}"):
+                    return self.runs.trigger_dag_run(dag_id, body, _request_timeout=self.timeout)
+            except AirflowClientError as exc:
+                if exc.status == 409 and retried:
+                    return self.get_run(dag_id, run_id)
+                if exc.status is None or exc.status < 500 or time.monotonic() > deadline:
+                    raise
+                retried = True
+                time.sleep(1.0)
+
+    def get_run(self, dag_id: str, run_id: str) -> af.DAGRunResponse:
+        with self._call(f"get run {run_id!r} of DAG {dag_id!r}"):
+            return self.runs.get_dag_run(dag_id, run_id, _request_timeout=self.timeout)
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[af.TaskInstanceResponse]:
+        found: list[af.TaskInstanceResponse] = []
+        with self._call(f"list task instances of run {run_id!r} of DAG {dag_id!r}"):
+            while True:
+                page = self.tis.get_task_instances(
+                    dag_id, run_id, limit=100, offset=len(found), _request_timeout=self.timeout
+                )
+                found.extend(page.task_instances)
+                if not page.task_instances or len(found) >= page.total_entries:
+                    return found
+
+    def wait_for_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        *,
+        timeout: float = 600.0,
+        on_change: Callable[[TaskChange], None] | None = None,
+        poll: float = 0.5,
+        grace: float = 60.0,
+    ) -> af.DAGRunResponse:
+        """Poll the run until success or failed, calling `on_change` once per task-state change.
+
+        A busy api-server (timeouts, 5xx such as a locked SQLite DB) is polled again for up to
+        `grace` seconds; a 4xx is an answer and ends the wait at once.
+        """
+        started = last_answer = time.monotonic()
+        states: dict[tuple[str, int], str | None] = {}
+        while True:
+            try:
+                run, tis = self.get_run(dag_id, run_id), self.task_instances(dag_id, run_id)
+                last_answer = time.monotonic()
+            except AirflowClientError as exc:
+                if (exc.status is not None and exc.status < 500) or time.monotonic() - last_answer > grace:
+                    raise
+                time.sleep(poll)
+                continue
+            for ti in sorted(tis, key=_start_order):
+                key = (ti.task_id, ti.map_index)
+                state = ti.state.value if ti.state is not None else None
+                if key not in states or states[key] != state:
+                    if on_change and (key in states or state is not None):
+                        change = TaskChange(
+                            ti.task_id, ti.map_index, state, states.get(key), time.monotonic() - started
+                        )
+                        on_change(change)
+                    states[key] = state
+            if run.state.value in TERMINAL_RUN_STATES:
+                return run
+            if time.monotonic() - started > timeout:
+                summary = ", ".join(f"{task}={state}" for (task, _), state in states.items())
+                raise AirflowClientError(f"run {run_id!r} of {dag_id!r} not finished after {timeout:.0f} s: {summary}")
+            time.sleep(poll)
+
+    # --- results ---------------------------------------------------------------------------------
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1):
+        """An XCom value as the task returned it (JSON types)."""
+        with self._call(f"read XCom {key!r} of task {task_id!r} in run {run_id!r} of DAG {dag_id!r}"):
+            entry = self.xcoms.get_xcom_entry(
+                dag_id, task_id, run_id, key, map_index=map_index, deserialize=True, _request_timeout=self.timeout
+            )
+        value = entry.actual_instance.value
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return json.loads(value)
+        return value
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
+        """The task's log as text: one line per structured log event."""
+        with self._call(f"read the log of task {task_id!r} (try {try_number}) in run {run_id!r} of DAG {dag_id!r}"):
+            # Raw JSON: the generated model keeps only `event` and `timestamp` of each record.
+            response = self.tis.get_log_without_preload_content(
+                dag_id,
+                run_id,
+                task_id,
+                try_number,
+                full_content=True,
+                map_index=map_index,
+                accept="application/json",
+                _request_timeout=self.timeout,
+            )
+            if response.status >= 400:
+                raise af.ApiException(status=response.status, reason=response.reason, body=response.data)
+        lines = []
+        for item in json.loads(response.data).get("content") or []:
+            lines.extend(_log_lines(item) if isinstance(item, dict) else [str(item)])
+        return "\n".join(lines)
+
+
+def _log_lines(record: dict) -> list[str]:
+    """A structured task-log record as text: time, level, message, then any exception with its last frames."""
+    event = str(record.get("event", ""))
+    if event.startswith(("::group::", "::endgroup::")):
+        return []
+    stamp = record.get("timestamp") or ""
+    stamp = stamp.isoformat() if hasattr(stamp, "isoformat") else str(stamp)
+    lines = [" ".join(x for x in (stamp, str(record.get("level", "")).upper(), event) if x)]
+    for error in record.get("error_detail") or []:
+        for frame in (error.get("frames") or [])[-3:]:
+            lines.append(f'  File "{frame.get("filename")}", line {frame.get("lineno")}, in {frame.get("name")}')
+        lines.append(f"  {error.get('exc_type')}: {error.get('exc_value')}")
+    return lines

@@ -1,0 +1,148 @@
+"""Start, health-check and stop local processes; every process logs to its own file.
+
+Only processes started here are ever stopped here (each gets its own session, and the whole
+session is signalled), so a user's other servers are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+
+class LaunchError(RuntimeError):
+    """A process died or did not become healthy; the message carries the tail of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    health_url: str | None = None
+    popen: subprocess.Popen | None = None
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            list(self.argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env},
+            cwd=self.cwd,
+            start_new_session=True,  # its own process group: stop() ends it and its children only
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def check_alive(self) -> None:
+        if not self.alive():
+            code = self.popen.returncode if self.popen else None
+            raise LaunchError(
+                f"{self.name} exited (code {code}); last lines of {self.log_path}:\n{tail(self.log_path)}"
+            )
+
+    def wait_healthy(self, timeout: float, probe: Callable[[], bool] | None = None) -> float:
+        """Block until `probe()` (default: GET health_url answers 2xx); return the seconds it took."""
+        started = time.monotonic()
+        check = probe or self._http_ok
+        while time.monotonic() - started < timeout:
+            self.check_alive()
+            if check():
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise LaunchError(
+            f"{self.name} not healthy after {timeout:.0f} s ({self.health_url}); "
+            f"last lines of {self.log_path}:\n{tail(self.log_path)}"
+        )
+
+    def _http_ok(self) -> bool:
+        if not self.health_url:
+            return self.alive()
+        try:
+            return requests.get(self.health_url, timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM the process group, SIGKILL whatever is left after `grace` seconds."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        pgid = os.getpgid(self.popen.pid)
+        os.killpg(pgid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(grace)
+        with contextlib.suppress(ProcessLookupError):  # children (pool workers, forks) may outlive the leader
+            os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5)
+
+
+class ProcessGroup:
+    """Processes started in order and stopped in reverse order (also on errors: use as a context)."""
+
+    def __init__(self) -> None:
+        self.processes: list[ManagedProcess] = []
+
+    def start(self, process: ManagedProcess) -> ManagedProcess:
+        self.processes.append(process.start())
+        return process
+
+    def get(self, name: str) -> ManagedProcess:
+        for process in self.processes:
+            if process.name == name:
+                return process
+        raise KeyError(name)
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+    def __enter__(self) -> ProcessGroup:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop_all()

@@ -1,0 +1,395 @@
+"""docker-compose.yml (and the test overlay) render, and the rendered stack keeps its invariants.
+
+Runs `docker-compose config` (Debian's docker-compose 1.29, no daemon needed) with a throwaway env file
+built from .env.example, parses the output and checks: a healthcheck on every service; one JWT secret and
+Fernet key across the Airflow components; published ports bound to 127.0.0.1 on the seed's ports; a
+scalable worker (no container_name, no published port, resource limits); the api-server's
+`airflow-webserver` alias; conditions on every depends_on; the five AIRFLOW_CONN_WORKFLOW_* connections;
+and that the test overlay run publishes no fixed host port. Each check is also shown to fail on a
+broken configuration.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from contracts.catalog import SERVICES
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASE = REPO_ROOT / "docker-compose.yml"
+OVERLAY = REPO_ROOT / "docker-compose.test.yml"
+ENV_EXAMPLE = REPO_ROOT / ".env.example"
+INSTALL_HINT = "sudo apt-get update && sudo apt-get install -y docker-compose   (or: make system-deps)"
+
+AIRFLOW_COMPONENTS = (
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "flower",
+)
+EXPECTED_BASE_PORTS = {
+    "airflow-apiserver": {(8080, 8080)},
+    "flower": {(5555, 5555)},
+    "postgres": {(5437, 5432)},
+    "redis": {(6384, 6379)},
+    **{spec.name: {(spec.port, spec.port)} for spec in SERVICES},
+}
+HOST_PORT_VARS = (
+    "HSS_AIRFLOW_HOST_PORT",
+    "HSS_FLOWER_HOST_PORT",
+    "HSS_POSTGRES_HOST_PORT",
+    "HSS_REDIS_HOST_PORT",
+    "HSS_AUDIO_HOST_PORT",
+    "HSS_CONTENT_HOST_PORT",
+    "HSS_ML_TRAINING_HOST_PORT",
+    "HSS_ML_PREDICTION_HOST_PORT",
+    "HSS_INTELLIGENCE_HOST_PORT",
+)
+TEST_API_KEY = "hss-test-api-key"
+
+
+# ---- rendering -------------------------------------------------------------------------------------
+
+
+def compose_binary() -> str:
+    path = shutil.which("docker-compose")
+    if path is None:
+        pytest.fail(f"the `docker-compose` command is missing; install it: {INSTALL_HINT}")
+    return path
+
+
+def example_env() -> dict[str, str]:
+    values = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def run_config(tmp_path: Path, files: list[Path], env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
+    env_file = tmp_path / "compose.env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
+    # The shell environment wins over --env-file in interpolation: keep the caller's values out.
+    shell_env = {k: v for k, v in os.environ.items() if k not in env and k not in HOST_PORT_VARS}
+    argv = [compose_binary(), "--env-file", str(env_file), "--project-directory", str(REPO_ROOT)]
+    for file in files:
+        argv += ["-f", str(file)]
+    return subprocess.run(
+        [*argv, "config", *extra], capture_output=True, text=True, cwd=REPO_ROOT, env=shell_env, timeout=60
+    )
+
+
+def render(tmp_path: Path, files: list[Path], env: dict[str, str]) -> dict[str, Any]:
+    result = run_config(tmp_path, files, env)
+    if result.returncode != 0:
+        pytest.fail(f"docker-compose config failed (exit {result.returncode}):\n{result.stderr}")
+    return yaml.safe_load(result.stdout)
+
+
+def overlay_run_env() -> dict[str, str]:
+    """.env.example plus every host port variable set empty: what the test run uses."""
+    return {**example_env(), **dict.fromkeys(HOST_PORT_VARS, "")}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return render(tmp_path_factory.mktemp("base"), [BASE], example_env())
+
+
+@pytest.fixture(scope="module")
+def with_overlay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return render(tmp_path_factory.mktemp("overlay"), [BASE, OVERLAY], overlay_run_env())
+
+
+# ---- the checks: each returns the problems it finds ----------------------------------------------------
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.partition("=")[::2] for item in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def published_ports(service: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(host_ip, published — "" when ephemeral, target) for each published port."""
+    ports = []
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):  # long syntax (compose v2 renders this)
+            ports.append((entry.get("host_ip", ""), str(entry.get("published", "") or ""), int(entry["target"])))
+            continue
+        spec = str(entry).split("/")[0]
+        parts = spec.split(":")
+        if len(parts) == 3:
+            host_ip, published, target = parts
+        elif len(parts) == 2:
+            host_ip, (published, target) = "", parts
+        else:
+            host_ip, published, target = "", "", parts[0]
+        ports.append((host_ip, published, int(target)))
+    return ports
+
+
+def missing_healthchecks(cfg: dict[str, Any]) -> list[str]:
+    return [
+        f"{name}: no healthcheck"
+        for name, service in cfg["services"].items()
+        if not (service.get("healthcheck") or {}).get("test") or service["healthcheck"].get("disable")
+    ]
+
+
+def secret_problems(cfg: dict[str, Any]) -> list[str]:
+    problems = []
+    for var in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API__SECRET_KEY"):
+        values = {name: environment(cfg["services"][name]).get(var, "") for name in AIRFLOW_COMPONENTS}
+        if not all(values.values()):
+            problems.append(f"{var} unset in {sorted(n for n, v in values.items() if not v)}")
+        if len(set(values.values())) != 1:
+            problems.append(f"{var} differs between Airflow components: {values}")
+    for name in AIRFLOW_COMPONENTS:
+        url = environment(cfg["services"][name]).get("AIRFLOW__CORE__EXECUTION_API_SERVER_URL")
+        if url != "http://airflow-apiserver:8080/execution/":
+            problems.append(f"{name}: execution API URL {url!r}")
+    return problems
+
+
+def base_port_problems(cfg: dict[str, Any]) -> list[str]:
+    problems = []
+    for name, service in cfg["services"].items():
+        ports = published_ports(service)
+        for host_ip, _, target in ports:
+            if host_ip != "127.0.0.1":
+                problems.append(f"{name}: port {target} published on {host_ip or 'all interfaces'}")
+        got = {(int(published), target) for _, published, target in ports if published}
+        if got != EXPECTED_BASE_PORTS.get(name, set()) or len(got) != len(ports):
+            problems.append(f"{name}: publishes {ports}, expected {sorted(EXPECTED_BASE_PORTS.get(name, set()))}")
+    return problems
+
+
+def worker_problems(cfg: dict[str, Any]) -> list[str]:
+    worker = cfg["services"]["airflow-worker"]
+    problems = []
+    if "container_name" in worker:
+        problems.append(f"airflow-worker has container_name {worker['container_name']!r}: --scale cannot work")
+    if worker.get("ports"):
+        problems.append(f"airflow-worker publishes {worker['ports']}: --scale would collide")
+    limits = ((worker.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+    if not limits.get("cpus") or not limits.get("memory"):
+        problems.append(f"airflow-worker has no cpus/memory limits: {limits}")
+    return problems
+
+
+def alias_problems(cfg: dict[str, Any]) -> list[str]:
+    networks = cfg["services"]["airflow-apiserver"].get("networks") or {}
+    aliases = [alias for net in networks.values() if isinstance(net, dict) for alias in net.get("aliases") or []]
+    return [] if "airflow-webserver" in aliases else [f"airflow-apiserver aliases {aliases}: no airflow-webserver"]
+
+
+def depends_on_problems(cfg: dict[str, Any]) -> list[str]:
+    problems = []
+    allowed = {"service_healthy", "service_completed_successfully"}
+    for name, service in cfg["services"].items():
+        deps = service.get("depends_on") or {}
+        if isinstance(deps, list):
+            problems.append(f"{name}: depends_on without conditions: {deps}")
+            continue
+        for dep, spec in deps.items():
+            condition = (spec or {}).get("condition")
+            if condition not in allowed:
+                problems.append(f"{name} -> {dep}: condition {condition!r}")
+            if dep == "airflow-init" and condition != "service_completed_successfully":
+                problems.append(f"{name} -> airflow-init must wait for service_completed_successfully")
+    return problems
+
+
+def connection_problems(cfg: dict[str, Any], api_key: str) -> list[str]:
+    problems = []
+    for name in AIRFLOW_COMPONENTS:
+        env = environment(cfg["services"][name])
+        for spec in SERVICES:
+            raw = env.get(spec.env_var)
+            if not raw:
+                problems.append(f"{name}: {spec.env_var} unset")
+                continue
+            conn = json.loads(raw)
+            expected = {"conn_type": "http", "host": spec.name, "port": spec.port, "password": api_key}
+            got = {key: conn.get(key) for key in expected}
+            if got != expected:
+                problems.append(f"{name}: {spec.env_var} = {got}, expected {expected}")
+    for spec in SERVICES:
+        env = environment(cfg["services"][spec.name])
+        if env.get("HSS_API_KEY") != api_key or env.get("HSS_DATA_ROOT") != "/app/data":
+            problems.append(
+                f"{spec.name}: HSS_API_KEY/HSS_DATA_ROOT = {env.get('HSS_API_KEY')}/{env.get('HSS_DATA_ROOT')}"
+            )
+    return problems
+
+
+def fixed_host_port_problems(cfg: dict[str, Any]) -> list[str]:
+    return [
+        f"{name}: fixed host port {published} for {target} (or not on 127.0.0.1)"
+        for name, service in cfg["services"].items()
+        for host_ip, published, target in published_ports(service)
+        if published or host_ip != "127.0.0.1"
+    ]
+
+
+# ---- the rendered files pass -----------------------------------------------------------------------------
+
+
+def test_base_and_overlay_validate_quietly(tmp_path: Path) -> None:
+    for files, env in (([BASE], example_env()), ([BASE, OVERLAY], overlay_run_env())):
+        result = run_config(tmp_path, files, env, "-q")
+        assert result.returncode == 0, result.stderr
+
+
+def test_a_missing_secret_stops_compose_with_the_hint(tmp_path: Path) -> None:
+    env = example_env()
+    del env["AIRFLOW_JWT_SECRET"]
+    result = run_config(tmp_path, [BASE], env, "-q")
+    assert result.returncode != 0
+    assert "set it in .env" in result.stderr
+
+
+def test_every_service_has_a_healthcheck(base: dict, with_overlay: dict) -> None:
+    assert set(base["services"]) >= set(AIRFLOW_COMPONENTS) | {"postgres", "redis"} | {s.name for s in SERVICES}
+    assert missing_healthchecks(base) == []
+    assert missing_healthchecks(with_overlay) == []
+
+
+def test_airflow_components_share_one_jwt_secret_and_fernet_key(base: dict, with_overlay: dict) -> None:
+    assert secret_problems(base) == []
+    assert secret_problems(with_overlay) == []
+    assert environment(base["services"]["airflow-worker"])["AIRFLOW__API_AUTH__JWT_SECRET"] == "change-me-jwt-secret"
+
+
+def test_base_publishes_the_seed_ports_on_loopback_only(base: dict) -> None:
+    assert base_port_problems(base) == []
+
+
+def test_worker_scales(base: dict, with_overlay: dict) -> None:
+    assert worker_problems(base) == []
+    assert worker_problems(with_overlay) == []
+
+
+def test_api_server_answers_to_airflow_webserver(base: dict) -> None:
+    assert alias_problems(base) == []
+
+
+def test_every_depends_on_waits_on_a_condition(base: dict, with_overlay: dict) -> None:
+    assert depends_on_problems(base) == []
+    assert depends_on_problems(with_overlay) == []
+
+
+def test_the_five_connections_point_at_the_services_with_the_api_key(base: dict, with_overlay: dict) -> None:
+    assert connection_problems(base, example_env()["HSS_API_KEY"]) == []
+    assert connection_problems(with_overlay, TEST_API_KEY) == []
+
+
+def test_overlay_run_has_no_fixed_host_ports_and_fast_settings(with_overlay: dict) -> None:
+    assert fixed_host_port_problems(with_overlay) == []
+    scheduler = environment(with_overlay["services"]["airflow-scheduler"])
+    assert scheduler["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.1"
+    assert int(environment(with_overlay["services"]["airflow-worker"])["AIRFLOW__CELERY__WORKER_CONCURRENCY"]) <= 2
+    worker_volumes = [str(v) for v in with_overlay["services"]["airflow-worker"].get("volumes", [])]
+    assert any(v.endswith(":/app/data:rw") and not v.startswith("hss-data") for v in worker_volumes), worker_volumes
+
+
+# ---- each check fails on a broken configuration -------------------------------------------------------
+
+
+def test_fixed_ports_check_fails_when_the_host_ports_are_not_emptied(tmp_path: Path) -> None:
+    rendered = render(tmp_path, [BASE, OVERLAY], example_env())
+    assert any("airflow-apiserver: fixed host port 8080" in p for p in fixed_host_port_problems(rendered))
+
+
+def _without_healthcheck(cfg: dict) -> None:
+    del cfg["services"]["redis"]["healthcheck"]
+
+
+def _other_jwt(cfg: dict) -> None:
+    cfg["services"]["airflow-triggerer"]["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"] = "other"
+
+
+def _other_fernet(cfg: dict) -> None:
+    cfg["services"]["flower"]["environment"]["AIRFLOW__CORE__FERNET_KEY"] = "other"
+
+
+def _all_interfaces(cfg: dict) -> None:
+    cfg["services"]["postgres"]["ports"] = ["5437:5432/tcp"]
+
+
+def _wrong_port(cfg: dict) -> None:
+    cfg["services"]["workflow-audio"]["ports"] = ["127.0.0.1:9001:8001/tcp"]
+
+
+def _worker_name(cfg: dict) -> None:
+    cfg["services"]["airflow-worker"]["container_name"] = "airflow-worker"
+
+
+def _worker_port(cfg: dict) -> None:
+    cfg["services"]["airflow-worker"]["ports"] = ["127.0.0.1:8793:8793/tcp"]
+
+
+def _worker_no_limits(cfg: dict) -> None:
+    del cfg["services"]["airflow-worker"]["deploy"]
+
+
+def _no_alias(cfg: dict) -> None:
+    cfg["services"]["airflow-apiserver"]["networks"] = {"default": None}
+
+
+def _bare_depends_on(cfg: dict) -> None:
+    cfg["services"]["airflow-scheduler"]["depends_on"] = ["postgres"]
+
+
+def _init_only_started(cfg: dict) -> None:
+    cfg["services"]["airflow-triggerer"]["depends_on"]["airflow-init"] = {"condition": "service_started"}
+
+
+def _missing_connection(cfg: dict) -> None:
+    del cfg["services"]["airflow-worker"]["environment"]["AIRFLOW_CONN_WORKFLOW_INTELLIGENCE"]
+
+
+def _connection_wrong_host(cfg: dict) -> None:
+    env = cfg["services"]["airflow-worker"]["environment"]
+    env["AIRFLOW_CONN_WORKFLOW_AUDIO"] = env["AIRFLOW_CONN_WORKFLOW_AUDIO"].replace("workflow-audio", "localhost")
+
+
+@pytest.mark.parametrize(
+    ("break_it", "check"),
+    [
+        (_without_healthcheck, missing_healthchecks),
+        (_other_jwt, secret_problems),
+        (_other_fernet, secret_problems),
+        (_all_interfaces, base_port_problems),
+        (_wrong_port, base_port_problems),
+        (_worker_name, worker_problems),
+        (_worker_port, worker_problems),
+        (_worker_no_limits, worker_problems),
+        (_no_alias, alias_problems),
+        (_bare_depends_on, depends_on_problems),
+        (_init_only_started, depends_on_problems),
+        (_missing_connection, lambda cfg: connection_problems(cfg, example_env()["HSS_API_KEY"])),
+        (_connection_wrong_host, lambda cfg: connection_problems(cfg, example_env()["HSS_API_KEY"])),
+        (_all_interfaces, fixed_host_port_problems),
+    ],
+)
+def test_each_check_reports_a_broken_configuration(base: dict, break_it, check) -> None:
+    broken = copy.deepcopy(base)
+    break_it(broken)
+    assert check(broken), f"{check} did not notice {break_it.__name__}"

@@ -1,0 +1,89 @@
+"""workflow-audio (ASGI app `services.audio.app:app`): routes only; the logic is in services.audio.extractor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+
+from contracts.audio import MIN_AUDIO_FEATURES, AudioAnalysisRequest, AudioAnalysisResponse
+from contracts.errors import ErrorEnvelope
+from services.audio import __version__
+from services.audio.extractor import SUPPORTED_FORMATS, analyze_request
+from services.audio.pool import ExtractorPool
+from services.audio.settings import AudioSettings
+from services.common.app_factory import create_app, settings_of
+
+DESCRIPTION = f"""Runs Essentia's MusicExtractor on one audio file of the data root ({", ".join(SUPPORTED_FORMATS)}).
+
+Returns at least {MIN_AUDIO_FEATURES} numeric descriptors as a flat map whose key set is the same for every
+song (scalar descriptors by their Essentia name, fixed-size vectors as `name.<index>`) and the
+highlights (tempo, key, duration, loudness, danceability). Extraction runs in a pool of worker
+processes; requests beyond the pool size wait for a free worker."""
+
+
+def _errors(**codes: str) -> dict[int | str, dict]:
+    return {int(status[1:]): {"model": ErrorEnvelope, "description": text} for status, text in codes.items()}
+
+
+ANALYZE_ERRORS = _errors(
+    s403="`path_outside_data_root`: the path leaves the data root ('..', absolute elsewhere, symlink out).",
+    s404="`file_not_found`: no file at that path in the data root.",
+    s413="`file_too_large`: the audio file exceeds HSS_AUDIO_MAX_FILE_BYTES.",
+    s422=(
+        "The file cannot be analysed: `unsupported_format` (extension), `empty_file`, `not_audio`, "
+        "`corrupt_audio` (damaged or truncated), `silent_audio`, `audio_too_short` (under "
+        "HSS_AUDIO_MIN_DURATION_S), `not_a_file`; or `validation_error` for a malformed request."
+    ),
+    s503="`worker_crashed` (the worker died and was restarted: retry) or `extractor_unavailable`.",
+    s504="`analysis_timeout`: extraction took longer than HSS_AUDIO_TIMEOUT_S and was stopped.",
+)
+
+
+def _ready_checks(app: FastAPI) -> dict[str, bool]:
+    pool: ExtractorPool | None = getattr(app.state, "extractor_pool", None)
+    return pool.ready_checks() if pool else {"extractor_pool_started": False}
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    pool = ExtractorPool(settings_of(app).pool_size)
+    pool.start()  # spawns the workers; they import Essentia and warm up in the background
+    app.state.extractor_pool = pool
+    try:
+        yield
+    finally:
+        app.state.extractor_pool = None
+        await pool.close()
+
+
+router = APIRouter(tags=["audio"])
+
+
+@router.post(
+    "/analyze/comprehensive",
+    response_model=AudioAnalysisResponse,
+    summary="Analyse one song with Essentia MusicExtractor",
+    description=DESCRIPTION,
+    responses=ANALYZE_ERRORS,
+)
+async def analyze_comprehensive(body: AudioAnalysisRequest, request: Request) -> AudioAnalysisResponse:
+    return await analyze_request(
+        body, pool=getattr(request.app.state, "extractor_pool", None), settings=settings_of(request.app)
+    )
+
+
+def build_app(settings: AudioSettings | None = None) -> FastAPI:
+    return create_app(
+        name="workflow-audio",
+        version=__version__,
+        description="Audio analysis with Essentia MusicExtractor (real descriptors of real audio).",
+        routers=[router],
+        settings=settings or AudioSettings(),
+        ready_checks=_ready_checks,
+        lifespan=_lifespan,
+    )
+
+
+app = build_app()

@@ -1,0 +1,44 @@
+"""Settings of workflow-audio. Shared ones (HSS_DATA_ROOT, HSS_API_KEY, ...) come from ServiceSettings."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import ServiceSettings
+
+
+class AudioSettings(ServiceSettings):
+    """Environment: HSS_AUDIO_POOL_SIZE, HSS_AUDIO_TIMEOUT_S, HSS_AUDIO_MAX_FILE_BYTES, HSS_AUDIO_MIN_DURATION_S.
+
+    In code the fields go by their names: `AudioSettings(data_root=..., pool_size=1, timeout_s=30)`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HSS_", extra="ignore", populate_by_name=True)
+
+    pool_size: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        validation_alias="HSS_AUDIO_POOL_SIZE",
+        description="Extractor worker processes (MusicExtractor is CPU bound: one per core). Default: CPU count.",
+    )
+    timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        validation_alias="HSS_AUDIO_TIMEOUT_S",
+        description="Longest one extraction may run; then the worker is killed and the caller gets 504.",
+    )
+    max_file_bytes: int = Field(
+        default=200 * 1024 * 1024,
+        ge=1,
+        validation_alias="HSS_AUDIO_MAX_FILE_BYTES",
+        description="Bigger audio files are refused with 413 (file_too_large).",
+    )
+    min_duration_s: float = Field(
+        default=1.0,
+        ge=0,
+        validation_alias="HSS_AUDIO_MIN_DURATION_S",
+        description="Shorter audio is refused with 422 (audio_too_short): under ~1 s there is no rhythm to measure.",
+    )

@@ -1,0 +1,1 @@
+"""Shared frame of the five services: settings, errors, data-root paths, auth, app factory."""

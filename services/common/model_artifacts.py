@@ -1,0 +1,177 @@
+"""Model artifacts: the one place that knows how trained models are laid out, saved and loaded.
+
+workflow-ml-training writes them, workflow-ml-prediction reads them. Layout under the data root:
+
+    models/<training_id>/job.json       the TrainingJob (contracts.training), rewritten atomically as it runs
+    models/<training_id>/metrics.json   TrainingMetrics, model_version and config of the finished job
+    models/<training_id>/model.joblib   a WeightedEnsemble (below), written to a temp file + os.replace
+    models/latest.json                  LatestModel: the newest good model, what prediction serves by default
+
+A model artifact is a pickle (joblib): load it only from the data root this platform writes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import joblib
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from contracts.common import IDENTIFIER_PATTERN
+from services.common.paths import atomic_write, atomic_write_text
+
+ARTIFACT_FORMAT = 1
+MODELS_DIR = "models"
+JOB_FILE = "job.json"
+METRICS_FILE = "metrics.json"
+MODEL_FILE = "model.joblib"
+LATEST_FILE = "latest.json"
+
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+class ArtifactError(Exception):
+    """A model file or latest.json that cannot be read or is not what this code writes."""
+
+
+def is_valid_training_id(training_id: str) -> bool:
+    return bool(_IDENTIFIER.fullmatch(training_id))
+
+
+def models_dir(root: Path) -> Path:
+    return root / MODELS_DIR
+
+
+def model_dir(root: Path, training_id: str) -> Path:
+    # Identifiers become folder names: refuse anything that is not a safe identifier ('..', '/', ...).
+    if not is_valid_training_id(training_id):
+        raise ValueError(f"invalid training id {training_id!r}")
+    return models_dir(root) / training_id
+
+
+def job_path(root: Path, training_id: str) -> Path:
+    return model_dir(root, training_id) / JOB_FILE
+
+
+def metrics_path(root: Path, training_id: str) -> Path:
+    return model_dir(root, training_id) / METRICS_FILE
+
+
+def artifact_path(root: Path, training_id: str) -> Path:
+    return model_dir(root, training_id) / MODEL_FILE
+
+
+def latest_path(root: Path) -> Path:
+    return models_dir(root) / LATEST_FILE
+
+
+def training_id_of(model_version: str) -> str:
+    """'my_training@1a2b3c4d' -> 'my_training' (model versions are '<training_id>@<sha8>')."""
+    return model_version.partition("@")[0]
+
+
+class HitModel(Protocol):
+    """What prediction needs from a model: trained ensemble and built-in baseline alike."""
+
+    model_version: str
+    feature_names: list[str]
+    medians: list[float]  # aligned with feature_names: the training median of each feature
+    baseline: bool
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:  # (n, len(feature_names)) -> (n,) P(hit)
+        ...
+
+
+@dataclass
+class EnsembleMember:
+    name: str
+    weight: float
+    estimator: Any  # a fitted sklearn classifier (Pipeline) with predict_proba
+
+
+@dataclass
+class WeightedEnsemble:
+    """The trained smart ensemble: P(hit) = sum of weight * member P(hit), over the kept members."""
+
+    training_id: str
+    model_version: str
+    feature_names: list[str]
+    medians: list[float]
+    members: list[EnsembleMember]
+    created_at: datetime
+    sklearn_version: str
+    format: int = ARTIFACT_FORMAT
+    extra: dict[str, Any] = field(default_factory=dict)
+    baseline: ClassVar[bool] = False
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise ValueError(f"expected shape (n, {len(self.feature_names)}), got {X.shape}")
+        total = np.zeros(X.shape[0])
+        for member in self.members:
+            total += member.weight * member.estimator.predict_proba(X)[:, 1]
+        return np.clip(total, 0.0, 1.0)
+
+
+class LatestModel(BaseModel):
+    """models/latest.json: which model prediction serves when the request pins none."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    training_id: str
+    model_version: str
+    artifact: str = Field(description="Path of model.joblib relative to the data root.")
+    feature_names: list[str]
+    created_at: datetime
+    format: int = ARTIFACT_FORMAT
+
+
+def save_artifact(path: Path, model: WeightedEnsemble) -> None:
+    """joblib.dump through atomic_write: readers never see half a model."""
+    atomic_write(path, lambda fh: joblib.dump(model, fh))
+
+
+def load_artifact(path: Path) -> WeightedEnsemble:
+    try:
+        model = joblib.load(path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # a truncated or foreign file: say which
+        raise ArtifactError(f"cannot load model artifact {path.name}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, WeightedEnsemble):
+        raise ArtifactError(f"{path} does not hold a WeightedEnsemble (found {type(model).__name__})")
+    if model.format != ARTIFACT_FORMAT:
+        raise ArtifactError(f"{path} has artifact format {model.format}; this code reads {ARTIFACT_FORMAT}")
+    return model
+
+
+def write_latest(root: Path, pointer: LatestModel) -> None:
+    atomic_write_text(latest_path(root), pointer.model_dump_json(indent=2))
+
+
+def read_latest(root: Path) -> LatestModel | None:
+    """None when no model was ever published; ArtifactError when latest.json is unreadable."""
+    try:
+        text = latest_path(root).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return LatestModel.model_validate_json(text)
+    except ValidationError as exc:
+        raise ArtifactError(f"models/{LATEST_FILE} is not valid: {exc.errors()[0]['msg']}") from exc
+
+
+def latest_pointer_for(model: WeightedEnsemble) -> LatestModel:
+    return LatestModel(
+        training_id=model.training_id,
+        model_version=model.model_version,
+        artifact=f"{MODELS_DIR}/{model.training_id}/{MODEL_FILE}",
+        feature_names=list(model.feature_names),
+        created_at=model.created_at,
+    )

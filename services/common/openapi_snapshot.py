@@ -1,0 +1,60 @@
+"""Write (or check) contracts/openapi/<service>.json from each service's app.
+
+python -m services.common.openapi_snapshot          # regenerate (make contracts)
+python -m services.common.openapi_snapshot --check  # exit 1 and name the stale files
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from contracts.catalog import SERVICES, ServiceSpec
+
+SNAPSHOT_DIR = Path(__file__).resolve().parents[2] / "contracts" / "openapi"
+
+
+def load_app(spec: ServiceSpec) -> Any:
+    module, _, attribute = spec.app.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def render(spec: ServiceSpec) -> str:
+    return json.dumps(load_app(spec).openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def snapshot_path(spec: ServiceSpec) -> Path:
+    return SNAPSHOT_DIR / f"{spec.name}.json"
+
+
+def stale_snapshots() -> list[str]:
+    """Names of the services whose committed snapshot differs from what the app serves now."""
+    return [
+        spec.name
+        for spec in SERVICES
+        if not snapshot_path(spec).exists() or snapshot_path(spec).read_text() != render(spec)
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a snapshot is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = stale_snapshots()
+        for name in stale:
+            print(f"stale: contracts/openapi/{name}.json (run `make contracts`)")
+        return 1 if stale else 0
+    SNAPSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    for spec in SERVICES:
+        snapshot_path(spec).write_text(render(spec))
+        print(f"wrote {snapshot_path(spec).relative_to(SNAPSHOT_DIR.parents[1])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""workflow-content: lyrics analysis (VADER sentiment + lexical features), no network."""

@@ -1,0 +1,1 @@
+"""workflow-intelligence: rule-based insights from the audio, lyrics and prediction responses."""

@@ -1,0 +1,51 @@
+"""workflow-intelligence routes: POST /insights/generate. Logic lives in services.intelligence.rules."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from contracts.errors import ErrorEnvelope
+from contracts.insights import InsightsRequest, InsightsResponse
+from services.common.app_factory import create_app
+from services.common.settings import ServiceSettings
+from services.intelligence import rules
+
+SERVICE_NAME = "workflow-intelligence"
+VERSION = "0.1.0"
+
+router = APIRouter(tags=["insights"])
+
+
+@router.post(
+    "/insights/generate",
+    response_model=InsightsResponse,
+    summary="Generate insights",
+    description=(
+        "Rule-based insights from the full responses of workflow-audio, workflow-content and "
+        "workflow-ml-prediction for one song: a summary and recommendations (area, priority, ordered high to "
+        "low) that quote the song's own values (tempo, key, loudness vs the -14 LUFS streaming target, "
+        "danceability, lyric sentiment and hook strength, hit probability and model version). Deterministic."
+    ),
+    responses={
+        422: {
+            "model": ErrorEnvelope,
+            "description": "`validation_error` (malformed or missing nested responses) or `song_id_mismatch` "
+            "(audio/content/prediction belong to another song).",
+        },
+    },
+)
+def generate_insights(body: InsightsRequest) -> InsightsResponse:
+    return rules.generate_insights(body)
+
+
+def build_app(settings: ServiceSettings | None = None) -> FastAPI:
+    return create_app(
+        name=SERVICE_NAME,
+        version=VERSION,
+        description="Rule-based, explainable insights for hit-song science.",
+        routers=[router],
+        settings=settings or ServiceSettings(),
+    )
+
+
+app = build_app()

@@ -1,0 +1,72 @@
+"""workflow-ml-prediction routes. Logic lives in model_store.py, predictor.py and baseline.py."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+
+from contracts.errors import ErrorEnvelope
+from contracts.prediction import PredictionRequest, PredictionResponse
+from services.common.app_factory import create_app, settings_of
+from services.ml_prediction.model_store import ModelStore
+from services.ml_prediction.predictor import predict
+from services.ml_prediction.settings import PredictionSettings
+
+SERVICE_NAME = "workflow-ml-prediction"
+VERSION = "0.1.0"
+
+router = APIRouter(tags=["prediction"])
+
+
+@router.post(
+    "/predict/single",
+    response_model=PredictionResponse,
+    summary="Hit probability of one song, with explanations",
+    description=(
+        "Scores `audio_features` plus `content_features` with the model `models/latest.json` names (or the pinned "
+        "`model_version`; before any training, the documented baseline `baseline-v1`). Features the model needs "
+        "but the request lacks are imputed with the training median and listed in `missing_features`; more than "
+        "half missing is refused. Each explanation is P(song) - P(song with that feature at its training median), "
+        "largest |contribution| first."
+    ),
+    responses={
+        404: {
+            "model": ErrorEnvelope,
+            "description": "The pinned model_version does not exist (unknown_model_version).",
+        },
+        422: {
+            "model": ErrorEnvelope,
+            "description": "Invalid request, too many missing features (too_many_missing_features), or a feature "
+            "name in both maps (feature_name_collision).",
+        },
+        503: {"model": ErrorEnvelope, "description": "latest.json names a model that cannot be loaded."},
+    },
+)
+def predict_single(body: PredictionRequest, request: Request) -> PredictionResponse:
+    settings: PredictionSettings = settings_of(request.app)  # type: ignore[assignment]
+    model = request.app.state.models.get(body.model_version)
+    return predict(model, body, top_k=settings.explanations_top_k, max_missing_fraction=settings.max_missing_fraction)
+
+
+def build_app(settings: PredictionSettings | None = None) -> FastAPI:
+    settings = settings or PredictionSettings()
+    store = ModelStore(settings.resolved_data_root(), cache_size=settings.model_cache_size)
+
+    def ready_checks(_app: FastAPI) -> dict[str, bool]:
+        return {"model_loadable": store.ready()}
+
+    app = create_app(
+        name=SERVICE_NAME,
+        version=VERSION,
+        description=(
+            "Predicts the hit probability of a song from its audio and lyrics features with the newest trained "
+            "smart ensemble (or a documented baseline before any training), and explains the prediction."
+        ),
+        routers=[router],
+        settings=settings,
+        ready_checks=ready_checks,
+    )
+    app.state.models = store
+    return app
+
+
+app = build_app()

@@ -1,0 +1,89 @@
+"""Fixtures of the workflow-ml-prediction tests: data roots with really trained models, songs, clients.
+
+Models are trained in-process by the training service's own job runner (the same code the worker
+process runs), so these tests read exactly the artifact layout training publishes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from contracts.training import JobStatus, TrainingJob
+from fixtures.datasets import features_frame, make_features_dataset
+from services.conftest import DATA_DIRS
+from services.ml_prediction.app import build_app
+from services.ml_prediction.settings import PredictionSettings
+from services.ml_training.jobs import JobStore, run_training_job
+
+NON_FEATURES = ("song_id", "song_path", "is_hit")
+
+
+def train_model(root: Path, training_id: str, *, seed: int = 7, n_rows: int = 200) -> str:
+    """Train and publish a model under root (models/<training_id>/, latest.json); returns its model_version."""
+    dataset = make_features_dataset(root / "training_data" / f"{training_id}.csv", n_rows=n_rows, seed=seed)
+    store = JobStore(root)
+    store.write(
+        TrainingJob(
+            job_id=training_id,
+            training_id=training_id,
+            dataset_path=f"training_data/{training_id}.csv",
+            status=JobStatus.queued,
+            progress=0.0,
+            created_at=datetime.now(UTC),
+        )
+    )
+    config = {"cv_folds": 3, "auc_floor": 0.55, "random_state": 42}
+    assert run_training_job(str(root), training_id, str(dataset), config) == "succeeded"
+    job = store.read(training_id)
+    assert job is not None and job.model_version
+    return job.model_version
+
+
+def song_features(seed: int = 99, index: int = 0) -> tuple[dict[str, float], dict[str, float]]:
+    """(audio_features, content_features) of one generated song, split the way the services send them."""
+    row = features_frame(n_rows=index + 1, seed=seed, missing_rate=0.0).iloc[index]
+    values = {k: float(v) for k, v in row.items() if k not in NON_FEATURES}
+    audio = {k: v for k, v in values.items() if not k.startswith("lyrics.")}
+    content = {k: v for k, v in values.items() if k.startswith("lyrics.")}
+    return audio, content
+
+
+@pytest.fixture(scope="session")
+def trained_root(tmp_path_factory) -> tuple[Path, str]:
+    """A data root holding one trained model ('pred_a'), published in latest.json. Do not modify it."""
+    root = tmp_path_factory.mktemp("pred_trained") / "data"
+    for sub in DATA_DIRS:
+        (root / sub).mkdir(parents=True)
+    return root, train_model(root, "pred_a")
+
+
+@pytest.fixture
+def trained_copy(trained_root, tmp_path) -> tuple[Path, str]:
+    """A private copy of trained_root a test may change."""
+    root, version = trained_root
+    copy = tmp_path / "data"
+    shutil.copytree(root, copy)
+    return copy, version
+
+
+@pytest.fixture(scope="session")
+def prediction_client() -> Callable[[Path], TestClient]:
+    return lambda root: TestClient(build_app(PredictionSettings(data_root=root, api_key=None)))
+
+
+@pytest.fixture(scope="session")
+def song() -> Callable[..., tuple[dict[str, float], dict[str, float]]]:
+    """song(seed=99, index=0) -> (audio_features, content_features) of a generated song."""
+    return song_features
+
+
+@pytest.fixture(scope="session")
+def train() -> Callable[..., str]:
+    """train(root, training_id, seed=7) -> model_version, trained and published under root."""
+    return train_model

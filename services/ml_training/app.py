@@ -1,0 +1,128 @@
+"""workflow-ml-training routes. Logic lives in ensemble.py (training) and jobs.py (job store, worker pool)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path as FilePath
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Path, Request
+
+from contracts.common import IDENTIFIER_PATTERN
+from contracts.errors import ErrorEnvelope
+from contracts.training import TrainingAccepted, TrainingJob, TrainingRequest
+from services.common.app_factory import create_app, settings_of
+from services.common.errors import NotFound, Unprocessable
+from services.common.paths import relative_to_root, resolve_data_path
+from services.ml_training.jobs import JobManager
+from services.ml_training.settings import TrainingSettings
+
+SERVICE_NAME = "workflow-ml-training"
+VERSION = "0.1.0"
+
+router = APIRouter(tags=["training"])
+
+
+def _manager(request: Request) -> JobManager:
+    return request.app.state.jobs
+
+
+@router.post(
+    "/train/smart_ensemble",
+    status_code=202,
+    response_model=TrainingAccepted,
+    summary="Start training the smart ensemble",
+    description=(
+        "Accepts at once (202) and trains in a worker process; poll `GET /train/jobs/{job_id}`. Only the path is "
+        "checked here (inside the data root, exists, `.csv`); a dataset whose content is wrong ends as a `failed` "
+        "job whose `error` says what to fix. `job_id` is the `training_id`: resubmitting a queued, running or "
+        "succeeded training returns that job (`existing: true`) unless `force` is set; a failed one is restarted."
+    ),
+    responses={
+        403: {"model": ErrorEnvelope, "description": "dataset_path leaves the data root (path_outside_data_root)."},
+        404: {"model": ErrorEnvelope, "description": "No file at dataset_path (file_not_found)."},
+        409: {"model": ErrorEnvelope, "description": "force=true while that training is still running (job_active)."},
+        422: {"model": ErrorEnvelope, "description": "Invalid request, or dataset_path is not a .csv (not_a_csv)."},
+        503: {"model": ErrorEnvelope, "description": "The worker pool is not running (training_unavailable)."},
+    },
+)
+def start_training(body: TrainingRequest, request: Request) -> TrainingAccepted:
+    root = settings_of(request.app).resolved_data_root()
+    try:
+        dataset = resolve_data_path(body.dataset_path, root, kind="dataset")
+    except OSError as exc:  # e.g. a path component longer than the file system allows
+        raise Unprocessable(
+            f"Dataset path is not usable: {exc.strerror}.", code="invalid_path", details={"path": body.dataset_path}
+        ) from exc
+    if dataset.suffix.lower() != ".csv":
+        raise Unprocessable(
+            f"Dataset '{body.dataset_path}' is not a .csv file; training reads a features CSV.",
+            code="not_a_csv",
+            details={"path": body.dataset_path},
+        )
+    return _manager(request).submit(body, dataset, relative_to_root(dataset, root))
+
+
+@router.get(
+    "/train/jobs/{job_id}",
+    response_model=TrainingJob,
+    summary="A training job's status, progress and metrics",
+    description=(
+        "`status` is queued, running, succeeded or failed; `progress` grows monotonically from 0 to 1 and `stage` "
+        "says what the job is doing. When it succeeded: `metrics` (per model and ensemble) and `model_version`; "
+        "when it failed: `error`. Finished jobs survive a service restart; a job that was running when the "
+        "service stopped is reported failed (resubmit it)."
+    ),
+    responses={404: {"model": ErrorEnvelope, "description": "No such job (job_not_found)."}},
+)
+def get_job(
+    job_id: Annotated[str, Path(pattern=IDENTIFIER_PATTERN, max_length=128, description="The training_id.")],
+    request: Request,
+) -> TrainingJob:
+    job = _manager(request).get(job_id)
+    if job is None:
+        raise NotFound(f"No training job '{job_id}'.", code="job_not_found", details={"job_id": job_id})
+    return job
+
+
+def build_app(settings: TrainingSettings | None = None) -> FastAPI:
+    settings = settings or TrainingSettings()
+    root: FilePath = settings.resolved_data_root()
+
+    # Reading jobs needs only the files; the worker pool runs between startup and shutdown.
+    manager = JobManager(root, workers=settings.training_workers, start_method=settings.training_start_method)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        manager.start()
+        try:
+            yield
+        finally:
+            manager.stop()
+
+    def ready_checks(_app: FastAPI) -> dict[str, bool]:
+        models = root / "models"
+        return {
+            "worker_pool": manager.alive,
+            "models_dir_writable": models.is_dir() and os.access(models, os.W_OK),
+        }
+
+    app = create_app(
+        name=SERVICE_NAME,
+        version=VERSION,
+        description=(
+            "Trains the smart ensemble (five scikit-learn models, weighted by cross-validated AUC) on a features "
+            "CSV from the data root, in a worker process, and publishes the model for workflow-ml-prediction."
+        ),
+        routers=[router],
+        settings=settings,
+        ready_checks=ready_checks,
+        lifespan=lifespan,
+    )
+    app.state.jobs = manager
+    return app
+
+
+app = build_app()

@@ -1,0 +1,61 @@
+"""Fixtures of the workflow-ml-training tests: clients on a data root and a bounded job poller."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.conftest import DATA_DIRS
+from services.ml_training.app import build_app
+from services.ml_training.settings import TrainingSettings
+
+JOB_TIMEOUT_S = 90.0  # generous: the machine is shared; a healthy training takes a few seconds
+
+
+def _poll_job(client: TestClient, job_id: str, *, timeout: float = JOB_TIMEOUT_S) -> tuple[dict, list[float]]:
+    seen: list[float] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(f"/train/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        job = r.json()
+        seen.append(job["progress"])
+        if job["status"] in ("succeeded", "failed"):
+            return job, seen
+        assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout}s: {job}"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def wait_for_job() -> Callable[..., tuple[dict, list[float]]]:
+    """wait_for_job(client, job_id) -> (finished job, every progress value seen while polling)."""
+    return _poll_job
+
+
+@pytest.fixture(scope="session")
+def training_client() -> Callable[[Path], TestClient]:
+    """training_client(root): a TestClient (use it as a context manager) of a fresh app on that data root."""
+    return lambda root: TestClient(build_app(TrainingSettings(data_root=root, api_key=None)))
+
+
+@pytest.fixture(scope="session")
+def new_root(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """new_root(name): a data root laid out like HSS_DATA_ROOT, for module-scoped fixtures."""
+
+    def make(name: str) -> Path:
+        root = tmp_path_factory.mktemp(name) / "data"
+        for sub in DATA_DIRS:
+            (root / sub).mkdir(parents=True)
+        return root
+
+    return make
+
+
+@pytest.fixture
+def client(data_root: Path, training_client):
+    with training_client(data_root) as c:
+        yield c
