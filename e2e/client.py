@@ -212,6 +212,12 @@ class AirflowClient:
         with self._call(f"get run {run_id!r} of DAG {dag_id!r}"):
             return self.runs.get_dag_run(dag_id, run_id, _request_timeout=self.timeout)
 
+    def list_runs(self, dag_id: str, limit: int = 100) -> list[af.DAGRunResponse]:
+        """The DAG's newest runs first (scheduled, continuous and manual alike)."""
+        with self._call(f"list runs of DAG {dag_id!r}"):
+            page = self.runs.get_dag_runs(dag_id, limit=limit, order_by=["-run_after"], _request_timeout=self.timeout)
+        return page.dag_runs
+
     def task_instances(self, dag_id: str, run_id: str) -> list[af.TaskInstanceResponse]:
         found: list[af.TaskInstanceResponse] = []
         with self._call(f"list task instances of run {run_id!r} of DAG {dag_id!r}"):

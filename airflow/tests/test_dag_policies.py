@@ -169,6 +169,9 @@ BAD_SONG_CONFS = {
     "song_id with a space": ({**GOOD_SONG, "song_id": "my song"}, "song_id"),
     "song_id explicitly null": ({**GOOD_SONG, "song_id": None}, "song_id"),
     "empty song_path": ({**GOOD_SONG, "song_path": ""}, "song_path"),
+    "song_path outside the root (..)": ({**GOOD_SONG, "song_path": "../secrets/x.wav"}, "song_path"),
+    "song_path outside the root (nested ..)": ({**GOOD_SONG, "song_path": "songs/../../x.wav"}, "song_path"),
+    "song_path absolute elsewhere": ({**GOOD_SONG, "song_path": "/etc/passwd"}, "song_path"),
     "lyrics not a string": ({**GOOD_SONG, "lyrics": ["la"]}, "lyrics"),
     "lyrics too long": ({**GOOD_SONG, "lyrics": "x" * 20_001}, "lyrics"),
 }
@@ -178,6 +181,13 @@ BAD_SONG_CONFS = {
 def test_bad_comprehensive_conf_is_refused_at_trigger(dags, conf: dict, param: str) -> None:
     with pytest.raises(ParamValidationError, match=f"param {param}"):
         trigger_validation(dags["comprehensive_analysis"], conf)
+
+
+def test_paths_inside_the_root_pass_even_absolute_or_with_dots_in_names(dags) -> None:
+    from hss_airflow.storage import data_root
+
+    for path in (f"{data_root()}/songs/a.wav", "songs/..hidden/a.wav", "songs/a..b.wav", "./songs/a.wav"):
+        assert trigger_validation(dags["comprehensive_analysis"], {**GOOD_SONG, "song_path": path})["song_path"] == path
 
 
 def test_good_comprehensive_conf_passes_and_lyrics_default_to_none(dags) -> None:
@@ -190,6 +200,7 @@ BAD_TRAINING_CONFS = {
     "missing dataset_path": ({"training_id": "t1"}, "dataset_path"),
     "missing training_id": ({"dataset_path": "training_data/x.csv"}, "training_id"),
     "dataset not a csv": ({**GOOD_TRAINING, "dataset_path": "training_data/x.parquet"}, "dataset_path"),
+    "dataset outside the root": ({**GOOD_TRAINING, "dataset_path": "../../etc/x.csv"}, "dataset_path"),
     "training_id with a slash": ({**GOOD_TRAINING, "training_id": "a/b"}, "training_id"),
     "batch_size as text": ({**GOOD_TRAINING, "batch_size": "400"}, "batch_size"),
     "batch_size zero": ({**GOOD_TRAINING, "batch_size": 0}, "batch_size"),

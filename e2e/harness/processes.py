@@ -53,6 +53,7 @@ class ManagedProcess:
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     health_url: str | None = None
+    stop_signal: int = signal.SIGTERM  # PostgreSQL: SIGINT (fast shutdown; SIGTERM waits for every client)
     popen: subprocess.Popen | None = None
 
     def start(self) -> ManagedProcess:
@@ -107,17 +108,26 @@ class ManagedProcess:
             return False
 
     def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM the process group, SIGKILL whatever is left after `grace` seconds."""
+        """Signal the process group (stop_signal), SIGKILL whatever is left after `grace` seconds."""
         if self.popen is None or self.popen.poll() is not None:
             return
         pgid = os.getpgid(self.popen.pid)
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, self.stop_signal)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(grace)
         with contextlib.suppress(ProcessLookupError):  # children (pool workers, forks) may outlive the leader
             os.killpg(pgid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once (a crash, not a shutdown) and reap the leader."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(self.popen.pid), signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(10)
 
 
 class ProcessGroup:

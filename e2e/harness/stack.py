@@ -8,8 +8,9 @@
 State folder layout: airflow/ (AIRFLOW_HOME: SQLite DB, passwords file, task logs), data/ (default
 HSS_DATA_ROOT), logs/<component>.log, and stack.json while the stack runs — what scripts and CI read.
 
-Profiles decide the metadata DB, the executor and any backing/extra processes; "celery" (throwaway
-PostgreSQL via initdb, redis-server, CeleryExecutor, worker, flower) plugs into the same hooks.
+Profiles (e2e/harness/profiles.py) decide the metadata DB, the executor and any backing/extra
+processes: "embedded" (SQLite + LocalExecutor, `make demo`) or "celery" (throwaway PostgreSQL,
+redis-server, CeleryExecutor, worker, Flower: the compose topology, `make up` and `make e2e`).
 """
 
 from __future__ import annotations
@@ -36,54 +37,15 @@ from e2e.harness.airflow_stack import (
     write_passwords_file,
     write_private_json,
 )
-from e2e.harness.processes import LaunchError, ManagedProcess, ProcessGroup
+from e2e.harness.base import FlowerAccess, Stack
+from e2e.harness.processes import LaunchError, ProcessGroup
+from e2e.harness.profiles import CeleryProfile, get_profile
 from e2e.harness.services import connection_uri_env, pick_port, start_services
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO_ROOT / ".stack"
 DATA_SUBDIRS = ("songs", "training_data", "models", "results")
 AIRFLOW_PORT = 8080
-
-
-class Profile:
-    """How a stack keeps its metadata and runs its tasks. Hooks are called by LocalStack.up()."""
-
-    name = ""
-    executor = ""
-
-    def start_backends(self, stack: LocalStack) -> dict[str, str]:
-        """Start backing processes (database, broker) in stack.group; return Airflow env overrides."""
-        raise NotImplementedError
-
-    def extra_components(self, stack: LocalStack, env: dict[str, str]) -> list[tuple[ManagedProcess, Callable]]:
-        """Airflow processes beyond api-server/scheduler/dag-processor/triggerer, with health probes."""
-        return []
-
-    def urls(self, stack: LocalStack) -> dict[str, str]:
-        """Extra URLs for stack.json (e.g. Flower)."""
-        return {}
-
-
-class EmbeddedProfile(Profile):
-    """SQLite in AIRFLOW_HOME + LocalExecutor: nothing to start beyond Airflow itself."""
-
-    name = "embedded"
-    executor = "LocalExecutor"
-
-    def start_backends(self, stack: LocalStack) -> dict[str, str]:
-        return {}  # airflow_env's default metadata DB: SQLite in AIRFLOW_HOME
-
-
-PROFILES: dict[str, type[Profile]] = {"embedded": EmbeddedProfile}
-PLANNED_PROFILES = {"celery": "PostgreSQL + Redis + CeleryExecutor + worker + Flower (next issue)"}
-
-
-def get_profile(name: str) -> Profile:
-    if name in PROFILES:
-        return PROFILES[name]()
-    if name in PLANNED_PROFILES:
-        raise NotImplementedError(f"profile {name!r} is not implemented yet: {PLANNED_PROFILES[name]}")
-    raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
 
 
 @contextlib.contextmanager
@@ -121,7 +83,19 @@ def groups_left(pgids: list[int], timeout: float = 10.0) -> list[int]:
         time.sleep(0.2)
 
 
-class LocalStack:
+# Compose service names (what tests and `Stack.logs()` use) → this backend's process names.
+COMPOSE_NAMES = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+    "airflow-init": "airflow-init",
+}
+
+
+class LocalStack(Stack):
+    backend = "local"
+
     def __init__(
         self,
         profile: str = "embedded",
@@ -133,6 +107,8 @@ class LocalStack:
         username: str = "admin",
         password: str = "admin",
         api_key: str | None = None,
+        flower_username: str = "admin",
+        flower_password: str | None = None,
         with_services: bool = True,
         service_env: dict[str, str] | None = None,
         progress: Callable[[str], None] = print,
@@ -145,6 +121,9 @@ class LocalStack:
         self.fixed_ports = fixed_ports
         self.username, self.password = username, password
         self.api_key = api_key or secrets.token_urlsafe(24)
+        self.flower_username = flower_username
+        self.flower_password = flower_password or secrets.token_urlsafe(16)
+        self.extra_info: dict = {}  # merged into stack.json (e.g. the launcher's pid)
         self.with_services = with_services
         self.service_env = service_env or {}
         self.progress = progress
@@ -174,6 +153,12 @@ class LocalStack:
         if self.settings is None:
             raise RuntimeError("the stack is not up")
         return self.settings.api_url
+
+    @property
+    def flower(self) -> FlowerAccess | None:
+        if not isinstance(self.profile, CeleryProfile) or not self.profile.flower_port:
+            return None
+        return FlowerAccess(self.profile.flower_url(), self.flower_username, self.flower_password)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def up(self) -> LocalStack:
@@ -268,6 +253,7 @@ class LocalStack:
             self.progress(f"warning: process group {pgid} still has processes after stop")
         self.group.processes.clear()
         self._phase_starts = [0]
+        self.profile.cleanup(self)
         if self._wrote_stack_file:  # never another stack's (up() refused to start next to it)
             with contextlib.suppress(FileNotFoundError):
                 self.stack_file.unlink()
@@ -278,6 +264,41 @@ class LocalStack:
 
     def __exit__(self, *_: object) -> None:
         self.down()
+
+    # --- faults and logs (the Stack interface) -------------------------------------------------------
+    def _process(self, component: str):
+        name = COMPOSE_NAMES.get(component, component)
+        try:
+            return self.group.get(name)
+        except KeyError:
+            known = ", ".join(p.name for p in self.group.processes)
+            raise KeyError(f"no component {component!r} in this stack (running: {known})") from None
+
+    def stop_service(self, name: str) -> None:
+        self._process(name).stop()
+
+    def start_service(self, name: str) -> None:
+        process = self._process(name)
+        if not process.alive():
+            process.start()
+        process.wait_healthy(self.timeout)
+
+    def kill_worker(self) -> None:
+        if not isinstance(self.profile, CeleryProfile):
+            raise RuntimeError(f"profile {self.profile.name!r} has no Celery worker to kill")
+        worker = self._process("airflow-worker")
+        worker.kill()
+        if self.profile.ping_workers():
+            raise RuntimeError("a Celery worker still answers after SIGKILL")
+        worker.start()
+        worker.wait_healthy(self.timeout, probe=lambda: bool(self.profile.ping_workers()))
+
+    def logs(self, component: str) -> str:
+        path = self.logs_dir / f"{COMPOSE_NAMES.get(component, component)}.log"
+        try:
+            return path.read_text(errors="replace")
+        except FileNotFoundError:
+            raise KeyError(f"no log for {component!r} under {self.logs_dir}") from None
 
     # --- stack.json ------------------------------------------------------------------------------
     def info(self) -> dict:
@@ -298,7 +319,9 @@ class LocalStack:
             "airflow_home": str(self.airflow_home),
             "logs_dir": str(self.logs_dir),
             "pids": {p.name: p.pid for p in self.group.processes if p.alive()},
+            "backend": self.backend,
             **self.profile.urls(self),
+            **self.extra_info,
         }
 
     def write_stack_file(self) -> Path:

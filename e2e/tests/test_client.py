@@ -32,8 +32,9 @@ from e2e.harness.airflow_stack import (
     load_or_create_secrets,
 )
 from e2e.harness.processes import LaunchError, ManagedProcess, free_port
+from e2e.harness.profiles import get_profile
 from e2e.harness.services import connection_uri_env
-from e2e.harness.stack import LocalStack, get_profile, groups_left
+from e2e.harness.stack import LocalStack, groups_left
 
 PROBE_DAG = """
 from airflow.sdk import Param, dag, task
@@ -102,10 +103,9 @@ def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "stack-secrets.json").stat().st_mode) == 0o600
 
 
-def test_profiles_embedded_now_celery_announced() -> None:
+def test_profiles_name_their_executor_and_unknown_ones_are_refused() -> None:
     assert get_profile("embedded").executor == "LocalExecutor"
-    with pytest.raises(NotImplementedError, match="celery"):
-        get_profile("celery")
+    assert get_profile("celery").executor == "CeleryExecutor"
     with pytest.raises(ValueError, match="unknown profile"):
         get_profile("kubernetes")
 

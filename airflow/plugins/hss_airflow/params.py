@@ -13,10 +13,34 @@ from airflow.sdk import Param
 
 from contracts.common import IDENTIFIER_PATTERN
 from contracts.content import MAX_LYRICS_CHARS
+from hss_airflow.storage import data_root
 
 AUDIO_SUFFIXES = ("wav", "mp3", "flac", "ogg")
-CSV_PATTERN = r"\.[cC][sS][vV]$"  # ECMA-compatible (no inline flags): the UI form validates it too
-DATA_PATH_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 1024}
+CSV_SUFFIX = r"\.[cC][sS][vV]$"  # ECMA-compatible (no inline flags): the UI form validates it too
+REGEX_SPECIALS = set(".^$*+?()[]{}|\\")
+
+
+def _literal(text: str) -> str:
+    """`text` as a regex literal valid in Python and ECMA (re.escape's `\\-` is invalid in the UI's u-mode)."""
+    return "".join("\\" + ch if ch in REGEX_SPECIALS else ch for ch in text)
+
+
+def data_path_schema(suffix: str = "") -> dict:
+    """A path the trigger accepts: relative without `..` segments, or absolute inside this data root.
+
+    The data root is read when the DAG is parsed (HSS_DATA_ROOT of the dag-processor, the same value the
+    workers and services share), so `/etc/passwd` or `songs/../../x` are refused at trigger time with the
+    param's name, before any task runs; the services still check every path themselves."""
+    root = _literal(str(data_root()).rstrip("/"))
+    no_parent = r"(?!(?:.*/)?\.\.(?:/|$))"
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 1024,
+        "pattern": f"^{no_parent}(?:[^/]|{root}/)" + (f".*{suffix}" if suffix else ""),
+    }
+
+
 DEFAULT_BATCH_SIZE = 400
 DEFAULT_MAX_CONCURRENT_REQUESTS = 50
 
@@ -31,9 +55,9 @@ def song_params() -> dict[str, Param]:
             description="Letters, digits, '_', '.', '-' (max 128, starts alphanumeric); names results/<song_id>/.",
         ),
         "song_path": Param(
-            **DATA_PATH_SCHEMA,
+            **data_path_schema(),
             title="Song path",
-            description="Audio file relative to the data root, e.g. songs/example.mp3.",
+            description="Audio file relative to the data root (no `..`), e.g. songs/example.mp3.",
         ),
         "lyrics": Param(
             None,
@@ -76,8 +100,7 @@ def training_params() -> dict[str, Param]:
     """ml_training_smart_ensemble: dataset_path and training_id required."""
     return {
         "dataset_path": Param(
-            **DATA_PATH_SCHEMA,
-            pattern=CSV_PATTERN,
+            **data_path_schema(CSV_SUFFIX),
             title="Dataset path",
             description="Raw or features CSV relative to the data root, e.g. training_data/my_dataset.csv.",
         ),
@@ -96,8 +119,7 @@ def daily_training_params(dataset_path: str = "training_data/daily.csv", prefix:
     return {
         "dataset_path": Param(
             dataset_path,
-            **DATA_PATH_SCHEMA,
-            pattern=CSV_PATTERN,
+            **data_path_schema(CSV_SUFFIX),
             title="Dataset path",
             description="The dataset retrained every night, relative to the data root.",
         ),
@@ -117,7 +139,7 @@ def batch_params() -> dict[str, Param]:
     return {
         "folder": Param(
             "songs",
-            **DATA_PATH_SCHEMA,
+            **data_path_schema(),
             title="Folder",
             description="Folder relative to the data root whose audio files are analysed (not recursive).",
         ),

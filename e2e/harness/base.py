@@ -1,0 +1,72 @@
+"""The one interface every full stack offers, whichever backend runs it.
+
+    stack = make_stack()                 # E2E_BACKEND=auto|docker|local (e2e/harness/backend.py)
+    stack.up()
+    stack.airflow_url, stack.username, stack.password, stack.api_key, stack.service_urls, stack.flower
+    stack.stop_service("workflow-audio"); stack.start_service("workflow-audio")
+    stack.kill_worker()                  # SIGKILL a Celery worker mid-task; a fresh one takes its place
+    stack.logs("airflow-scheduler")      # a component's log as text
+    stack.down()
+
+Tests speak only this interface, so the same test proves the docker and the local topology.
+Component names are compose's service names (the local backend answers to both its own process
+names and these).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FlowerAccess:
+    url: str
+    username: str
+    password: str
+
+
+class Stack(ABC):
+    backend: str = ""
+    airflow_url: str
+    username: str
+    password: str
+    api_key: str
+    service_urls: dict[str, str]
+    flower: FlowerAccess | None
+    data_root: Path  # the data root as this process sees it (songs/, training_data/, models/, results/)
+
+    @abstractmethod
+    def up(self) -> Stack:
+        """Start everything and wait on real health endpoints; raise with the failing component's log tail."""
+
+    @abstractmethod
+    def down(self) -> None:
+        """Stop and remove only what up() started."""
+
+    @abstractmethod
+    def stop_service(self, name: str) -> None:
+        """Stop one of the five services (e.g. "workflow-audio"); its port stops answering."""
+
+    @abstractmethod
+    def start_service(self, name: str) -> None:
+        """Start a stopped service again and wait until it answers /ready."""
+
+    @abstractmethod
+    def kill_worker(self) -> None:
+        """SIGKILL a Celery worker with whatever it runs, then start a replacement and wait until it is ready."""
+
+    @abstractmethod
+    def logs(self, component: str) -> str:
+        """The log of one component (compose service name, e.g. "airflow-worker", "workflow-audio")."""
+
+    @abstractmethod
+    def info(self) -> dict:
+        """What stack.json holds: URLs, login, API key, data root."""
+
+    def __enter__(self) -> Stack:
+        return self.up()
+
+    def __exit__(self, *_: object) -> None:
+        self.down()

@@ -1,0 +1,159 @@
+"""How a local stack keeps its metadata and runs its tasks: the "embedded" and "celery" profiles.
+
+embedded  SQLite in AIRFLOW_HOME + LocalExecutor: nothing beyond Airflow itself (`make demo`).
+celery    the seed's topology as processes (`make up`, `make e2e` without Docker): a throwaway
+          PostgreSQL (metadata DB + Celery result backend), redis-server (broker), CeleryExecutor,
+          `airflow celery worker` and Flower — what docker-compose.yml runs in containers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import requests
+from celery import Celery
+
+from e2e.harness.airflow_stack import REPO_ROOT, airflow_argv
+from e2e.harness.backing import ThrowawayPostgres, ThrowawayRedis
+from e2e.harness.processes import ManagedProcess, free_port
+
+if TYPE_CHECKING:
+    from e2e.harness.stack import LocalStack
+
+
+class Profile:
+    """Hooks LocalStack.up()/down() call; a profile instance belongs to one stack."""
+
+    name = ""
+    executor = ""
+
+    def start_backends(self, stack: LocalStack) -> dict[str, str]:
+        """Start backing processes (database, broker) in stack.group; return Airflow env overrides."""
+        raise NotImplementedError
+
+    def extra_components(self, stack: LocalStack, env: dict[str, str]) -> list[tuple[ManagedProcess, Callable]]:
+        """Airflow processes beyond api-server/scheduler/dag-processor/triggerer, with health probes."""
+        return []
+
+    def urls(self, stack: LocalStack) -> dict:
+        """Extra entries for stack.json (e.g. Flower)."""
+        return {}
+
+    def cleanup(self, stack: LocalStack) -> None:
+        """After every process stopped: remove throwaway files."""
+
+
+class EmbeddedProfile(Profile):
+    name = "embedded"
+    executor = "LocalExecutor"
+
+    def start_backends(self, stack: LocalStack) -> dict[str, str]:
+        return {}  # airflow_env's default metadata DB: SQLite in AIRFLOW_HOME
+
+
+# Celery settings for 2 cores: 4 task slots per worker (the tasks mostly wait on HTTP; each slot is a
+# forked process of ≈150 MB). A task whose worker died is noticed after 30 s without a heartbeat
+# (default 300 s) and retried, so a lost worker costs half a minute, not five.
+CELERY_ENV = {
+    "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+}
+
+
+class CeleryProfile(Profile):
+    name = "celery"
+    executor = "CeleryExecutor"
+
+    def __init__(self) -> None:
+        self.postgres: ThrowawayPostgres | None = None
+        self.redis: ThrowawayRedis | None = None
+        self.flower_port = 0
+
+    def start_backends(self, stack: LocalStack) -> dict[str, str]:
+        self.postgres = ThrowawayPostgres(stack.logs_dir)
+        self.redis = ThrowawayRedis(stack.logs_dir)
+        stack.progress("starting PostgreSQL (initdb in a temp dir) and redis-server…")
+        initdb_seconds = self.postgres.init()
+        postgres = stack.group.start(self.postgres.process())
+        redis = stack.group.start(self.redis.process())
+        postgres.wait_healthy(stack.timeout, probe=self.postgres.ready)
+        redis.wait_healthy(stack.timeout, probe=self.redis.ready)
+        stack.progress(
+            f"  PostgreSQL :{self.postgres.port} (initdb {initdb_seconds:.1f} s) and Redis :{self.redis.port} ready"
+        )
+        return {
+            **CELERY_ENV,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url,
+            "AIRFLOW__CELERY__BROKER_URL": self.redis.url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.postgres.url.replace("+psycopg2", ""),
+            "AIRFLOW__CELERY__FLOWER_BASIC_AUTH": f"{stack.flower_username}:{stack.flower_password}",
+        }
+
+    def extra_components(self, stack: LocalStack, env: dict[str, str]) -> list[tuple[ManagedProcess, Callable]]:
+        self.flower_port = free_port()
+        worker_log = stack.logs_dir / "airflow-worker.log"
+        worker = ManagedProcess("airflow-worker", airflow_argv("celery", "worker"), worker_log)
+        flower = ManagedProcess(
+            "flower",
+            airflow_argv("celery", "flower", "--hostname", "127.0.0.1", "--port", str(self.flower_port)),
+            stack.logs_dir / "flower.log",
+        )
+        for process in (worker, flower):
+            process.env, process.cwd = env, REPO_ROOT
+        return [(worker, lambda: bool(self.ping_workers())), (flower, lambda: self._flower_answers(stack))]
+
+    def flower_url(self) -> str:
+        return f"http://127.0.0.1:{self.flower_port}"
+
+    def ping_workers(self, timeout: float = 1.0) -> list[str]:
+        """The Celery workers that answer a broadcast ping on the broker right now (Flower keeps dead ones)."""
+        assert self.redis is not None
+        app = Celery(broker=self.redis.url)
+        try:
+            return [name for reply in app.control.ping(timeout=timeout) for name in reply]
+        except OSError:  # broker not reachable (yet)
+            return []
+        finally:
+            app.close()
+
+    def workers(self, stack: LocalStack) -> dict:
+        """Flower's /api/workers (live inspect): the Celery workers that answer right now."""
+        try:
+            response = requests.get(
+                f"{self.flower_url()}/api/workers",
+                params={"refresh": "1"},
+                auth=(stack.flower_username, stack.flower_password),
+                timeout=5,
+            )
+        except requests.RequestException:
+            return {}
+        return response.json() if response.ok else {}
+
+    def _flower_answers(self, stack: LocalStack) -> bool:
+        try:
+            return requests.get(f"{self.flower_url()}/healthcheck", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def urls(self, stack: LocalStack) -> dict:
+        return {
+            "flower": {"url": self.flower_url(), "username": stack.flower_username, "password": stack.flower_password},
+            "postgres": self.postgres.url if self.postgres else None,
+            "redis": self.redis.url if self.redis else None,
+        }
+
+    def cleanup(self, stack: LocalStack) -> None:
+        for backend in (self.postgres, self.redis):
+            if backend is not None:
+                backend.remove()
+
+
+PROFILES: dict[str, type[Profile]] = {"embedded": EmbeddedProfile, "celery": CeleryProfile}
+
+
+def get_profile(name: str) -> Profile:
+    if name in PROFILES:
+        return PROFILES[name]()
+    raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")

@@ -1,0 +1,90 @@
+"""One full stack for every test in this package: the compose topology, brought up once, torn down after.
+
+`E2E_BACKEND=auto|docker|local` picks the backend (auto: docker when a daemon answers, else local
+processes). Every component's log stays under artifacts/e2e/<backend>-<time>/logs/ (git-ignored) so a
+failure can be read after the stack is gone; the last few runs are kept.
+
+The data the tests need is synthesized into the stack's data root once: a song with a lyrics sidecar,
+a corrupt file, a folder for batch_analysis, a raw dataset whose rows need feature extraction.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from e2e.client import AirflowClient
+from e2e.harness.backend import DockerUnavailable, make_stack, resolve_backend
+from e2e.harness.base import Stack
+from fixtures.audio import synth_song, write_truncated
+from fixtures.lyrics import UPBEAT_POP, write_sidecar
+from fixtures.songs_dataset import make_raw_dataset
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+ARTIFACTS = REPO_ROOT / "artifacts" / "e2e"
+KEEP_RUNS = 3
+DAG_IDS = (
+    "comprehensive_analysis",
+    "ml_training_smart_ensemble",
+    "dataset_triggered_training",
+    "batch_analysis",
+    "daily_model_training",
+)
+SONG_ID, SONG_PATH = "e2e_song", "songs/e2e_song.wav"
+CORRUPT_PATH = "songs/e2e_corrupt.wav"
+BATCH_FOLDER, BATCH_SONGS = "songs/e2e_batch", 3
+RAW_DATASET, RAW_SONGS = "e2e_raw", 24  # training needs ≥ 20 rows
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.timeout(900))
+
+
+def _state_dir(backend: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    earlier = sorted(ARTIFACTS.glob(f"{backend}-*"))
+    for old in earlier[: max(0, len(earlier) - (KEEP_RUNS - 1))]:  # keep the newest runs' logs
+        shutil.rmtree(old, ignore_errors=True)
+    return ARTIFACTS / f"{backend}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+
+
+def _synthesize(root: Path) -> None:
+    song = synth_song(root / SONG_PATH, bpm=124, tonic="A", scale="minor", seconds=20)
+    write_sidecar(song, UPBEAT_POP)
+    write_truncated(song, root / CORRUPT_PATH, keep_bytes=4096)
+    for i in range(BATCH_SONGS):
+        synth_song(root / BATCH_FOLDER / f"batch_{i}.wav", bpm=100 + 10 * i, seconds=8, seed=i)
+    make_raw_dataset(root, RAW_DATASET, n_songs=RAW_SONGS, seconds=5.0)
+
+
+@pytest.fixture(scope="package")
+def stack() -> Stack:
+    backend = resolve_backend()
+    state_dir = _state_dir(backend)
+    try:
+        full_stack = make_stack(backend, state_dir=state_dir)
+    except DockerUnavailable as exc:
+        pytest.skip(f"docker backend: {exc}")  # the one allowed skip: E2E_BACKEND=docker without a daemon
+    started = time.monotonic()
+    full_stack.up()
+    print(f"\n{backend} stack up in {time.monotonic() - started:.1f} s; logs in {state_dir / 'logs'}")
+    try:
+        _synthesize(full_stack.data_root)
+        yield full_stack
+    finally:
+        full_stack.down()
+
+
+@pytest.fixture(scope="package")
+def client(stack: Stack) -> AirflowClient:
+    client = AirflowClient(stack.airflow_url, stack.username, stack.password)
+    client.wait_for_dags(DAG_IDS, timeout=180)
+    return client

@@ -1,0 +1,44 @@
+"""Bad conf is refused at trigger time; a corrupt file fails its task at once, next to a good run."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from e2e.client import AirflowClient, AirflowClientError
+from e2e.harness.base import Stack
+from e2e.tests.full_stack.conftest import CORRUPT_PATH, SONG_ID, SONG_PATH
+from e2e.tests.full_stack.helpers import RUN_TIMEOUT, task_states
+
+BAD_CONFS = {
+    "missing song_id": ({"song_path": SONG_PATH}, "song_id"),
+    "song_id of the wrong type": ({"song_id": 42, "song_path": SONG_PATH}, "song_id"),
+    "song_path of the wrong type": ({"song_id": SONG_ID, "song_path": ["songs/a.wav"]}, "song_path"),
+    "song_path outside the data root": ({"song_id": SONG_ID, "song_path": "../../etc/passwd"}, "song_path"),
+    "absolute song_path elsewhere": ({"song_id": SONG_ID, "song_path": "/etc/passwd"}, "song_path"),
+}
+
+
+@pytest.mark.parametrize("conf,param", BAD_CONFS.values(), ids=list(BAD_CONFS))
+def test_bad_conf_is_refused_at_trigger_time_naming_the_param(client: AirflowClient, conf: dict, param: str) -> None:
+    before = len(client.list_runs("comprehensive_analysis", limit=1000))
+    with pytest.raises(AirflowClientError, match=f"Invalid input for param {param}") as refused:
+        client.trigger("comprehensive_analysis", conf)
+    assert refused.value.status == 400
+    assert len(client.list_runs("comprehensive_analysis", limit=1000)) == before  # no run was created
+
+
+def test_corrupt_audio_fails_at_once_with_the_service_message_while_a_good_run_succeeds(
+    client: AirflowClient, stack: Stack
+) -> None:
+    bad = client.trigger("comprehensive_analysis", {"song_id": "e2e_corrupt", "song_path": CORRUPT_PATH})
+    good = client.trigger("comprehensive_analysis", {"song_id": SONG_ID, "song_path": SONG_PATH})
+    bad_final = client.wait_for_run("comprehensive_analysis", bad.dag_run_id, timeout=RUN_TIMEOUT)
+    good_final = client.wait_for_run("comprehensive_analysis", good.dag_run_id, timeout=RUN_TIMEOUT)
+
+    assert (bad_final.state.value, good_final.state.value) == ("failed", "success")
+    state, tries = task_states(client, "comprehensive_analysis", bad.dag_run_id)[("audio_analysis", -1)]
+    assert (state, tries) == ("failed", 1)  # a 4xx is permanent: no retry although the task has retries
+    log = client.task_log("comprehensive_analysis", bad.dag_run_id, "audio_analysis", 1)
+    assert re.search(r"HTTP 422 \w+: .*e2e_corrupt\.wav", log), log[-3000:]

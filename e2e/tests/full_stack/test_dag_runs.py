@@ -1,0 +1,106 @@
+"""The seed's DAG runs on the full stack, triggered through /api/v2 exactly as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from e2e.client import AirflowClient
+from e2e.harness.base import Stack
+from e2e.tests.full_stack.conftest import BATCH_FOLDER, BATCH_SONGS, RAW_DATASET, RAW_SONGS, SONG_ID, SONG_PATH
+from e2e.tests.full_stack.helpers import RUN_TIMEOUT, result_document, run_to_end, task_states
+from fixtures.datasets import make_features_dataset
+
+PARTS = ("audio", "content", "prediction", "insights")
+PART_TASKS = {
+    "audio": "audio_analysis",
+    "content": "content_analysis",
+    "prediction": "hit_prediction",
+    "insights": "ai_insights",
+}
+
+
+def analyse(client: AirflowClient, stack: Stack) -> tuple[str, dict, dict]:
+    run_id = run_to_end(client, "comprehensive_analysis", {"song_id": SONG_ID, "song_path": SONG_PATH})
+    summary = client.xcom("comprehensive_analysis", run_id, "aggregate_results")
+    return run_id, summary, result_document(stack.data_root, summary)
+
+
+def test_seed_trigger_of_comprehensive_analysis_writes_all_four_parts(client: AirflowClient, stack: Stack) -> None:
+    started = time.monotonic()
+    run_id, summary, document = analyse(client, stack)
+    print(f"comprehensive_analysis trigger→success on the {stack.backend} stack: {time.monotonic() - started:.1f} s")
+
+    assert summary["song_id"] == SONG_ID and document["song_id"] == SONG_ID
+    assert document["run"]["run_id"] == run_id
+    for part, task_id in PART_TASKS.items():
+        assert document[part]["song_id"] == SONG_ID
+        assert client.xcom("comprehensive_analysis", run_id, task_id)["song_id"] == SONG_ID
+    assert len(document["audio"]["features"]) >= 150
+    assert abs(document["audio"]["highlights"]["tempo_bpm"] - 124) < 2
+    assert document["content"]["features"]["lyrics.line_count"] > 0  # the sidecar's lyrics were read
+    assert 0.0 <= document["prediction"]["hit_probability"] <= 1.0
+    assert document["insights"]["recommendations"]
+
+
+def test_training_on_raw_rows_gives_a_new_model_that_the_next_analysis_uses(
+    client: AirflowClient, stack: Stack
+) -> None:
+    latest = stack.data_root / "models" / "latest.json"
+    before = json.loads(latest.read_text())["model_version"] if latest.exists() else None
+    training_id = f"e2e_{int(time.time())}"
+    conf = {
+        "dataset_path": f"training_data/{RAW_DATASET}.csv",
+        "training_id": training_id,
+        "batch_size": 12,
+        "max_concurrent_requests": 4,
+    }
+    run_id = run_to_end(client, "ml_training_smart_ensemble", conf)
+
+    trained = client.xcom("ml_training_smart_ensemble", run_id, "aggregate_results")
+    assert trained["model_version"] and trained["model_version"] != before
+    extracted = [
+        key
+        for key, (state, _) in task_states(client, "ml_training_smart_ensemble", run_id).items()
+        if key[0].endswith("extract_batch_features") and state == "success"
+    ]
+    assert len(extracted) == RAW_SONGS // 12  # the rows needed features: two mapped extraction batches ran
+    assert json.loads(latest.read_text())["model_version"] == trained["model_version"]
+
+    _, summary, document = analyse(client, stack)
+    assert summary["model_version"] == document["prediction"]["model_version"] == trained["model_version"]
+
+
+def test_a_new_dataset_file_starts_training(client: AirflowClient, stack: Stack) -> None:
+    incoming = stack.data_root / "training_data" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    name = f"e2e_drop_{int(time.time())}.csv"
+    staged = make_features_dataset(incoming / f".{name}", n_rows=120)  # dot-names are not picked up
+    os.chmod(staged, 0o666)
+    os.rename(staged, incoming / name)  # appears complete, never half-written
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        for run in client.list_runs("dataset_triggered_training", limit=10):
+            if run.state.value != "success":
+                continue
+            claimed = client.xcom("dataset_triggered_training", run.dag_run_id, "claim_dataset")
+            if claimed["original_name"] == name:
+                report = client.xcom("dataset_triggered_training", run.dag_run_id, "aggregate_results")
+                assert report["model_version"]
+                assert not (incoming / name).exists()  # claimed (moved), so it is trained exactly once
+                return
+        time.sleep(2)
+    raise AssertionError(f"no successful dataset_triggered_training run claimed {name} in {RUN_TIMEOUT:.0f} s")
+
+
+def test_batch_analysis_maps_one_task_per_song(client: AirflowClient, stack: Stack) -> None:
+    run_id = run_to_end(client, "batch_analysis", {"folder": BATCH_FOLDER, "pattern": "*.wav"})
+    mapped = {
+        key: value for key, value in task_states(client, "batch_analysis", run_id).items() if key[0] == "audio_analysis"
+    }
+    assert len(mapped) == BATCH_SONGS and all(state == "success" for state, _ in mapped.values())
+    summary = client.xcom("batch_analysis", run_id, "summarize_batch")
+    assert (summary["total"], summary["analysed"]) == (BATCH_SONGS, BATCH_SONGS)
+    assert (stack.data_root / summary["result_path"]).is_file()

@@ -1,0 +1,57 @@
+"""Faults: a service stopped mid-run, a Celery worker killed mid-task; results stay whole.
+
+Runs last in this package (file order): it restarts parts of the stack.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from e2e.client import AirflowClient
+from e2e.harness.base import Stack
+from e2e.tests.full_stack.conftest import SONG_ID, SONG_PATH
+from e2e.tests.full_stack.helpers import RUN_TIMEOUT, task_states, wait_for_task_state
+from fixtures.audio import synth_song
+
+DAG = "comprehensive_analysis"
+
+
+def test_audio_service_stopped_during_a_run_then_started_the_run_succeeds(client: AirflowClient, stack: Stack) -> None:
+    stack.stop_service("workflow-audio")
+    try:
+        run = client.trigger(DAG, {"song_id": SONG_ID, "song_path": SONG_PATH})
+        wait_for_task_state(client, DAG, run.dag_run_id, "audio_analysis", {"running", "up_for_retry"})
+        time.sleep(3)  # let the first attempts hit the closed port
+    finally:
+        stack.start_service("workflow-audio")
+    final = client.wait_for_run(DAG, run.dag_run_id, timeout=RUN_TIMEOUT)
+
+    assert final.state.value == "success"
+    log = client.task_log(DAG, run.dag_run_id, "audio_analysis", 1)
+    assert "connection failed" in log or "still failing" in log, log[-3000:]  # the fault really hit
+
+
+def test_worker_killed_while_running_a_task_the_run_still_completes(client: AirflowClient, stack: Stack) -> None:
+    long_song = "songs/e2e_long.wav"
+    synth_song(stack.data_root / long_song, bpm=96, seconds=150)  # Essentia needs a few seconds for it
+    run = client.trigger(DAG, {"song_id": "e2e_long", "song_path": long_song})
+    wait_for_task_state(client, DAG, run.dag_run_id, "audio_analysis", {"running"})
+    started = time.monotonic()
+    stack.kill_worker()
+    final = client.wait_for_run(DAG, run.dag_run_id, timeout=RUN_TIMEOUT)
+    print(f"run completed {time.monotonic() - started:.1f} s after the worker was killed")
+
+    assert final.state.value == "success"
+    _, tries = task_states(client, DAG, run.dag_run_id)[("audio_analysis", -1)]
+    assert tries >= 2  # the killed try was noticed (no heartbeat) and retried on the new worker
+
+
+def test_result_files_are_never_half_written(stack: Stack) -> None:
+    results = stack.data_root / "results"
+    leftovers = [p for p in results.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+    assert not leftovers, f"temp files left in results/: {leftovers}"
+    documents = list(results.rglob("*.json"))
+    assert documents
+    for path in documents:
+        json.loads(path.read_text())  # every file parses: written whole or not at all
