@@ -14,28 +14,31 @@ UV = $$(command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 RUN = $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+# Full-stack backend: auto = docker when a daemon answers, else local processes (PostgreSQL, Redis, Celery…)
+E2E_BACKEND ?= auto
+# Debian packages the local full stack and the compose checks need, by the command that proves each one.
+SYSTEM_DEPS = initdb:postgresql redis-server:redis-server docker-compose:docker-compose
 
-.PHONY: help system-deps install test test-unit lint format contracts bench-audio demo clean
+.PHONY: help system-deps install test test-unit e2e up down status lint format contracts bench-audio demo clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "  make demo DEMO_ARGS=--keep-running    leave the demo stack up for the UI (Ctrl-C stops it)"
 	@echo "  make demo DEMO_ARGS='--data-root PATH --state-dir PATH'    elsewhere than .stack/"
+	@echo "  make e2e E2E_BACKEND=local|docker    force a backend (auto: docker when a daemon answers)"
+	@echo "  make e2e PYTEST_ARGS='-k faults'     a part of the full-stack tests"
 
-system-deps: ## Install Debian's docker-compose (validates the compose files without a daemon) if missing
-	@command -v docker-compose >/dev/null 2>&1 || { \
-	  if ! command -v apt-get >/dev/null 2>&1; then \
-	    echo "docker-compose not found and no apt-get: install docker-compose yourself (the compose config tests need it)"; \
-	  elif [ "$$(id -u)" = 0 ]; then \
-	    echo "docker-compose not found: apt-get install -y docker-compose"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
-	  elif command -v sudo >/dev/null 2>&1; then \
-	    echo "docker-compose not found: sudo apt-get install -y docker-compose"; \
-	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; \
-	  else \
-	    echo "docker-compose not found and not root/no sudo: run 'apt-get install -y docker-compose' as root"; \
-	  fi; }
+system-deps: ## Install Debian's postgresql, redis-server and docker-compose when missing (local full stack, compose checks)
+	@missing=""; for dep in $(SYSTEM_DEPS); do cmd=$${dep%%:*}; pkg=$${dep##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/$$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "missing:$$missing and no apt-get: install them yourself (the local full stack and compose checks need them)"; exit 1; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else \
+	  echo "missing:$$missing; not root and no sudo: run 'apt-get install -y$$missing' as root"; exit 1; fi; \
+	echo "installing from Debian:$$missing"; \
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null
 
 install: system-deps ## Install uv if missing, then the locked environment (.venv) — under a minute on a fresh machine
 	@command -v uv >/dev/null 2>&1 || [ -x "$(HOME)/.local/bin/uv" ] || { \
@@ -43,12 +46,25 @@ install: system-deps ## Install uv if missing, then the locked environment (.ven
 	  python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv; }
 	$(UV) sync --frozen
 
-test: install ## What CI runs: lint, contract snapshots, service/fuzz tests, operators and dag.test() runs against live services, the demo
+test: install ## What CI runs: lint, contracts, services, operators, dag.test(), the demo, the full stack (local backend)
 	$(MAKE) --no-print-directory lint
-	$(RUN) pytest $(PYTEST_ARGS)
+	E2E_BACKEND=local $(RUN) pytest $(PYTEST_ARGS)
 
 test-unit: install ## Only the fast tests (skips the ones marked slow: real Essentia runs, training)
 	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
+
+e2e: install ## Full-stack DAG runs, faults, bad input, auth (E2E_BACKEND=auto|docker|local; logs in artifacts/e2e/)
+	@start=$$(date +%s); E2E_BACKEND=$(E2E_BACKEND) $(RUN) pytest -v -s -p no:cacheprovider e2e/tests/full_stack $(PYTEST_ARGS); \
+	code=$$?; echo "make e2e: $$(( $$(date +%s) - start )) s, exit $$code"; exit $$code
+
+up: install ## Start the full stack in the background (docker if a daemon answers, else local processes); prints URLs + login
+	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m e2e.stack_cli up
+
+down: ## Stop what `make up` started
+	$(RUN) python -m e2e.stack_cli down
+
+status: ## Show what `make up` runs (.stack/stack.json) and whether each part answers
+	$(RUN) python -m e2e.stack_cli status
 
 lint: ## ruff lint + format check
 	$(RUN) ruff check .
@@ -67,5 +83,5 @@ bench-audio: ## Time Essentia on a 30 s song called directly vs through workflow
 demo: install ## The main job: services + Airflow (SQLite, LocalExecutor) in .stack/, train, analyse a song, show results
 	$(RUN) python -m e2e.demo $(DEMO_ARGS)
 
-clean: ## Remove caches, local data and the demo state folder .stack/ (keeps .venv)
-	rm -rf .pytest_cache .ruff_cache .hypothesis data .stack
+clean: ## Remove caches, local data, .stack/ and artifacts/ (keeps .venv and .env); run make down first
+	rm -rf .pytest_cache .ruff_cache .hypothesis data .stack artifacts

@@ -20,6 +20,7 @@ import pytest
 from e2e.client import AirflowClient
 from e2e.harness.backend import DockerUnavailable, make_stack, resolve_backend
 from e2e.harness.base import Stack
+from e2e.harness.memory import PeakMemory
 from fixtures.audio import synth_song, write_truncated
 from fixtures.lyrics import UPBEAT_POP, write_sidecar
 from fixtures.songs_dataset import make_raw_dataset
@@ -76,9 +77,18 @@ def stack() -> Stack:
     started = time.monotonic()
     full_stack.up()
     print(f"\n{backend} stack up in {time.monotonic() - started:.1f} s; logs in {state_dir / 'logs'}")
+    # Peak memory of the local stack's processes (the docker backend: see `docker stats`).
+    local = full_stack.backend == "local"
+
+    def pgids() -> set[int]:
+        return set(full_stack.info().get("pids", {}).values()) if local else set()
+
     try:
-        _synthesize(full_stack.data_root)
-        yield full_stack
+        with PeakMemory(pgids) as memory:
+            _synthesize(full_stack.data_root)
+            yield full_stack
+        if local:
+            print(f"\npeak memory of the local stack (PSS of all its processes): {memory.peak / 2**30:.2f} GiB")
     finally:
         full_stack.down()
 

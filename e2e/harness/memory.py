@@ -1,0 +1,64 @@
+"""Memory of a local stack: the PSS of every process in the stack's process groups, sampled over time.
+
+PSS (proportional set size) splits shared pages (the venv's libraries, forked Celery children) between
+the processes that share them, so the sum is what the stack really costs the machine — RSS would count
+each shared library once per process and overstate it several times.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def _pss_bytes(pid: str) -> int:
+    try:
+        for line in (PROC / pid / "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass  # gone meanwhile, or not ours to read
+    return 0
+
+
+def groups_pss(pgids: set[int]) -> int:
+    """Sum of PSS over every live process whose process group is in `pgids`."""
+    total = 0
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) in pgids:
+                total += _pss_bytes(entry.name)
+        except ProcessLookupError:
+            continue
+    return total
+
+
+class PeakMemory:
+    """Samples groups_pss every `interval` seconds in a daemon thread; `peak` is the highest sum seen.
+
+    `pgids` is asked again at every sample: a restarted component leads a new process group."""
+
+    def __init__(self, pgids: Callable[[], set[int]], interval: float = 2.0) -> None:
+        self.pgids, self.interval = pgids, interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="peak-memory", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, groups_pss(self.pgids()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
