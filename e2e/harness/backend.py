@@ -1,0 +1,55 @@
+"""Which full-stack backend runs the e2e tests, and the `Stack` for it.
+
+    backend = resolve_backend()                 # E2E_BACKEND=auto|docker|local (default auto)
+    stack = make_stack(backend, state_dir=tmp)  # DockerStack or LocalStack(profile="celery")
+
+auto picks docker when a Docker daemon answers (and `docker compose` works), local otherwise. Asking for
+docker explicitly where no daemon answers raises DockerUnavailable: the tests' fixture turns exactly that
+into a skip. A daemon without the Compose v2 plugin is a setup error (RuntimeError), not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from e2e.harness.base import Stack
+from e2e.harness.docker_stack import DockerStack, compose_v2_problem, docker_available, docker_daemon_answers
+
+BACKENDS = ("auto", "docker", "local")
+ENV_VAR = "E2E_BACKEND"
+
+
+class DockerUnavailable(RuntimeError):
+    """E2E_BACKEND=docker, but no Docker daemon answers; the message is docker_available()'s reason.
+
+    The full-stack fixture skips with f"docker backend: {exc}" ("docker backend: no Docker daemon answers …").
+    """
+
+
+def resolve_backend(requested: str | None = None) -> str:
+    """ "docker" or "local" for `requested` (default: $E2E_BACKEND, default "auto")."""
+    raw = requested if requested is not None else os.environ.get(ENV_VAR, "auto")
+    value = raw.strip().lower() or "auto"
+    if value not in BACKENDS:
+        raise ValueError(f"{ENV_VAR}={raw!r} is not a backend; allowed values: {', '.join(BACKENDS)}")
+    if value == "auto":
+        return "docker" if docker_available()[0] else "local"
+    return value
+
+
+def make_stack(backend: str, *, state_dir: Path | str, **local_kwargs: Any) -> Stack:
+    """The stack for `backend` ("docker", "local" or "auto"); `local_kwargs` go to LocalStack only."""
+    backend = resolve_backend(backend)
+    if backend == "docker":
+        answers, reason = docker_daemon_answers()
+        if not answers:
+            raise DockerUnavailable(f"{reason} (start Docker, or run with {ENV_VAR}=local or auto)")
+        if problem := compose_v2_problem():  # Docker is there but incomplete: a setup error, not a skip
+            raise RuntimeError(f"docker backend: {problem}")
+        return DockerStack(state_dir=state_dir)
+    # Imported here: the local stack pulls in the process harness, which the docker path does not need.
+    from e2e.harness.stack import LocalStack
+
+    return LocalStack(profile="celery", state_dir=state_dir, **local_kwargs)

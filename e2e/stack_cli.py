@@ -1,0 +1,449 @@
+"""`make up` / `make down` / `make status`: the full stack in the background, like `docker compose up -d`.
+
+    python -m e2e.stack_cli [--state-dir DIR] [--env-file FILE] up|down|status
+
+up     makes sure .env holds real secrets (generated when missing), then, by E2E_BACKEND (auto|docker|local):
+       docker — `docker compose up -d --wait` with .env (the seed's ports);
+       local  — a detached launcher (`serve`) runs the Celery stack as local processes; its log is echoed
+                until the stack is ready. Either way .stack/stack.json (0600) says where everything is.
+down   stops what stack.json names (local: SIGTERM to the launcher, then SIGKILL whatever is left;
+       docker: `docker compose down`, volumes kept).
+status what stack.json names, and whether each process and URL answers.
+serve  (internal) the launcher: LocalStack(profile="celery") up, blocks until SIGTERM/SIGINT, then down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import psutil
+import requests
+
+from e2e.harness.env_file import ensure_env_file, read_env_file, write_private
+from e2e.harness.processes import tail
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_STATE_DIR = REPO_ROOT / ".stack"
+DEFAULT_ENV_FILE = REPO_ROOT / ".env"
+UP_TIMEOUT = 1200.0  # the launcher's own timeouts fire first; this only catches a hung launcher
+DOWN_TIMEOUT = 60.0
+LOG_TAIL_LINES = 40
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+# ---- processes and stack.json --------------------------------------------------------------------------
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether `pid` runs (a zombie — exited, not yet reaped by its parent — counts as gone)."""
+    if not pid:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of process group `pgid` (every process the stack starts leads its own group)."""
+    members = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
+    return members
+
+
+def read_stack_file(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # missing, or being written right now
+
+
+def live_pids(info: dict) -> dict[str, int]:
+    pids = {name: pid for name, pid in (info.get("pids") or {}).items() if pid_alive(pid)}
+    if pid_alive(launcher := info.get("launcher_pid")):
+        pids["launcher"] = launcher
+    return pids
+
+
+class LogFollower:
+    """Prints the lines a log file gains from now on (the launcher's progress)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def echo(self) -> None:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except OSError:
+            return
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            say(f"  {line}")
+
+
+# ---- up ------------------------------------------------------------------------------------------------
+
+
+def report_env_file(env_file: Path) -> dict[str, str]:
+    example = REPO_ROOT / ".env.example"
+    result = ensure_env_file(env_file, example)
+    if result.created:
+        say(f"wrote {env_file} from {example.name} with fresh secrets (mode 0600): {', '.join(result.generated)}")
+    elif result.generated:
+        say(f"filled in secrets that were missing or placeholders in {env_file}: {', '.join(result.generated)}")
+    else:
+        say(f"using {env_file} (every secret set)")
+    return read_env_file(env_file)
+
+
+def print_access(info: dict, stack_file: Path, env_file: Path) -> None:
+    airflow = info.get("airflow") or {}
+    say(f"stack is up ({info.get('backend', 'local')} backend) — details in {stack_file}")
+    say(f"  Airflow UI   {airflow.get('url')}   login {airflow.get('username')} / {airflow.get('password')}")
+    if flower := info.get("flower"):
+        login = f"   login {flower.get('username')} / {flower.get('password')}" if flower.get("password") else ""
+        say(f"  Flower       {flower.get('url')}{login}")
+    for name, url in (info.get("services") or {}).items():
+        say(f"  {name:<24} {url}")
+    say(f'  API key      HSS_API_KEY in {env_file} (also "api_key" in {stack_file.name}); send it as X-API-Key')
+    say(f"  data root    {info.get('data_root')}")
+    say("make down stops it; make status shows what answers.")
+
+
+def wait_for_launcher(
+    launcher: subprocess.Popen, stack_file: Path, follower: LogFollower, timeout: float
+) -> dict | None:
+    """Echo the launcher's log until stack.json names it (→ the info) or it exits (→ None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        follower.echo()
+        info = read_stack_file(stack_file)
+        if info is not None and info.get("launcher_pid") == launcher.pid:  # LocalStack writes it once all is up
+            return info
+        if launcher.poll() is not None:
+            follower.echo()
+            return None
+        time.sleep(0.2)
+    say(f"the stack is not up after {timeout:.0f} s: stopping the launcher")
+    terminate(launcher.pid, follower)
+    return None
+
+
+def terminate(pid: int, follower: LogFollower, timeout: float = DOWN_TIMEOUT) -> None:
+    """SIGTERM the launcher (it stops its stack), echo its log meanwhile; SIGKILL its group after `timeout`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    started, next_note = time.monotonic(), 10.0
+    while pid_alive(pid) and time.monotonic() - started < timeout:
+        follower.echo()
+        if time.monotonic() - started > next_note:
+            say(f"  still stopping after {next_note:.0f} s…")
+            next_note += 10
+        time.sleep(0.2)
+    follower.echo()
+    if pid_alive(pid):
+        say(f"launcher {pid} did not stop within {timeout:.0f} s: killing it (SIGKILL)")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # the launcher leads its own session and group
+
+
+def start_local(
+    state_dir: Path, env_file: Path, *, launcher_argv: list[str] | None = None, timeout: float = UP_TIMEOUT
+) -> int:
+    """Spawn the detached launcher and wait until its stack is up (0) or it gave up (1, with its log tail)."""
+    stack_file, log_path = state_dir / "stack.json", state_dir / "logs" / "launcher.log"
+    info = read_stack_file(stack_file)
+    if info is not None:
+        if live_pids(info):
+            say(f"already up ({stack_file}):")
+            print_access(info, stack_file, env_file)
+            return 0
+        stack_file.unlink()
+        say(f"removed a stale {stack_file} (its processes are gone)")
+    if pid_alive(pid := read_pid_file(state_dir)):
+        say(f"a stack is starting (launcher pid {pid}); wait for it, or stop it with: make down")
+        return 1
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    follower = LogFollower(log_path)
+    argv = launcher_argv or [
+        *(sys.executable, "-m", "e2e.stack_cli", "--state-dir", str(state_dir), "--env-file", str(env_file)),
+        "serve",
+    ]
+    with log_path.open("ab") as log:
+        launcher = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # survives this terminal; Ctrl-C here is forwarded as SIGTERM below
+        )
+    (state_dir / "launcher.pid").write_text(f"{launcher.pid}\n")
+    say(f"starting the local stack (launcher pid {launcher.pid}, log {log_path})…")
+    try:
+        info = wait_for_launcher(launcher, stack_file, follower, timeout)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave half a stack
+        say("interrupted: stopping the launcher and what it started…")
+        terminate(launcher.pid, follower)
+        return 130
+    if info is None:
+        code = launcher.poll()
+        say(f"the launcher exited with code {code}; last lines of {log_path}:")
+        say(tail(log_path, LOG_TAIL_LINES))
+        say("fix the cause above and run make up again (make down cleans up anything left).")
+        return 1
+    print_access(info, stack_file, env_file)
+    return 0
+
+
+def read_pid_file(state_dir: Path) -> int | None:
+    try:
+        return int((state_dir / "launcher.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def seed_compose(env_file: Path):  # -> testcontainers DockerCompose (imported late: the local path needs none)
+    """`docker compose -f docker-compose.yml --env-file .env`: the seed's ports, the binary testcontainers picks."""
+    from testcontainers.compose import DockerCompose
+
+    return DockerCompose(context=REPO_ROOT, compose_file_name=["docker-compose.yml"], env_file=[str(env_file)])
+
+
+def start_docker(state_dir: Path, env_file: Path, values: dict[str, str]) -> int:
+    from contracts.catalog import SERVICES
+
+    compose = seed_compose(env_file)
+    command = [*compose.compose_command_property, "up", "-d", "--wait"]
+    say(f"$ {' '.join(command)}   (the first image build takes several minutes)")
+    if code := subprocess.run(command, cwd=REPO_ROOT).returncode:
+        say(f"docker compose up failed (exit {code}); `docker compose logs <service>` shows why, make down cleans up.")
+        return code
+
+    def url(service: str, port: int) -> str:
+        host, published = compose.get_service_host_and_port(service, port)
+        return f"http://{host if host not in (None, '', '0.0.0.0') else '127.0.0.1'}:{published}"
+
+    airflow_url = url("airflow-apiserver", 8080)
+    info = {
+        "backend": "docker",
+        "executor": "CeleryExecutor",
+        "airflow": {
+            "url": airflow_url,
+            "api": f"{airflow_url}/api/v2",
+            "username": values.get("AIRFLOW_ADMIN_USER") or "admin",
+            "password": values.get("AIRFLOW_ADMIN_PASSWORD"),
+        },
+        "flower": {
+            "url": url("flower", 5555),
+            "username": values.get("FLOWER_USER") or "admin",
+            "password": values.get("FLOWER_PASSWORD"),
+        },
+        "services": {spec.name: url(spec.name, spec.port) for spec in SERVICES},
+        "api_key": values.get("HSS_API_KEY"),
+        "data_root": "(docker volume hss-data)",
+        "compose": {"command": compose.compose_command_property, "env_file": str(env_file)},
+    }
+    stack_file = state_dir / "stack.json"
+    write_private(stack_file, json.dumps(info, indent=2) + "\n")
+    print_access(info, stack_file, env_file)
+    return 0
+
+
+def cmd_up(state_dir: Path, env_file: Path) -> int:
+    from e2e.harness.backend import resolve_backend
+
+    values = report_env_file(env_file)
+    info = read_stack_file(state_dir / "stack.json")
+    try:
+        backend = "local" if info and live_pids(info) else resolve_backend()  # a running local stack wins
+    except ValueError as exc:
+        say(str(exc))
+        return 2
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if backend == "docker":
+        return start_docker(state_dir, env_file, values)
+    return start_local(state_dir, env_file)
+
+
+# ---- serve (the launcher) --------------------------------------------------------------------------------
+
+
+class StopRequested(BaseException):
+    """SIGTERM/SIGINT reached the launcher (BaseException: no `except Exception` may swallow it)."""
+
+
+def request_stop(signum: int, _frame: object) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):  # one stop is enough: later signals must not cut down() short
+        signal.signal(sig, signal.SIG_IGN)
+    raise StopRequested(signal.Signals(signum).name)
+
+
+def cmd_serve(state_dir: Path, env_file: Path) -> int:
+    from e2e.harness.stack import LocalStack
+
+    values = read_env_file(env_file) if env_file.exists() else {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, request_stop)
+    code = 0
+    try:
+        stack = LocalStack(
+            profile="celery",
+            state_dir=state_dir,
+            fixed_ports=True,
+            username=values.get("AIRFLOW_ADMIN_USER") or "admin",
+            password=values.get("AIRFLOW_ADMIN_PASSWORD") or "admin",
+            api_key=values.get("HSS_API_KEY") or None,
+            flower_username=values.get("FLOWER_USER") or "admin",
+            flower_password=values.get("FLOWER_PASSWORD") or "admin",
+        )
+    except StopRequested:
+        return 0
+    except Exception as exc:
+        say(f"cannot build the local Celery stack: {type(exc).__name__}: {exc}")
+        return 1
+    stack.extra_info.update({"backend": "local", "launcher_pid": os.getpid()})
+    try:
+        stack.up()
+        say(f"launcher {os.getpid()} keeps the stack running until SIGTERM (make down)")
+        while True:
+            signal.pause()
+    except StopRequested as stop:
+        say(f"{stop} received: stopping the stack…")
+    except Exception as exc:  # up() has already stopped what it started
+        say(f"the stack did not come up: {type(exc).__name__}: {exc}")
+        if not isinstance(exc, RuntimeError):
+            traceback.print_exc()
+        code = 1
+    finally:
+        stack.down()
+        if read_pid_file(state_dir) == os.getpid():
+            (state_dir / "launcher.pid").unlink(missing_ok=True)
+    return code
+
+
+# ---- down and status --------------------------------------------------------------------------------------
+
+
+def stop_local(state_dir: Path, info: dict, timeout: float = DOWN_TIMEOUT) -> int:
+    """SIGTERM the launcher, wait (echoing its log), then SIGKILL any process group stack.json names that is left."""
+    launcher = info.get("launcher_pid") or read_pid_file(state_dir)
+    follower = LogFollower(state_dir / "logs" / "launcher.log")
+    if pid_alive(launcher):
+        say(f"stopping the stack (SIGTERM to launcher {launcher}; up to {timeout:.0f} s)…")
+        terminate(launcher, follower, timeout)
+    killed = []
+    for name, pgid in (info.get("pids") or {}).items():
+        if group_members(pgid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+            killed.append(f"{name} (group {pgid})")
+    if killed:
+        say(f"killed what survived the stop (SIGKILL): {', '.join(killed)}")
+    (state_dir / "stack.json").unlink(missing_ok=True)
+    (state_dir / "launcher.pid").unlink(missing_ok=True)
+    say("stack stopped; make up starts it again.")
+    return 0
+
+
+def stop_docker(state_dir: Path, info: dict) -> int:
+    command = (info.get("compose") or {}).get("command") or seed_compose(DEFAULT_ENV_FILE).compose_command_property
+    say(f"$ {' '.join([*command, 'down'])}")
+    code = subprocess.run([*command, "down"], cwd=REPO_ROOT).returncode
+    if code != 0:
+        say(f"docker compose down failed (exit {code}); stack.json kept. Is the Docker daemon running?")
+        return code
+    (state_dir / "stack.json").unlink(missing_ok=True)
+    say("stack stopped; volumes kept (DB, data): `docker compose down -v` drops them. make up starts it again.")
+    return 0
+
+
+def cmd_down(state_dir: Path) -> int:
+    info = read_stack_file(state_dir / "stack.json")
+    if info is None:
+        if pid_alive(read_pid_file(state_dir)):  # a launcher still starting: stack.json comes at the end
+            return stop_local(state_dir, {})
+        say("nothing is up (no stack.json); make up starts the stack.")
+        return 0
+    if info.get("backend") == "docker":
+        return stop_docker(state_dir, info)
+    if not live_pids(info) and not pid_alive(read_pid_file(state_dir)):
+        (state_dir / "stack.json").unlink(missing_ok=True)
+        say("nothing is running: removed a stale stack.json (its processes are gone).")
+        return 0
+    return stop_local(state_dir, info)
+
+
+def probe(url: str) -> str:
+    try:
+        response = requests.get(url, timeout=3)
+    except requests.RequestException as exc:
+        return f"does not answer ({type(exc).__name__})"
+    return f"answers ({response.status_code})" if response.ok else f"answers {response.status_code} (not ready)"
+
+
+def cmd_status(state_dir: Path) -> int:
+    stack_file = state_dir / "stack.json"
+    info = read_stack_file(stack_file)
+    if info is None:
+        say("nothing is up (no stack.json); make up starts the stack.")
+        return 0
+    airflow = info.get("airflow") or {}
+    airflow_url = airflow.get("url")
+    say(f"{info.get('backend', 'local')} backend ({info.get('executor', '?')}), from {stack_file}")
+    say(f"  Airflow UI   {airflow_url}   {probe(f'{airflow_url}/api/v2/monitor/health')}")
+    say(f"               login {airflow.get('username')} / {airflow.get('password')}")
+    if flower := info.get("flower"):
+        flower_url = flower.get("url")
+        say(f"  Flower       {flower_url}   {probe(f'{flower_url}/healthcheck')}")
+    for name, url in (info.get("services") or {}).items():
+        say(f"  {name:<24} {url}   /ready {probe(f'{url}/ready')}")
+    say(f"  data root    {info.get('data_root')}")
+    if info.get("backend") != "docker":
+        pids = {"launcher": info.get("launcher_pid"), **(info.get("pids") or {})}
+        dead = [f"{name} ({pid})" for name, pid in pids.items() if not pid_alive(pid)]
+        say(f"  processes    {len(pids) - len(dead)} of {len(pids)} alive; gone: {', '.join(dead) or 'none'}")
+        if dead:
+            say("some processes are gone: make down cleans up, then make up.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m e2e.stack_cli", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("up", "down", "status", "serve"))
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: .stack/ in the repo")
+    parser.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE, help="default: .env in the repo")
+    args = parser.parse_args(argv)
+    state_dir, env_file = args.state_dir.resolve(), args.env_file.resolve()
+    commands = {
+        "up": lambda: cmd_up(state_dir, env_file),
+        "serve": lambda: cmd_serve(state_dir, env_file),
+        "down": lambda: cmd_down(state_dir),
+        "status": lambda: cmd_status(state_dir),
+    }
+    return commands[args.command]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
