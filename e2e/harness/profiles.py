@@ -16,7 +16,8 @@ from celery import Celery
 
 from e2e.harness.airflow_stack import REPO_ROOT, airflow_argv
 from e2e.harness.backing import ThrowawayPostgres, ThrowawayRedis
-from e2e.harness.processes import ManagedProcess, free_port
+from e2e.harness.processes import ManagedProcess
+from e2e.harness.services import pick_port
 
 if TYPE_CHECKING:
     from e2e.harness.stack import LocalStack
@@ -51,6 +52,8 @@ class EmbeddedProfile(Profile):
     def start_backends(self, stack: LocalStack) -> dict[str, str]:
         return {}  # airflow_env's default metadata DB: SQLite in AIRFLOW_HOME
 
+
+FLOWER_PORT = 5555
 
 # Celery settings for 2 cores: 4 task slots per worker (the tasks mostly wait on HTTP; each slot is a
 # forked process of ≈150 MB). A task whose worker died is noticed after 30 s without a heartbeat
@@ -92,7 +95,7 @@ class CeleryProfile(Profile):
         }
 
     def extra_components(self, stack: LocalStack, env: dict[str, str]) -> list[tuple[ManagedProcess, Callable]]:
-        self.flower_port = free_port()
+        self.flower_port = pick_port(FLOWER_PORT, stack.fixed_ports)  # the seed's 5555 when free
         worker_log = stack.logs_dir / "airflow-worker.log"
         worker = ManagedProcess("airflow-worker", airflow_argv("celery", "worker"), worker_log)
         flower = ManagedProcess(

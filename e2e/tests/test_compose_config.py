@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from contracts.catalog import SERVICES
+from e2e.harness.docker_stack import HOST_PORT_VARS, TEST_API_KEY  # what the docker backend relies on
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE = REPO_ROOT / "docker-compose.yml"
@@ -46,18 +47,6 @@ EXPECTED_BASE_PORTS = {
     "redis": {(6384, 6379)},
     **{spec.name: {(spec.port, spec.port)} for spec in SERVICES},
 }
-HOST_PORT_VARS = (
-    "HSS_AIRFLOW_HOST_PORT",
-    "HSS_FLOWER_HOST_PORT",
-    "HSS_POSTGRES_HOST_PORT",
-    "HSS_REDIS_HOST_PORT",
-    "HSS_AUDIO_HOST_PORT",
-    "HSS_CONTENT_HOST_PORT",
-    "HSS_ML_TRAINING_HOST_PORT",
-    "HSS_ML_PREDICTION_HOST_PORT",
-    "HSS_INTELLIGENCE_HOST_PORT",
-)
-TEST_API_KEY = "hss-test-api-key"
 
 
 # ---- rendering -------------------------------------------------------------------------------------
