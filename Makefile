@@ -34,11 +34,11 @@ system-deps: ## Install Debian's postgresql, redis-server and docker-compose whe
 	  command -v $$cmd >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/$$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-	  echo "missing:$$missing and no apt-get: install them yourself (the local full stack and compose checks need them)"; exit 1; fi; \
+	  echo "warning: missing:$$missing and no apt-get. make demo works without them; make up/e2e/test need them."; exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else \
-	  echo "missing:$$missing; not root and no sudo: run 'apt-get install -y$$missing' as root"; exit 1; fi; \
+	  echo "warning: missing:$$missing; not root and no sudo: run 'apt-get install -y$$missing' as root."; exit 0; fi; \
 	echo "installing from Debian:$$missing"; \
-	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null
 
 install: system-deps ## Install uv if missing, then the locked environment (.venv) — under a minute on a fresh machine
 	@command -v uv >/dev/null 2>&1 || [ -x "$(HOME)/.local/bin/uv" ] || { \

@@ -256,12 +256,24 @@ class DockerStack(Stack):
         """`docker compose down --volumes` for the project this object started; nothing otherwise."""
         if not self._started:
             return
+        self._save_logs()
         try:
             self.compose.stop(down=True)
         except subprocess.CalledProcessError as exc:
             raise DockerStackError(f"docker compose down failed:\n{output_tail(exc.stderr)}") from exc
         self._started = False
         self._airflow_url, self.flower, self.service_urls = None, None, {}
+
+    def _save_logs(self) -> None:
+        """Every container's log into <state_dir>/logs/<service>.log: the containers are gone after down."""
+        logs_dir = self.state_dir / "logs"
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        for container in self.compose.get_containers(include_all=True):
+            try:
+                stdout, stderr = self.compose.get_logs(container.Service)
+            except (subprocess.CalledProcessError, OSError) as exc:
+                stdout, stderr = "", f"(could not read the log: {exc})"
+            (logs_dir / f"{container.Service}.log").write_text(stdout + stderr)
 
     def _teardown_after_failure(self) -> None:
         try:

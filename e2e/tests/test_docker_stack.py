@@ -239,7 +239,9 @@ def test_up_stop_start_kill_logs_down_issue_the_compose_commands(
     stack.down()
     stack.down()  # a second down has nothing left to remove
 
-    assert subcommands(tmp_path) == [
+    commands = subcommands(tmp_path)
+    saved_logs = [command for command in commands[7:-1] if command[0] == "logs"]
+    assert commands[:7] + commands[-1:] == [
         ["up", "--build", "--wait"],
         ["stop", "workflow-audio"],
         ["start", "workflow-audio"],
@@ -249,6 +251,9 @@ def test_up_stop_start_kill_logs_down_issue_the_compose_commands(
         ["logs", "airflow-scheduler"],
         ["down", "--volumes"],
     ]
+    # down first saves every container's log (they are gone afterwards)
+    assert {command[1] for command in saved_logs} >= {"airflow-apiserver", "airflow-init", "flower"}
+    assert "log line of flower" in (tmp_path / "state" / "logs" / "flower.log").read_text()
     assert {call["project"] for call in calls(tmp_path)} == {"hss-e2e-fake"}
     assert {call["shell_port"] for call in calls(tmp_path)} == {None}
 
