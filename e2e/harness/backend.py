@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from e2e.harness.base import Stack
-from e2e.harness.docker_stack import DockerStack, compose_v2_problem, docker_available, docker_daemon_answers
+from e2e.harness.compose_project import compose_v2_problem, docker_available, docker_daemon_answers
+from e2e.harness.docker_stack import DockerStack
 
 BACKENDS = ("auto", "docker", "local")
 ENV_VAR = "E2E_BACKEND"

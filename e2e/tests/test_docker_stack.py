@@ -29,15 +29,8 @@ from testcontainers.core.config import testcontainers_config
 from contracts.catalog import SERVICES
 from e2e.harness import backend as backend_module
 from e2e.harness.backend import DockerUnavailable, make_stack, resolve_backend
-from e2e.harness.docker_stack import (
-    COMPOSE_FILES,
-    DATA_SUBDIRS,
-    HOST_PORT_VARS,
-    TEST_API_KEY,
-    DockerStack,
-    DockerStackError,
-    docker_available,
-)
+from e2e.harness.compose_project import DockerStackError, docker_available
+from e2e.harness.docker_stack import COMPOSE_FILES, DATA_SUBDIRS, HOST_PORT_VARS, TEST_API_KEY, DockerStack
 from e2e.harness.env_file import PLACEHOLDER_PREFIX, read_env_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,101 @@
+"""Docker plumbing for the docker backend: is a daemon there, and compose commands in one named project.
+
+Kept apart from DockerStack so `E2E_BACKEND=auto` can ask `docker_available()` cheaply, and so the
+project/env handling (the shell must not override the env file) sits in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from testcontainers.compose import DockerCompose
+from testcontainers.core.docker_client import get_docker_host
+
+from e2e.harness.env_file import read_env_file
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOG_TAIL_LINES = 30
+
+
+class DockerStackError(RuntimeError):
+    """The docker stack did not come up (or a component did not come back); carries compose log tails."""
+
+
+def docker_daemon_answers(timeout: float = 3.0) -> tuple[bool, str]:
+    """Whether a Docker daemon answers a ping; if not, a one-line reason.
+
+    The host is resolved as testcontainers does (TESTCONTAINERS_HOST_OVERRIDE, DOCKER_HOST, docker context).
+    """
+    host = get_docker_host()
+    shown = host or "unix:///var/run/docker.sock"
+    try:
+        if host:  # an ssh:// host needs the shell's ssh client, as testcontainers uses it
+            client = docker.DockerClient(base_url=host, timeout=timeout, use_ssh_client=host.startswith("ssh://"))
+        else:
+            client = docker.from_env(timeout=timeout)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # the SDK raises DockerException, requests' errors, OSError…
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        return False, f"no Docker daemon answers at {shown}: {reason}"
+    return True, f"a Docker daemon answers at {shown}"
+
+
+def compose_v2_problem(timeout: float = 15.0) -> str | None:
+    """None when `docker compose version` (the command testcontainers runs) works, else what is wrong."""
+    command = [*DockerCompose(context=REPO_ROOT).compose_command_property, "version"]
+    try:
+        subprocess.run(command, capture_output=True, check=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"`{' '.join(command)}` fails ({exc}): install the Docker Compose v2 plugin"
+    return None
+
+
+def docker_available(timeout: float = 3.0) -> tuple[bool, str]:
+    """Whether the docker backend can run here: a daemon answers and `docker compose` (v2) works; else why not."""
+    answers, reason = docker_daemon_answers(timeout)
+    if not answers:
+        return False, reason
+    if problem := compose_v2_problem():
+        return False, f"{reason}, but {problem}"
+    return True, reason
+
+
+@dataclass
+class ProjectCompose(DockerCompose):
+    """testcontainers' DockerCompose whose commands run in one named project and see only the env file's values.
+
+    In compose's interpolation the caller's shell wins over --env-file: an exported HSS_AIRFLOW_HOST_PORT=8080
+    or COMPOSE_PROJECT_NAME would pin a port or join another project. So those keys are dropped from the
+    environment of every compose command, and COMPOSE_PROJECT_NAME is set explicitly.
+    """
+
+    project_name: str = "hss-e2e"
+
+    def subprocess_env(self) -> dict[str, str]:
+        file_keys = {key for path in self.env_file or [] if Path(path).exists() for key in read_env_file(path)}
+        env = {key: value for key, value in os.environ.items() if key not in file_keys}
+        env["COMPOSE_PROJECT_NAME"] = self.project_name
+        return env
+
+    def _run_command(self, cmd: str | list[str], context: str | None = None) -> subprocess.CompletedProcess[bytes]:
+        # Same contract as DockerCompose._run_command (check=True, captured output, cwd=context), plus our env.
+        return subprocess.run(
+            cmd, capture_output=True, check=True, cwd=context or str(self.context), env=self.subprocess_env()
+        )
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        """`docker compose <files> --env-file … <args>` in this project."""
+        return self._run_command([*self.compose_command_property, *args])
+
+
+def output_tail(text: str | bytes | None, lines: int = LOG_TAIL_LINES) -> str:
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return "\n".join((text or "").splitlines()[-lines:])

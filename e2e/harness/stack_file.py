@@ -1,0 +1,65 @@
+"""What `make up`, `make down` and `make status` share: stack.json, the processes it names, the access lines.
+
+Every process a stack starts leads its own process group, so a pid in stack.json is also a group id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+import psutil
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether `pid` runs (a zombie — exited, not yet reaped by its parent — counts as gone)."""
+    if not pid:
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of process group `pgid` (every process the stack starts leads its own group)."""
+    members = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
+    return members
+
+
+def read_stack_file(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # missing, or being written right now
+
+
+def live_pids(info: dict) -> dict[str, int]:
+    pids = {name: pid for name, pid in (info.get("pids") or {}).items() if pid_alive(pid)}
+    if pid_alive(launcher := info.get("launcher_pid")):
+        pids["launcher"] = launcher
+    return pids
+
+
+def print_access(info: dict, stack_file: Path, env_file: Path) -> None:
+    airflow = info.get("airflow") or {}
+    say(f"stack is up ({info.get('backend', 'local')} backend) — details in {stack_file}")
+    say(f"  Airflow UI   {airflow.get('url')}   login {airflow.get('username')} / {airflow.get('password')}")
+    if flower := info.get("flower"):
+        login = f"   login {flower.get('username')} / {flower.get('password')}" if flower.get("password") else ""
+        say(f"  Flower       {flower.get('url')}{login}")
+    for name, url in (info.get("services") or {}).items():
+        say(f"  {name:<24} {url}")
+    say(f'  API key      HSS_API_KEY in {env_file} (also "api_key" in {stack_file.name}); send it as X-API-Key')
+    say(f"  data root    {info.get('data_root')}")
+    say("make down stops it; make status shows what answers.")
