@@ -1,0 +1,141 @@
+"""Real request bodies for the load users, each validated against its contract model.
+
+- songs: six 8 s synthesized songs (different tempi and keys, with a lyrics sidecar) written once
+  into `<data root>/songs/load/`; audio requests and DAG runs name them relative to the root.
+- lyrics: the fixtures' named texts plus seeded generated ones (upbeat, sad, neutral).
+- prediction: rows of `fixtures.datasets.features_frame` split into audio/content feature maps.
+- insights: built once from real audio, content and prediction responses of the running stack.
+
+No Locust import here (see load/__init__.py); HTTP goes through `requests`, which the locustfile
+may call too (gevent-patched there).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from contracts.audio import AudioAnalysisRequest, AudioAnalysisResponse
+from contracts.content import LyricsAnalysisRequest, LyricsAnalysisResponse
+from contracts.insights import InsightsRequest
+from contracts.prediction import PredictionRequest, PredictionResponse
+from fixtures.datasets import AUDIO_FEATURES, CONTENT_FEATURES, NOISE_FEATURES, features_frame
+from fixtures.lyrics import NAMED_LYRICS, generate_lyrics, write_sidecar
+from load.targets import AUDIO, CONTENT, PREDICTION, target_url
+
+SONGS_DIR = "songs/load"
+SONG_SECONDS = 8.0  # one full I-IV-V-I cycle at >= 120 BPM; ~0.5 s of Essentia on one core
+
+
+@dataclass(frozen=True)
+class LoadSong:
+    song_id: str
+    bpm: float
+    tonic: str
+    scale: str
+    lyrics: str
+
+    @property
+    def song_path(self) -> str:
+        return f"{SONGS_DIR}/{self.song_id}.wav"
+
+
+LOAD_SONGS: tuple[LoadSong, ...] = (
+    LoadSong("load_song_0", 92, "D", "minor", NAMED_LYRICS["sad_ballad"]),
+    LoadSong("load_song_1", 100, "G", "major", NAMED_LYRICS["verse_only"]),
+    LoadSong("load_song_2", 110, "A", "minor", generate_lyrics(1, mood="neutral")),
+    LoadSong("load_song_3", 120, "C", "major", NAMED_LYRICS["upbeat_pop"]),
+    LoadSong("load_song_4", 128, "E", "minor", generate_lyrics(2, mood="upbeat", hook_level=0.8)),
+    LoadSong("load_song_5", 140, "F", "major", ""),  # instrumental: no sidecar
+)
+
+
+def prepare_songs(root: Path) -> list[Path]:
+    """Write the load songs (and lyrics sidecars) under `root`, skipping files already there; return the new ones."""
+    written = []
+    for i, song in enumerate(LOAD_SONGS):
+        target = root / song.song_path
+        if not (target.is_file() and target.stat().st_size > 0):
+            from fixtures.audio import synth_song  # imports Essentia: only when a song is missing
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Written under a temp name, then renamed: an interrupted run never leaves half a song behind.
+            tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.wav")
+            try:
+                synth_song(tmp, bpm=song.bpm, tonic=song.tonic, scale=song.scale, seconds=SONG_SECONDS, seed=i)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+            written.append(target)
+        if song.lyrics and not target.with_suffix(".txt").is_file():
+            write_sidecar(target, song.lyrics)
+    return written
+
+
+def audio_requests() -> list[dict]:
+    return [AudioAnalysisRequest(song_id=s.song_id, song_path=s.song_path).model_dump(mode="json") for s in LOAD_SONGS]
+
+
+def dag_confs() -> list[dict]:
+    """conf of comprehensive_analysis: lyrics come from the sidecar next to each song."""
+    return [{"song_id": s.song_id, "song_path": s.song_path} for s in LOAD_SONGS]
+
+
+def lyrics_requests(generated: int = 12) -> list[dict]:
+    texts = list(NAMED_LYRICS.values())
+    moods = ("upbeat", "sad", "neutral")
+    texts += [generate_lyrics(seed, mood=moods[seed % 3], hook_level=(seed % 5) / 4) for seed in range(generated)]
+    return [
+        LyricsAnalysisRequest(song_id=f"load_lyrics_{i}", lyrics=text).model_dump(mode="json")
+        for i, text in enumerate(texts)
+    ]
+
+
+def prediction_requests(n_rows: int = 50, seed: int = 11) -> list[dict]:
+    """Feature rows of the fixtures' dataset as prediction requests (gaps left out: JSON has no NaN)."""
+    frame = features_frame(n_rows=n_rows, seed=seed)
+
+    def feature_map(row, names) -> dict[str, float]:
+        return {name: float(row[name]) for name in names if name in row and not math.isnan(row[name])}
+
+    bodies = []
+    for _, row in frame.iterrows():
+        body = PredictionRequest(
+            song_id=f"load_{row['song_id']}",
+            audio_features=feature_map(row, AUDIO_FEATURES + NOISE_FEATURES),
+            content_features=feature_map(row, CONTENT_FEATURES),
+        )
+        bodies.append(body.model_dump(mode="json", exclude_none=True))
+    return bodies
+
+
+def fetch_insights_request(targets: dict, song: LoadSong = LOAD_SONGS[3], timeout: float = 60.0) -> dict:
+    """One real audio + content + prediction round trip for `song`, assembled into an insights request."""
+    headers = {"X-API-Key": targets.get("api_key") or ""}
+
+    def post(service: str, path: str, body: dict) -> dict:
+        url = f"{target_url(targets, service)}{path}"
+        response = requests.post(url, json=body, headers=headers, timeout=timeout)
+        if not response.ok:
+            raise RuntimeError(f"insights payload: {url} answered {response.status_code}: {response.text[:300]}")
+        return response.json()
+
+    audio = AudioAnalysisResponse.model_validate(
+        post("workflow-audio", AUDIO, {"song_id": song.song_id, "song_path": song.song_path})
+    )
+    content = LyricsAnalysisResponse.model_validate(
+        post("workflow-content", CONTENT, {"song_id": song.song_id, "lyrics": song.lyrics})
+    )
+    prediction = PredictionResponse.model_validate(
+        post(
+            "workflow-ml-prediction",
+            PREDICTION,
+            {"song_id": song.song_id, "audio_features": audio.features, "content_features": content.features},
+        )
+    )
+    request = InsightsRequest(song_id=song.song_id, audio=audio, content=content, prediction=prediction)
+    return request.model_dump(mode="json")
