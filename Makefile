@@ -18,10 +18,11 @@ DEMO_ARGS ?=
 E2E_BACKEND ?= auto
 LOAD_PROFILE ?= default
 LOAD_ARGS ?=
+BENCH_ARGS ?=
 # Debian packages the local full stack and the compose checks need, by the command that proves each one.
 SYSTEM_DEPS = initdb:postgresql redis-server:redis-server docker-compose:docker-compose
 
-.PHONY: help system-deps install test test-unit e2e up down status load lint format contracts bench-audio demo clean
+.PHONY: help system-deps install test test-unit e2e up down status load bench lint format contracts bench-audio demo clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +32,7 @@ help: ## List the targets
 	@echo "  make e2e E2E_BACKEND=local|docker    force a backend (auto: docker when a daemon answers)"
 	@echo "  make e2e PYTEST_ARGS='-k faults'     a part of the full-stack tests"
 	@echo "  make load LOAD_PROFILE=smoke         a short load run (profiles in load/profiles.toml)"
+	@echo "  make bench BENCH_ARGS='--only audio --quick'    a part, tiny inputs (report under artifacts/bench/)"
 	@echo "  make load LOAD_PROFILE=services-50 LOAD_ARGS='--user-classes ContentUser'    one light service"
 
 system-deps: ## Install Debian's postgresql, redis-server and docker-compose when missing (local full stack, compose checks)
@@ -72,6 +74,9 @@ status: ## Show what `make up` runs (.stack/stack.json) and whether each part an
 
 load: install ## Locust against the make-up stack (started when none is up): totals, PASS/FAIL per threshold, reports in load/reports/
 	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m load.run --profile $(LOAD_PROFILE) $(LOAD_ARGS)
+
+bench: install ## Benchmarks vs targets and physical limits (audio, light services, DAG runs, growth); writes docs/PERFORMANCE.md
+	$(RUN) python -m load.bench $(BENCH_ARGS)
 
 lint: ## ruff lint + format check
 	$(RUN) ruff check .

@@ -1,0 +1,20 @@
+"""`make bench`: time and throughput of the platform on this machine, against targets and physical limits.
+
+    python -m load.bench [--only audio,dags,growth] [--quick] [--output PATH] [--strict]
+
+Six benchmarks (docs/PERFORMANCE.md holds the last full run): the audio service's overhead over
+MusicExtractor and its pool scaling (`audio`), comprehensive_analysis' added Airflow time,
+batch_analysis throughput against the Essentia-bound limit and the training DAG's breakdown (`dags`),
+and growth at 1x/4x/16x (`growth`).
+
+Modules: `report` (figures, targets, the table and PERFORMANCE.md), `limits` (the arithmetic: Essentia
+limit, growth exponent), `audio` (benchmarks 1-2 through `python -m services.audio.bench --json`),
+`airflow_runs` (the bench stack and timed DAG runs), `data` (synthesized inputs), `dags` (3-5),
+`growth` (6), `__main__` (the CLI).
+
+Import arrow (an addition to DESIGN.md's table): load/bench → e2e (LocalStack, AirflowClient,
+e2e.harness.service_metrics) and fixtures. The benchmarks drive the very stack and REST client the e2e
+tests use, so a figure here describes what `make e2e` proves works. Like the rest of load/, nothing here
+imports services/ or airflow/: the services and Airflow run as processes, started by name
+(`python -m services.audio.bench` is one of them).
+"""
