@@ -21,7 +21,7 @@ from pathlib import Path
 
 from e2e.client import AirflowClientError
 from e2e.harness.processes import LaunchError
-from load.bench import audio, dags, data, growth, training
+from load.bench import audio, dags, data, growth, services, training
 from load.bench.airflow_runs import BenchStack
 from load.bench.report import Machine, Section, load_average, render_table, to_json, write_markdown
 
@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "bench"
 DEFAULT_REPORT = REPO_ROOT / "docs" / "PERFORMANCE.md"
 KEEP_RUNS = 3
-BENCHMARKS = ("overhead", "scaling", "analysis", "batch", "training", "growth")
+BENCHMARKS = ("overhead", "scaling", "services", "analysis", "batch", "training", "growth")
 GROUPS = {"audio": ("overhead", "scaling"), "dags": ("analysis", "batch", "training"), "all": BENCHMARKS}
 STACK_BENCHMARKS = ("analysis", "batch", "training", "growth")
 
@@ -52,7 +52,9 @@ def select(only: str | None) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", help="comma list: audio (overhead,scaling), dags (analysis,batch,training), growth")
+    parser.add_argument(
+        "--only", help="comma list: audio (overhead,scaling), services, dags (analysis,batch,training), growth"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny inputs: checks the bench runs, figures are rough")
     parser.add_argument("--output", type=Path, help="report path (default: docs/PERFORMANCE.md for a full run)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -95,6 +97,12 @@ def run(args: argparse.Namespace, chosen: list[str], run_dir: Path, say: Callabl
     if "scaling" in chosen:
         sections.append(
             _guarded("scaling", "Audio pool scaling", lambda: audio.scaling_section(audio_params, say), say)
+        )
+    if "services" in chosen:
+        title = "Light services at 50 concurrent users"
+        run_time = "10s" if quick else "30s"
+        sections.append(
+            _guarded("services", title, lambda: services.services_section(run_dir / "load", say, run_time), say)
         )
     if not any(b in chosen for b in STACK_BENCHMARKS):
         return sections
