@@ -121,11 +121,13 @@ def airflow_env(settings: AirflowSettings) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.passwords_file),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
-        # Fast feedback: the idle scheduler loops every 0.1 s (trigger→success 3.4 s → ~0.7 s, DESIGN.md);
-        # new DAG files are found within 5 s, changed ones re-parsed within 10 s.
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
+        # Fast feedback without burning the CPU the tasks need: the idle scheduler loops every 0.25 s (default
+        # 1 s: a 2-task DAG 3.4 s; 0.1 s: ~0.7 s but the scheduler then took 0.2 core during batch_analysis);
+        # new DAG files are found within 5 s, changed ones re-parsed within 30 s (Airflow's default; 10 s cost
+        # the dag-processor 2.5x the CPU). Measured: docs/PERFORMANCE.md, batch_analysis.
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.worker_log_port),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.trigger_log_port),
         "PYTHONPATH": os.pathsep.join(python_path),
