@@ -83,7 +83,7 @@ def test_env_is_shared_by_every_component_and_carries_path_plugins_and_connectio
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'home' / 'airflow.db'}"
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
-    assert env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.1"
+    assert env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.25"
     assert env["PATH"].split(os.pathsep)[0] == str(BIN_DIR)
     assert shutil.which("airflow", path=env["PATH"]) == str(BIN_DIR / "airflow")
     assert env["PYTHONPATH"].split(os.pathsep)[0].endswith("airflow/plugins")
