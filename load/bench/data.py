@@ -8,30 +8,18 @@ workflow-content). A file that already exists is reused, so a rerun on the same 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+
+from e2e.demo import stderr_to
 
 BPMS = (92, 100, 108, 116, 124, 132, 140, 148)
 TONICS = ("C", "D", "E", "F", "G", "A")
 SCALES = ("major", "minor")
 
 
-@contextlib.contextmanager
-def quiet_stderr(log: Path) -> Iterator[None]:
-    """fd 2 to a file while audio is written: libav and Essentia print a line per file otherwise."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with log.open("ab") as out:
-        os.dup2(out.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+# fd 2 to a file while audio is written (libav and Essentia print a line per file): the demo's helper.
+quiet_stderr = stderr_to
 
 
 def song_folder(root: Path, folder: str, count: int, seconds: float, seed: int = 0) -> list[str]:
