@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
 import requests
 
+from e2e.harness.stack_file import pid_alive  # the module that defines stack.json reads it too
 from load.payloads import prepare_songs
 from load.profiles import Profile, ProfileError, ThresholdResult, evaluate, get_profile, load_profiles
 from load.report import RequestStats, format_table, read_failures_csv, read_stats_csv
@@ -117,13 +117,6 @@ class LoadResult:
 # ---- the stack -------------------------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
 def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=5).ok
@@ -135,7 +128,7 @@ def stack_problem(info: dict | None) -> str | None:
     """Why the stack that `info` describes cannot take load (None: it can)."""
     if info is None:
         return "no stack file"
-    gone = [name for name, pid in (info.get("pids") or {}).items() if not _pid_alive(pid)]
+    gone = [name for name, pid in (info.get("pids") or {}).items() if not pid_alive(pid)]
     if gone:
         return f"its processes are gone ({', '.join(gone)})"
     try:

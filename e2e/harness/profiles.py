@@ -121,19 +121,6 @@ class CeleryProfile(Profile):
         finally:
             app.close()
 
-    def workers(self, stack: LocalStack) -> dict:
-        """Flower's /api/workers (live inspect): the Celery workers that answer right now."""
-        try:
-            response = requests.get(
-                f"{self.flower_url()}/api/workers",
-                params={"refresh": "1"},
-                auth=(stack.flower_username, stack.flower_password),
-                timeout=5,
-            )
-        except requests.RequestException:
-            return {}
-        return response.json() if response.ok else {}
-
     def _flower_answers(self, stack: LocalStack) -> bool:
         try:
             return requests.get(f"{self.flower_url()}/healthcheck", timeout=2).ok
