@@ -95,6 +95,9 @@ def write_passwords_file(settings: AirflowSettings) -> Path:
     return settings.passwords_file
 
 
+SCHEDULER_IDLE_SLEEP_S = 0.25  # see airflow_env
+
+
 def airflow_env(settings: AirflowSettings) -> dict[str, str]:
     """The environment of every Airflow component of one stack (merged over os.environ at start)."""
     if not settings.secrets:
@@ -125,13 +128,16 @@ def airflow_env(settings: AirflowSettings) -> dict[str, str]:
         # 1 s: a 2-task DAG 3.4 s; 0.1 s: ~0.7 s but the scheduler then took 0.2 core during batch_analysis);
         # new DAG files are found within 5 s, changed ones re-parsed within 30 s (Airflow's default; 10 s cost
         # the dag-processor 2.5x the CPU). Measured: docs/PERFORMANCE.md, batch_analysis.
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(SCHEDULER_IDLE_SLEEP_S),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.worker_log_port),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.trigger_log_port),
         "PYTHONPATH": os.pathsep.join(python_path),
         "PYTHONUNBUFFERED": "1",
+        # Empty = unset: every DAG parse and task imports the DAG files, plugins and contracts; with
+        # PYTHONDONTWRITEBYTECODE=1 inherited (CI images set it) each of them would compile them again.
+        "PYTHONDONTWRITEBYTECODE": "",
         # `airflow` must be on PATH: components start subprocesses by that name.
         "PATH": os.pathsep.join([str(BIN_DIR), os.environ.get("PATH", "")]),
     }

@@ -57,9 +57,11 @@ FLOWER_PORT = 5555
 
 # Celery settings for 2 cores: 4 task slots per worker (the tasks mostly wait on HTTP; each slot is a
 # forked process of ≈150 MB). A task whose worker died is noticed after 30 s without a heartbeat
-# (default 300 s) and retried, so a lost worker costs half a minute, not five.
+# (default 300 s) and retried, so a lost worker costs half a minute, not five. The worker imports the DAGs'
+# modules once before its pool forks (hss_airflow/celery_config.py), so each task does not import them again.
 CELERY_ENV = {
     "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+    "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "hss_airflow.celery_config.CELERY_CONFIG",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
 }

@@ -382,3 +382,12 @@ def test_each_check_reports_a_broken_configuration(base: dict, break_it, check) 
     broken = copy.deepcopy(base)
     break_it(broken)
     assert check(broken), f"{check} did not notice {break_it.__name__}"
+
+
+def test_the_workers_preload_the_dag_modules_as_on_the_local_stack(base: dict, with_overlay: dict) -> None:
+    from e2e.harness.profiles import CELERY_ENV
+
+    key = "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"
+    for cfg in (base, with_overlay):
+        for name in ("airflow-worker", "airflow-scheduler"):
+            assert environment(cfg["services"][name]).get(key) == CELERY_ENV[key], name

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from e2e.harness.airflow_stack import SCHEDULER_IDLE_SLEEP_S
 from e2e.harness.service_metrics import analysis_critical_path
 from load.bench.airflow_runs import BenchStack, TimedRun
 from load.bench.audio import direct_seconds_per_song
@@ -166,8 +167,9 @@ def comprehensive(bench: BenchStack, song: str, params: DagParams, progress: Cal
             f"a scheduler loop to notice its upstream finished and queue it, a Celery hand-off, and a fresh "
             f"task process (fork, imports, execution-API calls for XCom). The largest part here is "
             f"'{biggest}' ({split[biggest]:.2f} s).{startup_text} The local stack already runs the scheduler "
-            "with a 0.1 s idle sleep (AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME); the remaining cost is per "
-            "task, so fewer, larger tasks (e.g. prediction and insights in one task) would cut it, at the price of "
+            f"with a {SCHEDULER_IDLE_SLEEP_S:g} s idle sleep (AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME, default "
+            "1 s) and its Celery worker preloads the DAGs' modules; the remaining cost is per task, so fewer, "
+            "larger tasks (e.g. prediction and insights in one task) would cut it, at the price of "
             "the per-step retries and visibility the DAG gives."
         ),
         data={
@@ -330,8 +332,8 @@ def _batch_limits(med: dict[int, dict[str, Any]], limit: float, cores: int) -> t
     share = ceiling / limit if limit else 0.0
     parts = [
         f"Every song costs {best['audio_cpu_per_song']:.2f} CPU-s in workflow-audio and "
-        f"{best['airflow_cpu_per_song']:.2f} CPU-s in Airflow (a Celery hand-off, a freshly forked task "
-        "process that starts the Task SDK and parses the DAG file, execution-API calls, an XCom of ~650 "
+        f"{best['airflow_cpu_per_song']:.2f} CPU-s in Airflow (a Celery hand-off, a task process forked from "
+        "the worker that starts the Task SDK and parses the DAG file, execution-API calls, an XCom of ~650 "
         f"features written to PostgreSQL, the scheduler's bookkeeping). On {cores} otherwise idle cores this "
         f"DAG can therefore reach at most {cores} x 60 / {per_song:.2f} = {ceiling:.1f} songs/min, "
         f"{share:.0%} of the Essentia-bound limit"

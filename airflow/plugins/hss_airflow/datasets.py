@@ -24,14 +24,15 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from contracts.common import IDENTIFIER_PATTERN
 from hss_airflow.feature_client import call_service
 from hss_airflow.service_calls import ServiceRejected, read_sidecar_lyrics
 from hss_airflow.storage import DataPathError, atomic_write_bytes, data_root, relative_to_root, resolve_in_root
+
+if TYPE_CHECKING:  # pandas is imported where it is used: every DAG-file parse imports this module
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ def read_dataset(path: Path) -> pd.DataFrame:
         raise DatasetError(f"{path.name} is empty")
     if b"\x00" in head or head.startswith(b"\x89PNG"):
         raise DatasetError(f"{path.name} is not a text CSV file (it holds binary data)")
+    import pandas as pd
+
     try:
         df = pd.read_csv(path, dtype={c: str for c in ID_COLUMNS})
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
@@ -115,6 +118,8 @@ def check_training_config(params: dict[str, Any], root: Path | None = None) -> d
         raise DatasetError(f"{raw} has no '{LABEL}' column (the 0/1 label); columns: {', '.join(df.columns[:12])}")
     if df.empty:
         raise DatasetError(f"{raw} has a header but no rows")
+    import pandas as pd
+
     labels = pd.to_numeric(df[LABEL], errors="coerce")
     bad = [int(i) for i in (~labels.isin([0, 1])).to_numpy().nonzero()[0]]
     if bad:
@@ -199,6 +204,8 @@ def run_batch(
                 log.warning("dropped line %s: %s", refusal["line"], refusal["reason"])
             if n % 25 == 0 or n == len(rows):
                 log.info("batch %s: %d/%d rows done, %d dropped", batch["batch"], n, len(rows), len(dropped))
+    import pandas as pd
+
     part = part_path_for(config["training_id"], int(batch["batch"]))
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["_row", LABEL])
     atomic_write_bytes(root / part, frame.to_csv(index=False, float_format="%.9g").encode("utf-8"))
@@ -214,6 +221,8 @@ def _unchanged_dataset(config: dict[str, Any], root: Path) -> Path:
 
 def merge_features(config: dict[str, Any], batches: list[dict[str, Any]], root: Path | None = None) -> dict[str, Any]:
     """Rows that had features + every extracted part -> features CSV (original row order), atomically."""
+    import pandas as pd
+
     root = root or data_root()
     df = read_dataset(_unchanged_dataset(config, root))
     todo = set(rows_to_extract(df))

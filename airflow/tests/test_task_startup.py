@@ -1,0 +1,73 @@
+"""What every task process and DAG parse imports: the plugin-folder scan skips our libraries, and the Celery
+worker preloads every module the DAG files need (hss_airflow/celery_config.py), so a forked task has them.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from airflow.sdk._shared.module_loading import find_path_from_directory
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = REPO / "airflow" / "dags"
+PLUGINS_FOLDER = REPO / "airflow" / "plugins"
+
+
+def our_modules(path: Path) -> set[str]:
+    """Top-level imports of a file that come from this repo (hss_airflow.*, workflow_*, contracts.*)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        found |= {n for n in names if n.split(".")[0] in ("hss_airflow", "contracts") or n.startswith("workflow_")}
+    return found
+
+
+def test_the_plugin_scan_imports_none_of_our_libraries() -> None:
+    scanned = [p for p in find_path_from_directory(str(PLUGINS_FOLDER), ".airflowignore") if p.endswith(".py")]
+    assert scanned == [], f"Airflow would import these under their bare names in every task: {scanned}"
+
+
+def test_nothing_the_ignore_file_hides_is_an_airflow_plugin() -> None:
+    plugins = [p.relative_to(PLUGINS_FOLDER) for p in PLUGINS_FOLDER.rglob("*.py") if "AirflowPlugin" in p.read_text()]
+    assert plugins == [], f"{plugins} define an AirflowPlugin: narrow airflow/plugins/.airflowignore"
+
+
+def test_the_worker_preload_covers_every_module_the_dag_files_import() -> None:
+    needed = sorted(set().union(*(our_modules(f) for f in DAGS_FOLDER.glob("*.py"))))
+    assert "workflow_operators" in needed and "hss_airflow.params" in needed  # the scan reads the DAG files
+    # A fresh interpreter, as the Celery worker: import what celery_config preloads, list what is then loaded.
+    code = (
+        "import importlib, json, sys\n"
+        "from hss_airflow.celery_config import CELERY_CONFIG, PRELOADED_MODULES\n"
+        "assert CELERY_CONFIG['imports'] == PRELOADED_MODULES\n"
+        "for name in PRELOADED_MODULES: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    env_path = f"{PLUGINS_FOLDER}:{REPO}"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    missing = [m for m in needed if m not in loaded]
+    assert missing == [], f"add to hss_airflow.celery_config.PRELOADED_MODULES: {missing}"
+
+
+def test_the_celery_config_keeps_airflows_defaults() -> None:
+    from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+    from hss_airflow.celery_config import CELERY_CONFIG
+
+    assert {k: v for k, v in CELERY_CONFIG.items() if k != "imports"} == DEFAULT_CELERY_CONFIG
+    assert "imports" not in DEFAULT_CELERY_CONFIG  # ours is the only one; nothing of Airflow's is replaced
