@@ -21,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from load.bench.tuning import TUNING_MD
+
 OPS = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
 
 
@@ -253,6 +255,7 @@ def render_markdown(sections: list[Section], machine: Machine, command: str, tot
         "",
         "ratio = measured / limit. MISS = the target is not met on this run (see the section for why).",
         "",
+        TUNING_MD,
     ]
     for number, section in enumerate(sections, 1):
         parts += [f"## {number}. {section.title}", ""]

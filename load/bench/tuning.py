@@ -1,0 +1,49 @@
+"""The "Settings that mattered" part of docs/PERFORMANCE.md: what was tuned, where it is set, and what each
+change measured when it was made. Unlike the rest of the report these figures are not re-measured by every
+run (each needs a before and an after on the same machine); every row says when it was measured, and the
+sections of the report show the state of the code as it is now.
+"""
+
+from __future__ import annotations
+
+TUNING_MD = """\
+## Settings that mattered
+
+What was tuned, where it is set, and the before → after each change measured on this machine (2 shared
+cores; one session each, 2026-11-24). The figures in the sections below are this run's, with all of it in place.
+
+| change | where | measured before → after |
+|---|---|---|
+| Airflow's plugin scan skips our libraries: nothing in `airflow/plugins/` is an `AirflowPlugin`, yet the \
+scan imported every `.py` there in every task process (pandas and aiohttp with them, and a second copy of \
+each module under its bare name) | `airflow/plugins/.airflowignore` (a test checks no plugin is hidden) | \
+with the next three rows, `make bench` before (08:44 UTC, `--only batch`) → after (09:17 UTC): \
+batch_analysis 20 songs of 180 s 15.8 → 18.6 songs/min (71 → 82 % of the Essentia limit), Celery worker \
+12.3 → 2.5 CPU-s per run, all of Airflow 1.52 → 0.85 CPU-s per song; comprehensive_analysis 4.8 s \
+(07:50 UTC run) → 3.1 s; a task's start-up (`Pre Execute` → `DAG bundles loaded` in its log) 0.42 s \
+(07:35 UTC run) → 0.01 s. py-spy had 68 % of the worker's samples in this scan |
+| The Celery worker imports the DAGs' modules once before its pool forks (Celery `imports`; the provider \
+does the same for its own modules), so a task process does not import them again | \
+`hss_airflow/celery_config.py`, `AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS` (local stacks, compose) | \
+(above; a test checks every module the DAG files import is preloaded) |
+| `hss_airflow.datasets` imports pandas where it is used, not at module level | the training DAG files' imports | \
+each training DAG file's parse (every 30 s) 0.65 → 0.25 CPU-s |
+| Scheduler idle sleep 0.25 s (Airflow's default 1 s) | local stacks (`e2e/harness/airflow_stack.py`); \
+compose test overlay 0.1 s | a 2-task DAG 3.4 s at 1 s; at 0.1 s the scheduler took 0.2 core during \
+batch_analysis; 0.1 → 0.25 s: scheduler 13.5-17.2 → 9.1-9.6 CPU-s per 20-song run, \
+comprehensive_analysis +0.4 s |
+| DAG files re-parsed every 30 s (Airflow's default; we had 10 s), new files found within 5 s | local stacks | \
+dag-processor 4.4-4.8 → 1.9-2.3 CPU-s per 20-song run |
+| workflow-content and workflow-intelligence answer on the event loop (`async def`, no thread pool) | \
+`services/content`, `services/intelligence` | p95 at 50 users / 320 req/s: 52 → 32 ms and 52 → 24 ms |
+| `PYTHONDONTWRITEBYTECODE` unset for Airflow's processes (CI images set it) | local stacks | \
+every DAG parse and task compiled the DAG files, plugins and contracts again (≈ 5 % of the dag-processor's \
+samples) |
+
+Did not matter: the `hss_audio` pool at 2 vs 4 slots (batch_analysis 1.04-1.08x, within noise: the
+service queues what the second pair of slots sends). Left as it is, on purpose: the Celery result backend
+stays in PostgreSQL, as Airflow recommends, although the scheduler opens a new database connection at every
+executor sync for it (Celery uses no connection pool in an unforked process; 14 % of the scheduler's
+samples during batch_analysis); and the scheduler's idle sleep stays at 0.25 s — a longer sleep would trade
+every task hand-off's latency for CPU (not measured).
+"""
