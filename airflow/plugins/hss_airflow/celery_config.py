@@ -5,7 +5,8 @@ docker-compose.yml). Every task runs in a process forked from a Celery pool proc
 DAG file; whatever the pool process has not imported yet, each task imports again. Airflow's Celery provider
 preloads its own expensive modules for that reason (`on_celery_import_modules`); Celery's `imports` setting
 does the same for ours: the worker imports them once at start, and every forked task inherits them.
-Measured on batch_analysis (20 songs of 180 s, 2 cores): ≈0.25 CPU-s less per task — see docs/PERFORMANCE.md.
+With airflow/plugins/.airflowignore: the worker's CPU per batch_analysis task ≈0.56 → ≈0.11 CPU-s
+(docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
