@@ -16,6 +16,8 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 # Full-stack backend: auto = docker when a daemon answers, else local processes (PostgreSQL, Redis, Celery…)
 E2E_BACKEND ?= auto
+# Celery workers of `make up` (compose: --scale airflow-worker=N; local: N worker processes)
+WORKERS ?= 1
 LOAD_PROFILE ?= default
 LOAD_ARGS ?=
 BENCH_ARGS ?=
@@ -30,6 +32,8 @@ help: ## List the targets
 	@echo "  make demo DEMO_ARGS=--keep-running    leave the demo stack up for the UI (Ctrl-C stops it)"
 	@echo "  make demo DEMO_ARGS='--data-root PATH --state-dir PATH'    elsewhere than .stack/"
 	@echo "  make e2e E2E_BACKEND=local|docker    force a backend (auto: docker when a daemon answers)"
+	@echo "  make up WORKERS=3                    three Celery workers (compose: --scale airflow-worker=3)"
+	@echo "  make up E2E_BACKEND=local            the local-process stack even where Docker runs"
 	@echo "  make e2e PYTEST_ARGS='-k faults'     a part of the full-stack tests"
 	@echo "  make load LOAD_PROFILE=smoke         a short load run (profiles in load/profiles.toml)"
 	@echo "  make bench BENCH_ARGS='--only audio --quick'    a part, tiny inputs (report under artifacts/bench/)"
@@ -64,7 +68,7 @@ e2e: install ## Full-stack DAG runs, faults, bad input, auth (E2E_BACKEND=auto|d
 	code=$$?; echo "make e2e: $$(( $$(date +%s) - start )) s, exit $$code"; exit $$code
 
 up: install ## Start the full stack in the background (docker if a daemon answers, else local processes); prints URLs + login
-	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m e2e.stack_cli up
+	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m e2e.stack_cli --workers $(WORKERS) up
 
 down: ## Stop what `make up` started
 	$(RUN) python -m e2e.stack_cli down

@@ -1,41 +1,46 @@
-# The one Airflow image of the compose stack: apache/airflow 3.3.2 + the repo's DAGs, plugins and contracts.
-# Every Airflow service (init, api-server, scheduler, dag-processor, triggerer, worker, flower) runs it;
-# DAGs and plugins are baked in (no bind mounts), so what runs is what was built.
-ARG AIRFLOW_VERSION=3.3.2
-FROM apache/airflow:${AIRFLOW_VERSION}-python3.11
-ARG AIRFLOW_VERSION=3.3.2
+# The one Airflow image of the compose stack: Airflow and its providers at exactly the versions of uv.lock
+# (the `airflow` dependency group — what the tests ran), plus the repo's DAGs, plugins and contracts.
+# Every Airflow service (init, api-server, scheduler, dag-processor, triggerer, worker, flower) runs it.
+# The base is a plain Python image named by HSS_PYTHON_IMAGE (a registry mirror works the same way).
+ARG HSS_PYTHON_IMAGE=python:3.11-slim-bookworm
 
-USER root
-# curl for the healthchecks (present in the base image; kept explicit and harmless if already there).
-RUN command -v curl >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends curl \
-    && rm -rf /var/lib/apt/lists/*)
-USER airflow
+# ---- stage 1: the locked venv (rebuilt only when pyproject.toml or uv.lock change) ----------------------
+FROM ${HSS_PYTHON_IMAGE} AS venv
+ARG UV_VERSION=0.13.9
+ENV UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_PROJECT_ENVIRONMENT=/opt/venv
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python3 -m venv /opt/uv && /opt/uv/bin/pip install --disable-pip-version-check "uv==${UV_VERSION}"
+WORKDIR /src
+COPY pyproject.toml uv.lock README.md ./
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --no-default-groups --group airflow --no-install-project
 
-# What the plugins import beyond the base image: pydantic models from contracts/, pandas, matplotlib (reports).
-# Pinning apache-airflow keeps pip from touching Airflow itself; celery<5.7 because celery 5.7.0 breaks the
-# Celery provider (ImportError 'retry' from celery.backends.database — DESIGN.md, measured with 3.3.2).
-RUN pip install --no-cache-dir \
-      "apache-airflow==${AIRFLOW_VERSION}" \
-      "celery>=5.5,<5.7" \
-      "pydantic>=2.7" \
-      "pandas>=2.1" \
-      "matplotlib>=3.8"
-
-COPY --chown=airflow:root contracts/ /opt/hss/contracts/
-COPY --chown=airflow:root airflow/dags/ /opt/airflow/dags/
-COPY --chown=airflow:root airflow/plugins/ /opt/airflow/plugins/
-COPY --chown=airflow:root airflow/config/ /opt/airflow/config/
-
-# The passwords file (written by airflow-init) and the data root live in named volumes; a fresh named volume
-# takes the ownership of the image's folder, so create them owned by the airflow user (uid 50000, as the
-# services image's user: both write the shared hss-data volume).
-USER root
-RUN mkdir -p /opt/airflow/auth /app/data && chown airflow:root /opt/airflow/auth /app/data
-USER airflow
-
-# `contracts` (repo root package) and the plugins (workflow_operators, hss_airflow) import from anywhere.
-ENV PYTHONPATH=/opt/airflow/plugins:/opt/hss \
+# ---- stage 2: the runtime image ---------------------------------------------------------------------
+FROM ${HSS_PYTHON_IMAGE}
+# uid 50000 as in Airflow's own image, group 0 so an arbitrary uid (`user: "<uid>:0"`) can write its home.
+RUN useradd --uid 50000 --gid 0 --home-dir /opt/airflow --create-home --shell /bin/bash airflow \
+    && mkdir -p /opt/airflow/auth /opt/airflow/logs /app/data \
+    && chown -R 50000:0 /opt/airflow /app/data && chmod -R g+rwX /opt/airflow /app/data
+COPY --from=venv /opt/venv /opt/venv
+COPY docker/airflow-entrypoint.sh /usr/local/bin/hss-airflow-entrypoint
+COPY docker/healthcheck.py /usr/local/bin/hss-healthcheck
+ENV PATH=/opt/venv/bin:${PATH} \
+    PYTHONUNBUFFERED=1 \
+    AIRFLOW_HOME=/opt/airflow \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \
     AIRFLOW__CORE__PLUGINS_FOLDER=/opt/airflow/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    PYTHONPATH=/opt/airflow/plugins:/opt/hss \
     HSS_DATA_ROOT=/app/data
+# The source last: a change to a DAG or an operator rebuilds only these layers (seconds).
+COPY --chown=50000:0 contracts/ /opt/hss/contracts/
+COPY --chown=50000:0 airflow/config/ /opt/airflow/config/
+COPY --chown=50000:0 airflow/plugins/ /opt/airflow/plugins/
+COPY --chown=50000:0 airflow/dags/ /opt/airflow/dags/
+USER 50000
+WORKDIR /opt/airflow
+EXPOSE 8080 8793 8974 5555
+# The component's own probe (api-server, scheduler, worker, flower, dag-processor, triggerer: see the script).
+HEALTHCHECK --interval=15s --timeout=20s --start-period=30s --retries=5 CMD ["hss-healthcheck"]
+ENTRYPOINT ["hss-airflow-entrypoint"]
+CMD ["version"]

@@ -1,38 +1,36 @@
 # The five FastAPI services share one image; SERVICE_APP and PORT pick the service
 # (e.g. SERVICE_APP=services.audio.app:app PORT=8001 — contracts/catalog.py lists them).
-FROM python:3.11-slim
+# Only the `services` dependency group of uv.lock is installed (no Airflow, no dev tools), at the locked versions.
+ARG HSS_PYTHON_IMAGE=python:3.11-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# ---- stage 1: the locked venv (rebuilt only when pyproject.toml or uv.lock change) ----------------------
+FROM ${HSS_PYTHON_IMAGE} AS venv
+ARG UV_VERSION=0.13.9
+ENV UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_PROJECT_ENVIRONMENT=/opt/venv
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python3 -m venv /opt/uv && /opt/uv/bin/pip install --disable-pip-version-check "uv==${UV_VERSION}"
+WORKDIR /src
+COPY pyproject.toml uv.lock README.md ./
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --no-default-groups --group services --no-install-project
+
+# ---- stage 2: the runtime image ---------------------------------------------------------------------
+FROM ${HSS_PYTHON_IMAGE}
+RUN useradd --uid 50000 --gid 0 --home-dir /app --shell /usr/sbin/nologin hss \
+    && mkdir -p /app/data && chown 50000:0 /app /app/data && chmod g+rwX /app /app/data
+COPY --from=venv /opt/venv /opt/venv
+COPY docker/healthcheck.py /usr/local/bin/hss-healthcheck
+ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    UV_PYTHON_DOWNLOADS=never
-
-WORKDIR /app
-
-# The services' dependencies at exactly the versions of uv.lock: the lock is exported as a constraints file
-# and only the packages the services import are installed (not Airflow, not the dev tools). --pre: Essentia only
-# publishes pre-releases; every version is pinned by the constraints anyway.
-COPY pyproject.toml uv.lock ./
-RUN pip install uv \
-    && uv export --frozen --no-dev --no-emit-project --no-hashes -o /tmp/constraints.txt \
-    && pip install --pre -c /tmp/constraints.txt \
-         fastapi "uvicorn[standard]" pydantic pydantic-settings prometheus-fastapi-instrumentator \
-         essentia numpy scipy scikit-learn pandas joblib vaderSentiment requests \
-    && pip uninstall -y uv \
-    && rm /tmp/constraints.txt
-
-COPY contracts/ ./contracts/
-COPY services/ ./services/
-
-RUN useradd --system --uid 50000 --home-dir /app hss \
-    && mkdir -p /app/data && chown hss /app/data
-USER hss
-
-ENV SERVICE_APP=services.audio.app:app \
+    PYTHONPATH=/app \
+    SERVICE_APP=services.audio.app:app \
     PORT=8001 \
     HSS_DATA_ROOT=/app/data
+WORKDIR /app
+# The source last: a code change rebuilds only these layers (seconds).
+COPY contracts/ ./contracts/
+COPY services/ ./services/
+USER 50000
 EXPOSE 8001 8002 8003 8004 8005
-HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=5 \
-    CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/health', timeout=4)"
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=5 CMD ["hss-healthcheck", "service"]
 CMD ["sh", "-c", "exec uvicorn \"$SERVICE_APP\" --host 0.0.0.0 --port \"$PORT\" --no-access-log"]

@@ -1,14 +1,15 @@
 """`make up` / `make down` / `make status`: the full stack in the background, like `docker compose up -d`.
 
-    python -m e2e.stack_cli [--state-dir DIR] [--env-file FILE] up|down|status
+    python -m e2e.stack_cli [--state-dir DIR] [--env-file FILE] [--workers N] up|down|status
 
 up     makes sure .env holds real secrets (generated when missing), then, by E2E_BACKEND (auto|docker|local):
-       docker — `docker compose up -d --wait` with .env (the seed's ports);
+       docker — the images built from uv.lock, `docker compose up -d --wait --scale airflow-worker=N` with .env
+                (the seed's ports, the data root a host folder: HSS_DATA_DIR, default .stack/data);
        local  — a detached launcher (`serve`) runs the Celery stack as local processes; its log is echoed
                 until the stack is ready. Either way .stack/stack.json (0600) says where everything is.
 down   stops what stack.json names (local: SIGTERM to the launcher, then SIGKILL whatever is left;
-       docker: `docker compose down`, volumes kept).
-status what stack.json names, and whether each process and URL answers.
+       docker: `docker compose down`, volumes and the data folder kept).
+status what stack.json names, whether each URL answers, and each process's or container's state.
 serve  (internal) the launcher: LocalStack(profile="celery") up, blocks until SIGTERM/SIGINT, then down.
 """
 
@@ -115,7 +116,12 @@ def terminate(pid: int, follower: LogFollower, timeout: float = DOWN_TIMEOUT) ->
 
 
 def start_local(
-    state_dir: Path, env_file: Path, *, launcher_argv: list[str] | None = None, timeout: float = UP_TIMEOUT
+    state_dir: Path,
+    env_file: Path,
+    *,
+    workers: int = 1,
+    launcher_argv: list[str] | None = None,
+    timeout: float = UP_TIMEOUT,
 ) -> int:
     """Spawn the detached launcher and wait until its stack is up (0) or it gave up (1, with its log tail)."""
     stack_file, log_path = state_dir / "stack.json", state_dir / "logs" / "launcher.log"
@@ -134,7 +140,7 @@ def start_local(
     follower = LogFollower(log_path)
     argv = launcher_argv or [
         *(sys.executable, "-m", "e2e.stack_cli", "--state-dir", str(state_dir), "--env-file", str(env_file)),
-        "serve",
+        *("--workers", str(workers), "serve"),
     ]
     with log_path.open("ab") as log:
         launcher = subprocess.Popen(
@@ -172,57 +178,40 @@ def read_pid_file(state_dir: Path) -> int | None:
         return None
 
 
-def seed_compose(env_file: Path):  # -> testcontainers DockerCompose (imported late: the local path needs none)
-    """`docker compose -f docker-compose.yml --env-file .env`: the seed's ports, the binary testcontainers picks."""
-    from testcontainers.compose import DockerCompose
+def docker_stack(state_dir: Path, env_file: Path, workers: int = 1):  # -> DockerStack (the local path needs none)
+    from e2e.harness.docker_stack import DockerStack
 
-    return DockerCompose(context=REPO_ROOT, compose_file_name=["docker-compose.yml"], env_file=[str(env_file)])
+    return DockerStack(state_dir=state_dir, env_file=env_file, workers=workers, progress=say)
 
 
-def start_docker(state_dir: Path, env_file: Path, values: dict[str, str]) -> int:
-    from contracts.catalog import SERVICES
+def start_docker(state_dir: Path, env_file: Path, workers: int) -> int:
+    from e2e.harness.compose_project import DockerStackError
 
-    compose = seed_compose(env_file)
-    command = [*compose.compose_command_property, "up", "-d", "--wait"]
-    say(f"$ {' '.join(command)}   (the first image build takes several minutes)")
-    if code := subprocess.run(command, cwd=REPO_ROOT).returncode:
-        say(f"docker compose up failed (exit {code}); `docker compose logs <service>` shows why, make down cleans up.")
-        return code
-
-    def url(service: str, port: int) -> str:
-        host, published = compose.get_service_host_and_port(service, port)
-        return f"http://{host if host not in (None, '', '0.0.0.0') else '127.0.0.1'}:{published}"
-
-    airflow_url = url("airflow-apiserver", 8080)
-    info = {
-        "backend": "docker",
-        "executor": "CeleryExecutor",
-        "airflow": {
-            "url": airflow_url,
-            "api": f"{airflow_url}/api/v2",
-            "username": values.get("AIRFLOW_ADMIN_USER") or "admin",
-            "password": values.get("AIRFLOW_ADMIN_PASSWORD"),
-        },
-        "flower": {
-            "url": url("flower", 5555),
-            "username": values.get("FLOWER_USER") or "admin",
-            "password": values.get("FLOWER_PASSWORD"),
-        },
-        "services": {spec.name: url(spec.name, spec.port) for spec in SERVICES},
-        "api_key": values.get("HSS_API_KEY"),
-        "data_root": "(docker volume hss-data)",
-        "compose": {"command": compose.compose_command_property, "env_file": str(env_file)},
-    }
     stack_file = state_dir / "stack.json"
-    write_private(stack_file, json.dumps(info, indent=2) + "\n")
-    print_access(info, stack_file, env_file)
+    info = read_stack_file(stack_file)
+    if info and info.get("backend") == "docker" and probe_ok(f"{info['airflow']['url']}/api/v2/monitor/health"):
+        say(f"already up ({stack_file}); make down first to change WORKERS:")
+        print_access(info, stack_file, env_file)
+        return 0
+    stack = docker_stack(state_dir, env_file, workers)
+    say(f"data root: {stack.data_root} (bind-mounted at /app/data; drop songs and datasets there)")
+    started = time.monotonic()
+    try:
+        stack.up()
+    except DockerStackError as exc:
+        say(str(exc))
+        say("fix the cause above and run make up again.")
+        return 1
+    say(f"docker stack healthy {time.monotonic() - started:.1f} s after make up started")
+    write_private(stack_file, json.dumps(stack.info(), indent=2) + "\n")
+    print_access(stack.info(), stack_file, env_file)
     return 0
 
 
-def cmd_up(state_dir: Path, env_file: Path) -> int:
+def cmd_up(state_dir: Path, env_file: Path, workers: int) -> int:
     from e2e.harness.backend import resolve_backend
 
-    values = report_env_file(env_file)
+    report_env_file(env_file)
     info = read_stack_file(state_dir / "stack.json")
     try:
         backend = "local" if info and live_pids(info) else resolve_backend()  # a running local stack wins
@@ -231,8 +220,8 @@ def cmd_up(state_dir: Path, env_file: Path) -> int:
         return 2
     state_dir.mkdir(parents=True, exist_ok=True)
     if backend == "docker":
-        return start_docker(state_dir, env_file, values)
-    return start_local(state_dir, env_file)
+        return start_docker(state_dir, env_file, workers)
+    return start_local(state_dir, env_file, workers=workers)
 
 
 # ---- serve (the launcher) --------------------------------------------------------------------------------
@@ -248,7 +237,7 @@ def request_stop(signum: int, _frame: object) -> None:
     raise StopRequested(signal.Signals(signum).name)
 
 
-def cmd_serve(state_dir: Path, env_file: Path) -> int:
+def cmd_serve(state_dir: Path, env_file: Path, workers: int) -> int:
     from e2e.harness.stack import LocalStack
 
     values = read_env_file(env_file) if env_file.exists() else {}
@@ -258,6 +247,7 @@ def cmd_serve(state_dir: Path, env_file: Path) -> int:
     try:
         stack = LocalStack(
             profile="celery",
+            workers=workers,
             state_dir=state_dir,
             fixed_ports=True,
             username=values.get("AIRFLOW_ADMIN_USER") or "admin",
@@ -316,14 +306,17 @@ def stop_local(state_dir: Path, info: dict, timeout: float = DOWN_TIMEOUT) -> in
 
 
 def stop_docker(state_dir: Path, info: dict) -> int:
-    command = (info.get("compose") or {}).get("command") or seed_compose(DEFAULT_ENV_FILE).compose_command_property
+    command = (info.get("compose") or {}).get("command") or docker_stack(state_dir, DEFAULT_ENV_FILE).compose_command()
     say(f"$ {' '.join([*command, 'down'])}")
     code = subprocess.run([*command, "down"], cwd=REPO_ROOT).returncode
     if code != 0:
         say(f"docker compose down failed (exit {code}); stack.json kept. Is the Docker daemon running?")
         return code
     (state_dir / "stack.json").unlink(missing_ok=True)
-    say("stack stopped; volumes kept (DB, data): `docker compose down -v` drops them. make up starts it again.")
+    say(
+        f"stack stopped; the database volume and the data root {info.get('data_root')} are kept "
+        "(`docker compose down -v` drops the volumes). make up starts it again."
+    )
     return 0
 
 
@@ -341,6 +334,13 @@ def cmd_down(state_dir: Path) -> int:
         say("nothing is running: removed a stale stack.json (its processes are gone).")
         return 0
     return stop_local(state_dir, info)
+
+
+def probe_ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=3).ok
+    except requests.RequestException:
+        return False
 
 
 def probe(url: str) -> str:
@@ -368,12 +368,34 @@ def cmd_status(state_dir: Path) -> int:
     for name, url in (info.get("services") or {}).items():
         say(f"  {name:<24} {url}   /ready {probe(f'{url}/ready')}")
     say(f"  data root    {info.get('data_root')}")
-    if info.get("backend") != "docker":
-        pids = {"launcher": info.get("launcher_pid"), **(info.get("pids") or {})}
-        dead = [f"{name} ({pid})" for name, pid in pids.items() if not pid_alive(pid)]
-        say(f"  processes    {len(pids) - len(dead)} of {len(pids)} alive; gone: {', '.join(dead) or 'none'}")
-        if dead:
-            say("some processes are gone: make down cleans up, then make up.")
+    if info.get("backend") == "docker":
+        return docker_status(state_dir, info)
+    pids = {"launcher": info.get("launcher_pid"), **(info.get("pids") or {})}
+    dead = [f"{name} ({pid})" for name, pid in pids.items() if not pid_alive(pid)]
+    say(f"  processes    {len(pids) - len(dead)} of {len(pids)} alive; gone: {', '.join(dead) or 'none'}")
+    if dead:
+        say("some processes are gone: make down cleans up, then make up.")
+    return 0
+
+
+def docker_status(state_dir: Path, info: dict) -> int:
+    """Each container's state and health, as `docker compose ps` shows them."""
+    compose = info.get("compose") or {}
+    stack = docker_stack(state_dir, Path(compose.get("env_file") or DEFAULT_ENV_FILE), info.get("workers") or 1)
+    try:
+        containers = stack.container_states()
+    except Exception as exc:
+        say(f"  containers   docker compose ps failed: {exc}")
+        return 1
+    unhealthy = [name for name, state, health in containers if state != "running" or health not in ("healthy", "-")]
+    say(
+        f"  containers   {len(containers) - len(unhealthy)} of {len(containers)} running and healthy (workers: "
+        f"{info.get('workers')})"
+    )
+    for name, state, health in containers:
+        say(f"    {name:<44} {state:<10} {health}")
+    if unhealthy:
+        say(f"not healthy: {', '.join(unhealthy)} — `docker compose logs <service>` says why.")
     return 0
 
 
@@ -382,11 +404,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("up", "down", "status", "serve"))
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: .stack/ in the repo")
     parser.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE, help="default: .env in the repo")
+    parser.add_argument("--workers", type=int, default=1, help="Celery workers (make up WORKERS=N); default 1")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     state_dir, env_file = args.state_dir.resolve(), args.env_file.resolve()
     commands = {
-        "up": lambda: cmd_up(state_dir, env_file),
-        "serve": lambda: cmd_serve(state_dir, env_file),
+        "up": lambda: cmd_up(state_dir, env_file, args.workers),
+        "serve": lambda: cmd_serve(state_dir, env_file, args.workers),
         "down": lambda: cmd_down(state_dir),
         "status": lambda: cmd_status(state_dir),
     }

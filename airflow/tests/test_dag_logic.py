@@ -87,6 +87,12 @@ def test_atomic_write_leaves_the_old_file_and_no_temp_file_when_it_fails(root: P
     assert [p.name for p in target.parent.iterdir()] == ["x.json"]
 
 
+def test_atomic_write_leaves_a_result_others_can_read(root: Path) -> None:
+    """Workers write as uid 50000 into the host's data folder: the host's user must still read the results."""
+    target = storage.atomic_write_json(root / "results" / "x.json", {"v": 1})
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
 # --- comprehensive_analysis results ------------------------------------------------------------
 
 PARTS = {

@@ -6,9 +6,12 @@ project/env handling (the shell must not override the env file) sits in one plac
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import docker
@@ -73,16 +76,22 @@ class ProjectCompose(DockerCompose):
 
     In compose's interpolation the caller's shell wins over --env-file: an exported HSS_AIRFLOW_HOST_PORT=8080
     or COMPOSE_PROJECT_NAME would pin a port or join another project. So those keys are dropped from the
-    environment of every compose command, and COMPOSE_PROJECT_NAME is set explicitly.
+    environment of every compose command, and the project is named on the command line (a command copied
+    from stack.json addresses the same project). testcontainers has no `--scale` and always drops the
+    volumes on down; `scale` and `keep_volumes` add both.
     """
 
     project_name: str = "hss-e2e"
+    scale: dict[str, int] = field(default_factory=dict)
+    wait_timeout: float = 600.0
+
+    @cached_property
+    def compose_command_property(self) -> list[str]:
+        return [*super().compose_command_property, "--project-name", self.project_name]
 
     def subprocess_env(self) -> dict[str, str]:
         file_keys = {key for path in self.env_file or [] if Path(path).exists() for key in read_env_file(path)}
-        env = {key: value for key, value in os.environ.items() if key not in file_keys}
-        env["COMPOSE_PROJECT_NAME"] = self.project_name
-        return env
+        return {key: value for key, value in os.environ.items() if key not in file_keys}
 
     def _run_command(self, cmd: str | list[str], context: str | None = None) -> subprocess.CompletedProcess[bytes]:
         # Same contract as DockerCompose._run_command (check=True, captured output, cwd=context), plus our env.
@@ -91,8 +100,67 @@ class ProjectCompose(DockerCompose):
         )
 
     def run(self, *args: str) -> subprocess.CompletedProcess[bytes]:
-        """`docker compose <files> --env-file … <args>` in this project."""
+        """`docker compose <files> --env-file … --project-name … <args>`, output captured."""
         return self._run_command([*self.compose_command_property, *args])
+
+    def stream(self, *args: str) -> None:
+        """The same, its output going to this process's stdout (a build's progress); CalledProcessError on failure."""
+        subprocess.run(
+            [*self.compose_command_property, *args], check=True, cwd=str(self.context), env=self.subprocess_env()
+        )
+
+    def start(self) -> None:
+        scale = [f"--scale={service}={count}" for service, count in self.scale.items()]
+        self.run("up", "--detach", "--wait", f"--wait-timeout={int(self.wait_timeout)}", *scale)
+
+    def stop(self, down: bool = True) -> None:
+        if not down:
+            self.run("stop")
+        elif self.keep_volumes:
+            self.run("down")
+        else:
+            self.run("down", "--volumes")
+
+
+# The images compose pulls rather than builds, and the variable that names each (defaults in docker-compose.yml).
+BASE_IMAGE_VARIABLES = {"postgres": "HSS_POSTGRES_IMAGE", "redis": "HSS_REDIS_IMAGE"}
+BUILD_BASE_ARG = "HSS_PYTHON_IMAGE"  # the base of both images built from uv.lock
+
+
+def base_images(compose: ProjectCompose) -> dict[str, str]:
+    """image → the variable that replaces it, as `docker compose config` resolves them now."""
+    config = json.loads(compose.run("config", "--format", "json").stdout)
+    images: dict[str, str] = {}
+    for name, service in config["services"].items():
+        if name in BASE_IMAGE_VARIABLES:
+            images[service["image"]] = BASE_IMAGE_VARIABLES[name]
+        if base := ((service.get("build") or {}).get("args") or {}).get(BUILD_BASE_ARG):
+            images[base] = BUILD_BASE_ARG
+    return images
+
+
+def ensure_base_images(compose: ProjectCompose, progress: Callable[[str], None] = print) -> None:
+    """Pull each base image that is not here yet; when one cannot be had, say which and how to replace it."""
+    client = docker.from_env()
+    try:
+        for image, variable in base_images(compose).items():
+            try:
+                client.images.get(image)
+                continue
+            except docker.errors.ImageNotFound:
+                pass
+            progress(f"pulling {image} ({variable})…")
+            try:
+                client.images.pull(image)
+            except docker.errors.APIError as exc:
+                reason = " ".join(str(exc).split())[:300]
+                raise DockerStackError(
+                    f"cannot pull the image {image}: {reason}\n"
+                    f"set {variable} to an image this Docker can pull or already has (a registry mirror, e.g. "
+                    f"{variable}=mirror.example.com/{image}), in the environment or in .env"
+                ) from exc
+    finally:
+        client.close()
 
 
 def output_tail(text: str | bytes | None, lines: int = LOG_TAIL_LINES) -> str:

@@ -1,17 +1,16 @@
-"""`DockerStack`: the full stack from docker-compose.yml + docker-compose.test.yml, driven by testcontainers.
+"""`DockerStack`: the full stack from docker-compose.yml (+ docker-compose.test.yml), driven by testcontainers.
 
-    stack = DockerStack(state_dir=tmp)     # writes nothing yet
-    stack.up()                             # docker compose up --build --wait, then real health endpoints
-    ...stack.airflow_url, stack.service_urls, stack.flower, stack.data_root (a host folder)…
-    stack.down()                           # docker compose down --volumes, only if this object started it
+    stack = DockerStack(state_dir=tmp, workers=2)       # a test run: own project, env file, ports, data folder
+    stack = DockerStack(state_dir=".stack", env_file=".env", workers=3)   # `make up`: the seed's ports
+    stack.up()     # base images checked, images built from uv.lock, `up --wait --scale airflow-worker=N`,
+                   # then real health endpoints (Airflow's monitor, each service's /ready, every worker)
+    stack.down()   # `docker compose down` (a test run also drops its volumes), only if this object started it
 
-Validated on this machine only by `docker-compose config` (no Docker daemon here) and by a fake compose
-binary that records the commands; the calls follow testcontainers 4.15's `DockerCompose` source.
-
-The state folder holds `compose.env` (0600: the secrets from .env.example, freshly generated, the nine
-HSS_*_HOST_PORT variables set EMPTY so every port is ephemeral — docker-compose 1.29 cannot drop the base
-file's ports from an overlay — HSS_TEST_DATA_DIR and COMPOSE_PROJECT_NAME) and `compose-data/`, the
-data root mounted into the worker and the services (mode 0777: the containers run as uid 50000).
+A test run (no env_file) writes `<state_dir>/compose.env` (0600: fresh secrets from .env.example, the nine
+HSS_*_HOST_PORT variables set EMPTY so every port is ephemeral, HSS_DATA_DIR) and uses `<state_dir>/compose-data`
+as the data root. `make up` uses the user's .env, the base file alone, project COMPOSE_PROJECT_NAME (default
+hss-workflow) and the data root HSS_DATA_DIR (default .stack/data). Either way the data root is a host folder
+bind-mounted at /app/data, so what a test or a user drops there, the containers see.
 """
 
 from __future__ import annotations
@@ -27,11 +26,19 @@ import requests
 from contracts.catalog import SERVICES, service_by_name
 from e2e.harness.airflow_stack import health
 from e2e.harness.base import FlowerAccess, Stack
-from e2e.harness.compose_project import LOG_TAIL_LINES, DockerStackError, ProjectCompose, output_tail
+from e2e.harness.compose_project import (
+    LOG_TAIL_LINES,
+    DockerStackError,
+    ProjectCompose,
+    ensure_base_images,
+    output_tail,
+)
 from e2e.harness.env_file import ensure_env_file, read_env_file, update_env_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_FILES = ("docker-compose.yml", "docker-compose.test.yml")
+BASE_FILE, TEST_OVERLAY = "docker-compose.yml", "docker-compose.test.yml"
+DEFAULT_PROJECT = "hss-workflow"
+DEFAULT_DATA_DIR = ".stack/data"  # relative to the repository, as the compose file's ${HSS_DATA_DIR:-…}
 HOST_PORT_VARS = (
     "HSS_AIRFLOW_HOST_PORT",
     "HSS_FLOWER_HOST_PORT",
@@ -43,9 +50,8 @@ HOST_PORT_VARS = (
     "HSS_ML_PREDICTION_HOST_PORT",
     "HSS_INTELLIGENCE_HOST_PORT",
 )
-TEST_API_KEY = "hss-test-api-key"  # fixed by docker-compose.test.yml
 # The data root's folders, writable for the containers' uid 50000; training_data/incoming and claimed too:
-# the dataset-triggered DAG moves files from one to the other, and a test creating incoming/ would make it 0755.
+# the dataset-triggered DAG moves files from one to the other, and a folder a test creates would be 0755.
 DATA_SUBDIRS = ("songs", "training_data", "training_data/incoming", "training_data/claimed", "models", "results")
 AIRFLOW_SERVICE, AIRFLOW_PORT = "airflow-apiserver", 8080
 FLOWER_SERVICE, FLOWER_PORT = "flower", 5555
@@ -68,6 +74,15 @@ COMPONENT_ALIASES = {
 }
 
 
+def prepare_data_root(root: Path) -> Path:
+    """Create the data root and its folders, writable for the containers' uid 50000 (mode 0777)."""
+    for sub in ("", *DATA_SUBDIRS):
+        folder = root / sub
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o777)
+    return root
+
+
 class DockerStack(Stack):
     backend = "docker"
 
@@ -75,58 +90,69 @@ class DockerStack(Stack):
         self,
         *,
         state_dir: Path | str,
-        project_name: str | None = None,
+        workers: int = 1,
+        env_file: Path | str | None = None,
         build: bool = True,
-        timeout: float = 300.0,
+        timeout: float = 600.0,
         compose_binary: str | None = None,
         progress: Callable[[str], None] = print,
     ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         self.state_dir = Path(state_dir).resolve()
-        self.data_root = self.state_dir / "compose-data"
-        self.env_path = self.state_dir / "compose.env"
-        self.project_name = project_name or f"hss-e2e-{secrets.token_hex(4)}"
-        self.timeout = timeout  # health wait after compose returns, and per restart
+        self.workers = workers
+        self.test_run = env_file is None
+        self.env_path = self.state_dir / "compose.env" if self.test_run else Path(env_file).resolve()
+        self.build = build
+        self.timeout = timeout  # `up --wait` and the health wait after it; and each restart
         self.progress = progress
+        self._env: dict[str, str] | None = None
+        if self.test_run:
+            self.project_name = f"hss-e2e-{secrets.token_hex(4)}"
+            self.data_root = self.state_dir / "compose-data"
+        else:
+            values = self.env_values()
+            self.project_name = values.get("COMPOSE_PROJECT_NAME") or DEFAULT_PROJECT
+            self.data_root = (REPO_ROOT / (values.get("HSS_DATA_DIR") or DEFAULT_DATA_DIR)).resolve()
         self.compose = ProjectCompose(
             context=REPO_ROOT,
-            compose_file_name=list(COMPOSE_FILES),
-            build=build,
-            wait=True,  # `up --wait`: compose waits on the healthchecks (airflow-init is a one-shot dependency)
+            compose_file_name=[BASE_FILE, TEST_OVERLAY] if self.test_run else [BASE_FILE],
             env_file=[str(self.env_path)],
             docker_command_path=compose_binary,
             project_name=self.project_name,
+            keep_volumes=not self.test_run,
+            scale={WORKER_SERVICE: workers},
+            wait_timeout=timeout,
         )
-        self.api_key = TEST_API_KEY
         self.service_urls: dict[str, str] = {}
         self.flower: FlowerAccess | None = None
         self._airflow_url: str | None = None
-        self._env: dict[str, str] | None = None
         self._started = False
 
     # --- configuration ---------------------------------------------------------------------------
     def prepare(self) -> Path:
-        """Write compose.env and the data folder (idempotent); return the env file's path."""
-        for sub in ("", *DATA_SUBDIRS):
-            folder = self.data_root / sub
-            folder.mkdir(parents=True, exist_ok=True)
-            folder.chmod(0o777)
-        ensure_env_file(self.env_path, REPO_ROOT / ".env.example")
-        update_env_file(
-            self.env_path,
-            {
-                **dict.fromkeys(HOST_PORT_VARS, ""),  # empty = ephemeral host port (see docker-compose.test.yml)
-                "HSS_TEST_DATA_DIR": str(self.data_root),
-                "COMPOSE_PROJECT_NAME": self.project_name,
-            },
-            header="Test run (e2e/harness/docker_stack.py): ephemeral host ports, host data folder, own project.",
-        )
-        self._env = read_env_file(self.env_path)
+        """The data folder, and a test run's env file (idempotent); return the env file's path."""
+        prepare_data_root(self.data_root)
+        if self.test_run:
+            ensure_env_file(self.env_path, REPO_ROOT / ".env.example")
+            update_env_file(
+                self.env_path,
+                {
+                    **dict.fromkeys(HOST_PORT_VARS, ""),  # empty = ephemeral host port (see docker-compose.test.yml)
+                    "HSS_DATA_DIR": str(self.data_root),
+                    "HSS_SCHEDULER_CONTAINER": f"{self.project_name}-airflow-scheduler",
+                    "COMPOSE_PROJECT_NAME": self.project_name,
+                },
+                header="Test run (e2e/harness/docker_stack.py): ephemeral host ports, host data folder, own project.",
+            )
+        self._env = None
         return self.env_path
 
     def env_values(self) -> dict[str, str]:
         if self._env is None:
-            self.prepare()
-        assert self._env is not None
+            if self.test_run and not self.env_path.exists():
+                self.prepare()
+            self._env = read_env_file(self.env_path)
         return self._env
 
     @property
@@ -138,22 +164,34 @@ class DockerStack(Stack):
         return self.env_values()["AIRFLOW_ADMIN_PASSWORD"]
 
     @property
+    def api_key(self) -> str:
+        return self.env_values()["HSS_API_KEY"]
+
+    @property
     def airflow_url(self) -> str:
         if self._airflow_url is None:
             raise RuntimeError("the docker stack is not up")
         return self._airflow_url
 
     def compose_command(self) -> list[str]:
-        """The compose command every call starts with (files, env file); the project comes from the env."""
+        """The compose command every call starts with (files, env file, project)."""
         return list(self.compose.compose_command_property)
 
     # --- lifecycle -------------------------------------------------------------------------------
     def up(self) -> DockerStack:
         """Build and start the project, wait on real health endpoints; on failure tear down and raise with logs."""
         self.prepare()
+        ensure_base_images(self.compose, progress=self.progress)  # names the image and its variable if it fails
         self._started = True  # from here on, down() removes the project (also after a half start)
         try:
-            self.progress(f"docker compose up --build --wait (project {self.project_name}; first build: minutes)…")
+            if self.build:
+                self.progress(f"building the images from uv.lock ({' '.join(self.compose_command())} build)…")
+                started = time.monotonic()
+                self.compose.stream("build")
+                self.progress(f"  images built in {time.monotonic() - started:.1f} s")
+            self.progress(
+                f"docker compose up --wait --scale {WORKER_SERVICE}={self.workers} (project {self.project_name})…"
+            )
             self.compose.start()
             self._resolve_urls()
             self._wait_healthy(time.monotonic() + self.timeout)
@@ -167,11 +205,18 @@ class DockerStack(Stack):
         self.progress(f"docker stack ready — Airflow {self.airflow_url}")
         return self
 
+    def attach(self) -> DockerStack:
+        """Take over a project that runs already (`make up` twice, `make status`): read its addresses."""
+        self._resolve_urls()
+        self._started = True
+        return self
+
     def down(self) -> None:
-        """`docker compose down --volumes` for the project this object started; nothing otherwise."""
+        """`docker compose down` for the project this object started (a test run's volumes too); else nothing."""
         if not self._started:
             return
-        self._save_logs()
+        if self.test_run:
+            self._save_logs()
         try:
             self.compose.stop(down=True)
         except subprocess.CalledProcessError as exc:
@@ -213,7 +258,7 @@ class DockerStack(Stack):
         )
         self.service_urls = {spec.name: self._url(spec.name, spec.port) for spec in SERVICES}
 
-    def _failing_checks(self) -> dict[str, str]:
+    def failing_checks(self) -> dict[str, str]:
         """compose service → what is wrong with it, for every health check that does not pass now."""
         failing: dict[str, str] = {}
         report = health(self.airflow_url)
@@ -227,12 +272,12 @@ class DockerStack(Stack):
         for name, url in self.service_urls.items():
             if not self._answers(f"{url}/ready"):
                 failing[name] = f"{url}/ready does not answer 200"
-        if not self._flower_workers():
-            failing[WORKER_SERVICE] = f"Flower {self.flower.url if self.flower else '?'} lists no Celery worker"
+        if (listed := len(self.flower_workers())) < self.workers:
+            failing[WORKER_SERVICE] = f"Flower lists {listed} of {self.workers} Celery workers"
         return failing
 
     def _wait_healthy(self, deadline: float) -> None:
-        while failing := self._failing_checks():
+        while failing := self.failing_checks():
             if time.monotonic() > deadline:
                 problems = "\n".join(f"  {service}: {problem}" for service, problem in failing.items())
                 raise DockerStackError(f"not healthy after {self.timeout:.0f} s:\n{problems}")
@@ -245,8 +290,11 @@ class DockerStack(Stack):
         except requests.RequestException:
             return False
 
-    def _flower_workers(self) -> dict[str, dict]:
-        """Flower's /api/workers after a live inspect (refresh=1): worker name → info with its `timestamp`."""
+    def flower_workers(self) -> dict[str, dict]:
+        """Flower's /api/workers after a live inspect (refresh=1): worker name → info with its `timestamp`.
+
+        Asking with refresh=1 also fills Flower's cache, so the seed's plain `/api/workers` lists them after up.
+        """
         if self.flower is None:
             return {}
         try:
@@ -256,9 +304,16 @@ class DockerStack(Stack):
                 auth=(self.flower.username, self.flower.password),
                 timeout=10,
             )
-        except requests.RequestException:
+            return response.json() if response.ok else {}
+        except (requests.RequestException, ValueError):
             return {}
-        return response.json() if response.ok else {}
+
+    def container_states(self) -> list[tuple[str, str, str]]:
+        """(container name, state, health) of every container of the project, `make status`'s view."""
+        return [
+            (container.Name or "?", container.State or "?", container.Health or "-")
+            for container in self.compose.get_containers(include_all=True)
+        ]
 
     def _failure_report(self, exc: BaseException) -> str:
         """What went wrong, with the log tails of the services that are not healthy."""
@@ -267,7 +322,7 @@ class DockerStack(Stack):
             lines.append(f"compose said:\n{output_tail(exc.stderr) or output_tail(exc.stdout)}")
         suspects: list[str] = []
         if isinstance(exc, DockerStackError) and self._airflow_url:
-            suspects += list(self._failing_checks())
+            suspects += list(self.failing_checks())
         try:
             for container in self.compose.get_containers(include_all=True):
                 one_shot_done = container.Service == "airflow-init" and container.ExitCode == 0
@@ -277,7 +332,7 @@ class DockerStack(Stack):
             lines.append(f"(docker compose ps failed: {ps_error})")
         for service in dict.fromkeys(suspects):
             lines.append(f"--- docker compose logs {service} (last {LOG_TAIL_LINES} lines):\n{self._log_tail(service)}")
-        lines.append(f"compose command: COMPOSE_PROJECT_NAME={self.project_name} {' '.join(self.compose_command())}")
+        lines.append(f"compose command: {' '.join(self.compose_command())}")
         return "\n".join(lines)
 
     def _log_tail(self, service: str) -> str:
@@ -292,8 +347,8 @@ class DockerStack(Stack):
         self._compose("stop", name)
 
     def start_service(self, name: str) -> None:
-        """`docker compose start`, then wait for /ready. The URL is read again: a restarted container gets a
-        new ephemeral host port, so `service_urls[name]` changes."""
+        """`docker compose start`, then wait for /ready. The URL is read again: a restarted container may get a
+        new ephemeral host port, so `service_urls[name]` can change."""
         spec = service_by_name(name)
         self._compose("start", name)
         deadline = time.monotonic() + self.timeout
@@ -312,10 +367,10 @@ class DockerStack(Stack):
             time.sleep(0.5)
 
     def kill_worker(self) -> None:
-        """SIGKILL the worker container(s), start them again, wait until a worker answers Flower's inspect again.
+        """SIGKILL the worker container(s), start them again, wait until every worker answers Flower's inspect.
 
         Flower keeps dead workers in its list, so a worker counts only when its `timestamp` (Flower's clock)
-        is newer than the newest one seen a moment after the kill, when the dead worker can no longer answer.
+        is newer than the newest one seen a moment after the kill, when the dead workers can no longer answer.
         """
         self._compose("kill", "-s", "SIGKILL", WORKER_SERVICE)
         start_error = None
@@ -324,12 +379,16 @@ class DockerStack(Stack):
         except DockerStackError as exc:  # the restart policy may be restarting it right now
             start_error = exc
         time.sleep(2.0)  # let answers to inspects sent before the kill land in Flower first
-        settled = max((info.get("timestamp", 0.0) for info in self._flower_workers().values()), default=0.0)
+        settled = max((info.get("timestamp", 0.0) for info in self.flower_workers().values()), default=0.0)
         deadline = time.monotonic() + self.timeout
-        while not any(info.get("timestamp", 0.0) > settled for info in self._flower_workers().values()):
+
+        def fresh() -> int:
+            return sum(info.get("timestamp", 0.0) > settled for info in self.flower_workers().values())
+
+        while fresh() < self.workers:
             if time.monotonic() > deadline:
                 raise DockerStackError(
-                    f"no Celery worker answered Flower {self.timeout:.0f} s after the kill"
+                    f"{fresh()} of {self.workers} Celery workers answered Flower {self.timeout:.0f} s after the kill"
                     f"{f' ({start_error})' if start_error else ''}:\n{self._log_tail(WORKER_SERVICE)}"
                 )
             time.sleep(1.0)
@@ -351,6 +410,7 @@ class DockerStack(Stack):
             "backend": self.backend,
             "profile": "compose",
             "executor": "CeleryExecutor",
+            "workers": self.workers,
             "airflow": {
                 "url": self.airflow_url,
                 "api": f"{self.airflow_url}/api/v2",

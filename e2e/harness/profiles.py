@@ -16,7 +16,7 @@ from celery import Celery
 
 from e2e.harness.airflow_stack import REPO_ROOT, airflow_argv
 from e2e.harness.backing import ThrowawayPostgres, ThrowawayRedis
-from e2e.harness.processes import ManagedProcess
+from e2e.harness.processes import ManagedProcess, free_port
 from e2e.harness.services import pick_port
 
 if TYPE_CHECKING:
@@ -67,11 +67,19 @@ CELERY_ENV = {
 }
 
 
+def worker_process_name(index: int) -> str:
+    """airflow-worker, airflow-worker-2, …: the first answers to the compose service name."""
+    return "airflow-worker" if index == 1 else f"airflow-worker-{index}"
+
+
 class CeleryProfile(Profile):
     name = "celery"
     executor = "CeleryExecutor"
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
         self.postgres: ThrowawayPostgres | None = None
         self.redis: ThrowawayRedis | None = None
         self.flower_port = 0
@@ -98,35 +106,61 @@ class CeleryProfile(Profile):
 
     def extra_components(self, stack: LocalStack, env: dict[str, str]) -> list[tuple[ManagedProcess, Callable]]:
         self.flower_port = pick_port(FLOWER_PORT, stack.fixed_ports)  # the seed's 5555 when free
-        worker_log = stack.logs_dir / "airflow-worker.log"
-        worker = ManagedProcess("airflow-worker", airflow_argv("celery", "worker"), worker_log)
+        components: list[tuple[ManagedProcess, Callable]] = [
+            (worker, lambda name=celery_name: name in self.ping_workers())
+            for worker, celery_name in (self.worker_process(stack, env, i) for i in range(1, self.workers + 1))
+        ]
         flower = ManagedProcess(
             "flower",
             airflow_argv("celery", "flower", "--hostname", "127.0.0.1", "--port", str(self.flower_port)),
             stack.logs_dir / "flower.log",
+            env=env,
+            cwd=REPO_ROOT,
         )
-        for process in (worker, flower):
-            process.env, process.cwd = env, REPO_ROOT
-        return [(worker, lambda: bool(self.ping_workers())), (flower, lambda: self._flower_answers(stack))]
+        return [*components, (flower, lambda: self._flower_lists_workers(stack))]
+
+    def worker_process(self, stack: LocalStack, env: dict[str, str], index: int) -> tuple[ManagedProcess, str]:
+        """Worker `index` and its Celery name. Each has its own hostname (Celery's and the task instances'
+        `hostname`, hss_airflow/hostname.py) and its own log-server port: they share one machine."""
+        hostname = f"worker-{index}"
+        worker_env = {
+            **env,
+            "HSS_WORKER_HOSTNAME": hostname,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "hss_airflow.hostname.worker_hostname",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        }
+        name = worker_process_name(index)
+        argv = airflow_argv("celery", "worker", "--celery-hostname", f"{hostname}@%h")
+        return ManagedProcess(name, argv, stack.logs_dir / f"{name}.log", env=worker_env, cwd=REPO_ROOT), hostname
 
     def flower_url(self) -> str:
         return f"http://127.0.0.1:{self.flower_port}"
 
     def ping_workers(self, timeout: float = 1.0) -> list[str]:
-        """The Celery workers that answer a broadcast ping on the broker right now (Flower keeps dead ones)."""
+        """The hostnames ("worker-1", …) of the Celery workers that answer a broadcast ping on the broker right
+        now (Flower keeps dead ones)."""
         assert self.redis is not None
         app = Celery(broker=self.redis.url)
         try:
-            return [name for reply in app.control.ping(timeout=timeout) for name in reply]
+            return [name.split("@", 1)[0] for reply in app.control.ping(timeout=timeout) for name in reply]
         except OSError:  # broker not reachable (yet)
             return []
         finally:
             app.close()
 
-    def _flower_answers(self, stack: LocalStack) -> bool:
+    def _flower_lists_workers(self, stack: LocalStack) -> bool:
+        """Flower is ready once its /api/workers lists every worker. Asked with refresh=1: Flower inspects the
+        workers only at start (when they may not answer yet) and on such a request, so without it the seed's
+        `curl …:5555/api/workers` answered `{}` for minutes after `make up`."""
         try:
-            return requests.get(f"{self.flower_url()}/healthcheck", timeout=2).ok
-        except requests.RequestException:
+            response = requests.get(
+                f"{self.flower_url()}/api/workers",
+                params={"refresh": "1"},
+                auth=(stack.flower_username, stack.flower_password),
+                timeout=10,
+            )
+            return response.ok and len(response.json()) >= self.workers
+        except (requests.RequestException, ValueError):
             return False
 
     def urls(self, stack: LocalStack) -> dict:
@@ -145,7 +179,11 @@ class CeleryProfile(Profile):
 PROFILES: dict[str, type[Profile]] = {"embedded": EmbeddedProfile, "celery": CeleryProfile}
 
 
-def get_profile(name: str) -> Profile:
-    if name in PROFILES:
-        return PROFILES[name]()
-    raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
+def get_profile(name: str, workers: int = 1) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}")
+    if name == "celery":
+        return CeleryProfile(workers)
+    if workers != 1:
+        raise ValueError(f"profile {name!r} runs no Celery workers (workers={workers})")
+    return PROFILES[name]()

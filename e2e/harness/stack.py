@@ -39,7 +39,7 @@ from e2e.harness.airflow_stack import (
 )
 from e2e.harness.base import FlowerAccess, Stack
 from e2e.harness.processes import LaunchError, ProcessGroup
-from e2e.harness.profiles import CeleryProfile, get_profile
+from e2e.harness.profiles import CeleryProfile, get_profile, worker_process_name
 from e2e.harness.services import connection_uri_env, pick_port, start_services
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -100,6 +100,7 @@ class LocalStack(Stack):
         self,
         profile: str = "embedded",
         *,
+        workers: int = 1,
         state_dir: Path | str = DEFAULT_STATE_DIR,
         data_root: Path | str | None = None,
         dags_folder: Path | str = DAGS_FOLDER,
@@ -114,7 +115,7 @@ class LocalStack(Stack):
         progress: Callable[[str], None] = print,
         timeout: float = 240.0,
     ) -> None:
-        self.profile = get_profile(profile)
+        self.profile = get_profile(profile, workers)
         self.state_dir = Path(state_dir).resolve()
         self.data_root = Path(data_root).resolve() if data_root else self.state_dir / "data"
         self.dags_folder = Path(dags_folder).resolve()
@@ -284,14 +285,18 @@ class LocalStack(Stack):
         process.wait_healthy(self.timeout)
 
     def kill_worker(self) -> None:
+        """SIGKILL every Celery worker (as `docker compose kill airflow-worker` does), then start each again."""
         if not isinstance(self.profile, CeleryProfile):
             raise RuntimeError(f"profile {self.profile.name!r} has no Celery worker to kill")
-        worker = self._process("airflow-worker")
-        worker.kill()
-        if self.profile.ping_workers():
-            raise RuntimeError("a Celery worker still answers after SIGKILL")
-        worker.start()
-        worker.wait_healthy(self.timeout, probe=lambda: bool(self.profile.ping_workers()))
+        workers = [self._process(worker_process_name(i)) for i in range(1, self.profile.workers + 1)]
+        for worker in workers:
+            worker.kill()
+        if answering := self.profile.ping_workers():
+            raise RuntimeError(f"Celery workers still answer after SIGKILL: {answering}")
+        for worker in workers:
+            worker.start()
+        for index, worker in enumerate(workers, start=1):
+            worker.wait_healthy(self.timeout, probe=lambda name=f"worker-{index}": name in self.profile.ping_workers())
 
     def logs(self, component: str) -> str:
         path = self.logs_dir / f"{COMPOSE_NAMES.get(component, component)}.log"
@@ -320,6 +325,7 @@ class LocalStack(Stack):
             "logs_dir": str(self.logs_dir),
             "pids": {p.name: p.pid for p in self.group.processes if p.alive()},
             "backend": self.backend,
+            "workers": self.profile.workers if isinstance(self.profile, CeleryProfile) else 0,
             **self.profile.urls(self),
             **self.extra_info,
         }

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from contracts.catalog import SERVICES
-from e2e.harness.docker_stack import HOST_PORT_VARS, TEST_API_KEY  # what the docker backend relies on
+from e2e.harness.docker_stack import HOST_PORT_VARS  # what the docker backend relies on
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE = REPO_ROOT / "docker-compose.yml"
@@ -286,16 +286,42 @@ def test_every_depends_on_waits_on_a_condition(base: dict, with_overlay: dict) -
 
 def test_the_five_connections_point_at_the_services_with_the_api_key(base: dict, with_overlay: dict) -> None:
     assert connection_problems(base, example_env()["HSS_API_KEY"]) == []
-    assert connection_problems(with_overlay, TEST_API_KEY) == []
+    assert connection_problems(with_overlay, example_env()["HSS_API_KEY"]) == []
 
 
-def test_overlay_run_has_no_fixed_host_ports_and_fast_settings(with_overlay: dict) -> None:
+def test_overlay_run_has_no_fixed_host_ports_and_small_workers(with_overlay: dict) -> None:
     assert fixed_host_port_problems(with_overlay) == []
-    scheduler = environment(with_overlay["services"]["airflow-scheduler"])
-    assert scheduler["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.1"
     assert int(environment(with_overlay["services"]["airflow-worker"])["AIRFLOW__CELERY__WORKER_CONCURRENCY"]) <= 2
-    worker_volumes = [str(v) for v in with_overlay["services"]["airflow-worker"].get("volumes", [])]
-    assert any(v.endswith(":/app/data:rw") and not v.startswith("hss-data") for v in worker_volumes), worker_volumes
+
+
+def test_the_local_stacks_tuning_holds_in_compose_too(base: dict) -> None:
+    """Same scheduler loop and heartbeat timeout as the local stacks, so docker and local figures compare."""
+    from e2e.harness.airflow_stack import SCHEDULER_IDLE_SLEEP_S
+    from e2e.harness.profiles import CELERY_ENV
+
+    scheduler = environment(base["services"]["airflow-scheduler"])
+    assert float(scheduler["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"]) == SCHEDULER_IDLE_SLEEP_S
+    key = "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"
+    assert scheduler[key] == CELERY_ENV[key]
+
+
+def test_every_component_that_touches_data_mounts_the_host_data_folder(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    rendered = render(tmp_path, [BASE, OVERLAY], {**overlay_run_env(), "HSS_DATA_DIR": str(data_dir)})
+    readers = ("airflow-worker", "airflow-triggerer", *(spec.name for spec in SERVICES))
+    for name in readers:
+        volumes = [str(v) for v in rendered["services"][name].get("volumes", [])]
+        assert any(v.startswith(f"{data_dir}:/app/data") for v in volumes), (name, volumes)
+
+
+def test_base_images_come_from_variables(tmp_path: Path) -> None:
+    env = {**example_env(), "HSS_POSTGRES_IMAGE": "mirror.test/pg:16", "HSS_REDIS_IMAGE": "mirror.test/redis:7"}
+    env["HSS_PYTHON_IMAGE"] = "mirror.test/python:3.11"
+    rendered = render(tmp_path, [BASE], env)
+    assert rendered["services"]["postgres"]["image"] == "mirror.test/pg:16"
+    assert rendered["services"]["redis"]["image"] == "mirror.test/redis:7"
+    for name in ("airflow-scheduler", "workflow-audio"):
+        assert rendered["services"][name]["build"]["args"]["HSS_PYTHON_IMAGE"] == "mirror.test/python:3.11"
 
 
 # ---- each check fails on a broken configuration -------------------------------------------------------

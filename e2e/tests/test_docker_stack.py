@@ -30,7 +30,8 @@ from contracts.catalog import SERVICES
 from e2e.harness import backend as backend_module
 from e2e.harness.backend import DockerUnavailable, make_stack, resolve_backend
 from e2e.harness.compose_project import DockerStackError, docker_available
-from e2e.harness.docker_stack import COMPOSE_FILES, DATA_SUBDIRS, HOST_PORT_VARS, TEST_API_KEY, DockerStack
+from e2e.harness import docker_stack as docker_stack_module
+from e2e.harness.docker_stack import BASE_FILE, DATA_SUBDIRS, HOST_PORT_VARS, TEST_OVERLAY, DockerStack
 from e2e.harness.env_file import PLACEHOLDER_PREFIX, read_env_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +41,8 @@ FAKE_COMPOSE = """\
 import json, os, sys
 args = sys.argv[1:]
 with open(os.environ["FAKE_COMPOSE_LOG"], "a") as log:
-    log.write(json.dumps({"argv": args, "project": os.environ.get("COMPOSE_PROJECT_NAME"),
+    project = args[args.index("--project-name") + 1] if "--project-name" in args else None
+    log.write(json.dumps({"argv": args, "project": project,
                           "shell_port": os.environ.get("HSS_AIRFLOW_HOST_PORT")}) + "\\n")
 rest = args[1:]  # after "compose": skip -f/--env-file pairs
 while rest and rest[0].startswith("-"):
@@ -144,28 +146,41 @@ def subcommands(tmp_path: Path) -> list[list[str]]:
 # ---- what DockerStack hands to compose ---------------------------------------------------------------------
 
 
-def test_compose_command_names_both_files_and_the_generated_env_file(tmp_path: Path) -> None:
-    stack = DockerStack(state_dir=tmp_path, project_name="hss-e2e-abc")
+def test_compose_command_names_both_files_the_generated_env_file_and_the_project(tmp_path: Path) -> None:
+    stack = DockerStack(state_dir=tmp_path)
     env_file = stack.prepare()
     command = stack.compose_command()
-    assert command[1:] == ["compose", "-f", COMPOSE_FILES[0], "-f", COMPOSE_FILES[1], "--env-file", str(env_file)]
-    assert COMPOSE_FILES == ("docker-compose.yml", "docker-compose.test.yml")
-    assert stack.compose.context == REPO_ROOT and stack.compose.build and stack.compose.wait
+    assert command[1:] == [
+        *("compose", "-f", BASE_FILE, "-f", TEST_OVERLAY, "--env-file", str(env_file)),
+        *("--project-name", stack.project_name),
+    ]
+    assert (BASE_FILE, TEST_OVERLAY) == ("docker-compose.yml", "docker-compose.test.yml")
+    assert stack.compose.context == REPO_ROOT and stack.build
+
+
+def test_make_up_uses_the_users_env_file_the_base_file_alone_and_keeps_volumes(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("COMPOSE_PROJECT_NAME=my-hss\nHSS_DATA_DIR=somewhere/data\n")
+    stack = DockerStack(state_dir=tmp_path / "state", env_file=env_file, workers=3)
+    assert stack.compose_command()[2:] == ["-f", BASE_FILE, "--env-file", str(env_file), "--project-name", "my-hss"]
+    assert stack.data_root == REPO_ROOT / "somewhere" / "data"
+    assert stack.compose.keep_volumes and stack.compose.scale == {"airflow-worker": 3}
 
 
 def test_env_file_empties_every_host_port_and_points_at_the_host_data_folder(tmp_path: Path) -> None:
-    stack = DockerStack(state_dir=tmp_path, project_name="hss-e2e-abc")
+    stack = DockerStack(state_dir=tmp_path)
     env_file = stack.prepare()
     values = read_env_file(env_file)
     assert {var: values.get(var) for var in HOST_PORT_VARS} == dict.fromkeys(HOST_PORT_VARS, "")
-    assert values["HSS_TEST_DATA_DIR"] == str(stack.data_root)
-    assert values["COMPOSE_PROJECT_NAME"] == "hss-e2e-abc"
+    assert values["HSS_DATA_DIR"] == str(stack.data_root)
+    assert values["COMPOSE_PROJECT_NAME"] == stack.project_name
+    assert values["HSS_SCHEDULER_CONTAINER"] == f"{stack.project_name}-airflow-scheduler"  # beside make up
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     for key in ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_ADMIN_PASSWORD", "FLOWER_PASSWORD"):
         assert values[key] and not values[key].startswith(PLACEHOLDER_PREFIX), key
     for sub in ("", *DATA_SUBDIRS):
         assert stat.S_IMODE((stack.data_root / sub).stat().st_mode) == 0o777, sub
-    assert stack.api_key == TEST_API_KEY
+    assert stack.api_key == values["HSS_API_KEY"] and not stack.api_key.startswith(PLACEHOLDER_PREFIX)
     assert (stack.username, stack.password) == (values["AIRFLOW_ADMIN_USER"], values["AIRFLOW_ADMIN_PASSWORD"])
     assert stack.prepare() == env_file and read_env_file(env_file) == values  # idempotent: secrets kept
 
@@ -181,20 +196,20 @@ def test_compose_commands_see_the_project_and_not_the_shell_port_settings(
 ) -> None:
     monkeypatch.setenv("HSS_AIRFLOW_HOST_PORT", "8080")
     monkeypatch.setenv("COMPOSE_PROJECT_NAME", "someone-elses")
-    stack = DockerStack(state_dir=tmp_path, project_name="hss-e2e-abc")
+    stack = DockerStack(state_dir=tmp_path)
     stack.prepare()
     env = stack.compose.subprocess_env()
-    assert "HSS_AIRFLOW_HOST_PORT" not in env
-    assert env["COMPOSE_PROJECT_NAME"] == "hss-e2e-abc"
+    assert "HSS_AIRFLOW_HOST_PORT" not in env and "COMPOSE_PROJECT_NAME" not in env  # the env file's keys
+    assert stack.compose_command()[-2:] == ["--project-name", stack.project_name]
 
 
 def test_docker_compose_config_accepts_the_generated_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     binary = shutil.which("docker-compose")
     assert binary, "docker-compose missing: sudo apt-get install -y docker-compose (or make system-deps)"
     monkeypatch.setenv("HSS_AIRFLOW_HOST_PORT", "8080")  # stripped by subprocess_env, as for every compose call
-    stack = DockerStack(state_dir=tmp_path / "state with space", project_name="hss-e2e-abc")
+    stack = DockerStack(state_dir=tmp_path / "state with space")
     stack.prepare()
-    command = [binary, *stack.compose_command()[2:]]  # docker-compose 1.29 takes the same -f/--env-file flags
+    command = [binary, *stack.compose_command()[2:]]  # docker-compose 1.29 takes the same flags
     env = stack.compose.subprocess_env()
     quiet = subprocess.run([*command, "config", "-q"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert quiet.returncode == 0, quiet.stderr
@@ -205,22 +220,30 @@ def test_docker_compose_config_accepts_the_generated_env_file(tmp_path: Path, mo
             assert str(port).startswith("127.0.0.1::"), (name, port)  # ephemeral, loopback only
     for name in ("airflow-worker", *(spec.name for spec in SERVICES)):
         assert f"{stack.data_root}:/app/data:rw" in services[name]["volumes"], name
-    assert f'"password": "{TEST_API_KEY}"' in services["airflow-worker"]["environment"]["AIRFLOW_CONN_WORKFLOW_AUDIO"]
+    connection = services["airflow-worker"]["environment"]["AIRFLOW_CONN_WORKFLOW_AUDIO"]
+    assert f'"password": "{stack.api_key}"' in connection
 
 
 # ---- driving compose (fake binary) ---------------------------------------------------------------------------
 
 
+@pytest.fixture
+def images_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The base-image check asks a real daemon; the fake compose has none behind it."""
+    monkeypatch.setattr(docker_stack_module, "ensure_base_images", lambda compose, progress: None)
+
+
 def test_up_stop_start_kill_logs_down_issue_the_compose_commands(
-    tmp_path: Path, fake_compose: Path, endpoints: ThreadingHTTPServer
+    tmp_path: Path, fake_compose: Path, endpoints: ThreadingHTTPServer, images_present: None
 ) -> None:
-    stack = DockerStack(state_dir=tmp_path / "state", project_name="hss-e2e-fake", compose_binary=str(fake_compose))
+    stack = DockerStack(state_dir=tmp_path / "state", compose_binary=str(fake_compose))
     stack.up()
     port = endpoints.server_address[1]
     assert stack.airflow_url == f"http://127.0.0.1:{port}"
     assert stack.service_urls == {spec.name: f"http://127.0.0.1:{port}" for spec in SERVICES}
     assert stack.flower is not None and stack.flower.password == read_env_file(stack.env_path)["FLOWER_PASSWORD"]
-    assert stack.info()["backend"] == "docker" and stack.info()["api_key"] == TEST_API_KEY
+    assert stack.info()["backend"] == "docker" and stack.info()["api_key"] == stack.api_key
+    assert stack.info()["workers"] == 1 and stack.info()["data_root"] == str(stack.data_root)
 
     stack.stop_service("workflow-audio")
     stack.start_service("workflow-audio")
@@ -233,9 +256,10 @@ def test_up_stop_start_kill_logs_down_issue_the_compose_commands(
     stack.down()  # a second down has nothing left to remove
 
     commands = subcommands(tmp_path)
-    saved_logs = [command for command in commands[7:-1] if command[0] == "logs"]
-    assert commands[:7] + commands[-1:] == [
-        ["up", "--build", "--wait"],
+    saved_logs = [command for command in commands[8:-1] if command[0] == "logs"]
+    assert commands[:8] + commands[-1:] == [
+        ["build"],
+        ["up", "--detach", "--wait", "--wait-timeout=600", "--scale=airflow-worker=1"],
         ["stop", "workflow-audio"],
         ["start", "workflow-audio"],
         ["kill", "-s", "SIGKILL", "airflow-worker"],
@@ -247,12 +271,16 @@ def test_up_stop_start_kill_logs_down_issue_the_compose_commands(
     # down first saves every container's log (they are gone afterwards)
     assert {command[1] for command in saved_logs} >= {"airflow-apiserver", "airflow-init", "flower"}
     assert "log line of flower" in (tmp_path / "state" / "logs" / "flower.log").read_text()
-    assert {call["project"] for call in calls(tmp_path)} == {"hss-e2e-fake"}
+    assert {call["project"] for call in calls(tmp_path)} == {stack.project_name}
     assert {call["shell_port"] for call in calls(tmp_path)} == {None}
 
 
 def test_a_failed_start_reports_the_unhealthy_service_log_and_tears_down(
-    tmp_path: Path, fake_compose: Path, endpoints: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    fake_compose: Path,
+    endpoints: ThreadingHTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    images_present: None,
 ) -> None:
     endpoints.state["scheduler"] = "unhealthy"  # type: ignore[attr-defined]
     monkeypatch.setenv("FAKE_COMPOSE_UNHEALTHY", "airflow-scheduler")
@@ -312,3 +340,32 @@ def test_make_stack_docker_with_a_daemon_but_no_compose_plugin_is_an_error_not_a
     monkeypatch.setattr(backend_module, "compose_v2_problem", lambda: None)
     stack = make_stack("docker", state_dir=tmp_path)
     assert isinstance(stack, DockerStack) and stack.state_dir == tmp_path.resolve()
+
+
+def test_an_image_that_cannot_be_pulled_is_named_with_the_variable_that_replaces_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import docker
+
+    from e2e.harness import compose_project
+
+    class Images:
+        def get(self, name: str) -> None:
+            raise docker.errors.ImageNotFound(name)
+
+        def pull(self, name: str) -> None:
+            raise docker.errors.APIError("registry-1.docker.io: no such host")
+
+    class Client:
+        images = Images()
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(compose_project.docker, "from_env", Client)
+    monkeypatch.setattr(compose_project, "base_images", lambda compose: {"postgres:16": "HSS_POSTGRES_IMAGE"})
+    with pytest.raises(DockerStackError) as failure:
+        compose_project.ensure_base_images(None, progress=lambda _: None)
+    message = str(failure.value)
+    assert "cannot pull the image postgres:16" in message and "no such host" in message
+    assert "set HSS_POSTGRES_IMAGE to an image" in message

@@ -63,6 +63,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # as an ordinary write: mkstemp's 0600 would hide results from the host's user
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -1,8 +1,10 @@
 """One full stack for every test in this package: the compose topology, brought up once, torn down after.
 
 `E2E_BACKEND=auto|docker|local` picks the backend (auto: docker when a daemon answers, else local
-processes). Every component's log stays under artifacts/e2e/<backend>-<time>/logs/ (git-ignored) so a
-failure can be read after the stack is gone; the last few runs are kept.
+processes). Either runs two Celery workers (`--scale airflow-worker=2`, or two worker processes with
+their own hostnames), so the tests also prove that work spreads over scaled workers. Every component's
+log stays under artifacts/e2e/<backend>-<time>/logs/ (git-ignored) so a failure can be read after the
+stack is gone; the last few runs are kept.
 
 The data the tests need is synthesized into the stack's data root once: a song with a lyrics sidecar,
 a corrupt file, a folder for batch_analysis, a raw dataset whose rows need feature extraction.
@@ -37,7 +39,8 @@ DAG_IDS = (
 )
 SONG_ID, SONG_PATH = "e2e_song", "songs/e2e_song.wav"
 CORRUPT_PATH = "songs/e2e_corrupt.wav"
-BATCH_FOLDER, BATCH_SONGS = "songs/e2e_batch", 3
+BATCH_FOLDER, BATCH_SONGS = "songs/e2e_batch", 8  # enough mapped tasks that both workers get some
+WORKERS = 2
 RAW_DATASET, RAW_SONGS = "e2e_raw", 24  # training needs ≥ 20 rows
 
 
@@ -71,7 +74,7 @@ def stack() -> Stack:
     backend = resolve_backend()
     state_dir = _state_dir(backend)
     try:
-        full_stack = make_stack(backend, state_dir=state_dir)
+        full_stack = make_stack(backend, state_dir=state_dir, workers=WORKERS)
     except DockerUnavailable as exc:
         pytest.skip(f"docker backend: {exc}")  # the one allowed skip: E2E_BACKEND=docker without a daemon
     started = time.monotonic()

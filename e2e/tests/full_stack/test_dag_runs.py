@@ -8,7 +8,15 @@ import time
 
 from e2e.client import AirflowClient
 from e2e.harness.base import Stack
-from e2e.tests.full_stack.conftest import BATCH_FOLDER, BATCH_SONGS, RAW_DATASET, RAW_SONGS, SONG_ID, SONG_PATH
+from e2e.tests.full_stack.conftest import (
+    BATCH_FOLDER,
+    BATCH_SONGS,
+    RAW_DATASET,
+    RAW_SONGS,
+    SONG_ID,
+    SONG_PATH,
+    WORKERS,
+)
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, result_document, run_to_end, task_states
 from fixtures.datasets import make_features_dataset
 
@@ -95,12 +103,15 @@ def test_a_new_dataset_file_starts_training(client: AirflowClient, stack: Stack)
     raise AssertionError(f"no successful dataset_triggered_training run claimed {name} in {RUN_TIMEOUT:.0f} s")
 
 
-def test_batch_analysis_maps_one_task_per_song(client: AirflowClient, stack: Stack) -> None:
+def test_batch_analysis_maps_one_task_per_song_and_spreads_them_over_the_workers(
+    client: AirflowClient, stack: Stack
+) -> None:
     run_id = run_to_end(client, "batch_analysis", {"folder": BATCH_FOLDER, "pattern": "*.wav"})
-    mapped = {
-        key: value for key, value in task_states(client, "batch_analysis", run_id).items() if key[0] == "audio_analysis"
-    }
-    assert len(mapped) == BATCH_SONGS and all(state == "success" for state, _ in mapped.values())
+    mapped = [ti for ti in client.task_instances("batch_analysis", run_id) if ti.task_id == "audio_analysis"]
+    assert len(mapped) == BATCH_SONGS and all(ti.state.value == "success" for ti in mapped)
+    hosts = {ti.hostname for ti in mapped}
+    print(f"batch_analysis: {BATCH_SONGS} mapped tasks on the {stack.backend} stack's workers {sorted(hosts)}")
+    assert len(hosts) == WORKERS, f"every mapped task ran on one of {WORKERS} workers, seen: {hosts}"
     summary = client.xcom("batch_analysis", run_id, "summarize_batch")
     assert (summary["total"], summary["analysed"]) == (BATCH_SONGS, BATCH_SONGS)
     assert (stack.data_root / summary["result_path"]).is_file()

@@ -99,3 +99,10 @@ def test_overlong_path_component_is_422_not_500(data_root: Path) -> None:
     with pytest.raises(Unprocessable) as err:
         resolve_data_path("songs/" + "a" * 300 + ".wav", data_root)
     assert err.value.code == "invalid_path"
+
+
+def test_atomic_write_leaves_a_file_others_can_read(tmp_path: Path) -> None:
+    """The containers write as uid 50000 into a host folder: the host's user must still read the results."""
+    target = tmp_path / "results" / "r.json"
+    atomic_write_text(target, "{}")
+    assert target.stat().st_mode & 0o777 == 0o644

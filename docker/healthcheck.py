@@ -1,0 +1,84 @@
+#!/opt/venv/bin/python
+"""Container health probe of both images: `hss-healthcheck [component]`; exit 0 = healthy.
+
+Without an argument it probes what the Airflow entrypoint recorded in /tmp/hss-component. Each component
+is asked the question its own health means (Airflow's documented checks), with the standard library where
+possible so a probe costs milliseconds, not an `airflow` import:
+  api-server     GET /api/v2/monitor/health                   scheduler  GET :8974/health
+  celery worker  a Celery ping to celery@$HOSTNAME            flower     GET /healthcheck (basic auth)
+  dag-processor, triggerer   `airflow jobs check --job-type … --hostname $HOSTNAME`
+  service        GET :$PORT/ready of an HSS service (services image)
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+TIMEOUT_S = 10
+
+
+def http_ok(url: str, basic_auth: str | None = None) -> bool:
+    request = urllib.request.Request(url)
+    if basic_auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(basic_auth.encode()).decode())
+    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+        return response.status == 200
+
+
+def celery_worker_answers() -> bool:
+    from celery import Celery  # the worker image has it; only this probe needs it
+
+    app = Celery(broker=os.environ["AIRFLOW__CELERY__BROKER_URL"])
+    try:
+        return bool(app.control.ping(destination=[f"celery@{os.environ['HOSTNAME']}"], timeout=5))
+    finally:
+        app.close()
+
+
+def airflow_job_alive(job_type: str) -> bool:
+    argv = ["airflow", "jobs", "check", "--job-type", job_type, "--hostname", os.environ["HOSTNAME"]]
+    return subprocess.run(argv, capture_output=True, timeout=60).returncode == 0
+
+
+def probe(component: str) -> bool:
+    words = component.split()
+    if words[:1] == ["airflow"]:
+        words = words[1:]
+    match words[:2]:
+        case ["api-server", *_]:
+            return http_ok("http://127.0.0.1:8080/api/v2/monitor/health")
+        case ["scheduler", *_]:
+            return http_ok("http://127.0.0.1:8974/health")
+        case ["celery", "worker"]:
+            return celery_worker_answers()
+        case ["celery", "flower"]:
+            return http_ok("http://127.0.0.1:5555/healthcheck", os.environ.get("AIRFLOW__CELERY__FLOWER_BASIC_AUTH"))
+        case ["dag-processor", *_]:
+            return airflow_job_alive("DagProcessorJob")
+        case ["triggerer", *_]:
+            return airflow_job_alive("TriggererJob")
+        case ["service", *_]:
+            return http_ok(f"http://127.0.0.1:{os.environ['PORT']}/ready")
+    return True  # a one-shot or an ad-hoc command (`bash -c …`): nothing long-running to probe
+
+
+def main() -> int:
+    component = " ".join(sys.argv[1:])
+    if not component:
+        recorded = Path("/tmp/hss-component")
+        component = recorded.read_text().strip() if recorded.exists() else ""
+    try:
+        healthy = probe(component)
+    except Exception as exc:  # refused, timed out, 5xx: unhealthy, with the reason in `docker inspect`
+        print(f"{component or '?'}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0 if healthy else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
