@@ -28,9 +28,9 @@ from testcontainers.core.config import testcontainers_config
 
 from contracts.catalog import SERVICES
 from e2e.harness import backend as backend_module
+from e2e.harness import docker_stack as docker_stack_module
 from e2e.harness.backend import DockerUnavailable, make_stack, resolve_backend
 from e2e.harness.compose_project import DockerStackError, docker_available
-from e2e.harness import docker_stack as docker_stack_module
 from e2e.harness.docker_stack import BASE_FILE, DATA_SUBDIRS, HOST_PORT_VARS, TEST_OVERLAY, DockerStack
 from e2e.harness.env_file import PLACEHOLDER_PREFIX, read_env_file
 
