@@ -387,7 +387,9 @@ def docker_status(state_dir: Path, info: dict) -> int:
     except Exception as exc:
         say(f"  containers   docker compose ps failed: {exc}")
         return 1
-    unhealthy = [name for name, state, health in containers if state != "running" or health not in ("healthy", "-")]
+    unhealthy = [
+        name for name, state, health in containers if health != "done" and (state != "running" or health != "healthy")
+    ]
     say(
         f"  containers   {len(containers) - len(unhealthy)} of {len(containers)} running and healthy (workers: "
         f"{info.get('workers')})"

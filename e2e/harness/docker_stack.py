@@ -309,9 +309,14 @@ class DockerStack(Stack):
             return {}
 
     def container_states(self) -> list[tuple[str, str, str]]:
-        """(container name, state, health) of every container of the project, `make status`'s view."""
+        """(container name, state, health) of every container of the project, `make status`'s view; the one-shot
+        airflow-init reads "done" once it exited 0."""
         return [
-            (container.Name or "?", container.State or "?", container.Health or "-")
+            (
+                container.Name or "?",
+                container.State or "?",
+                "done" if container.State == "exited" and container.ExitCode == 0 else container.Health or "-",
+            )
             for container in self.compose.get_containers(include_all=True)
         ]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from e2e.client import AirflowClientError
 from e2e.harness.processes import LaunchError
-from load.bench import audio, dags, data, growth, services, training
+from load.bench import audio, dags, data, docker, growth, services, training
 from load.bench.airflow_runs import BenchStack
 from load.bench.report import Machine, Section, load_average, render_table, to_json, write_markdown
 
@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "bench"
 DEFAULT_REPORT = REPO_ROOT / "docs" / "PERFORMANCE.md"
 KEEP_RUNS = 3
-BENCHMARKS = ("overhead", "scaling", "services", "analysis", "batch", "training", "growth")
+BENCHMARKS = ("overhead", "scaling", "services", "analysis", "batch", "training", "growth", "docker")
 GROUPS = {"audio": ("overhead", "scaling"), "dags": ("analysis", "batch", "training"), "all": BENCHMARKS}
 STACK_BENCHMARKS = ("analysis", "batch", "training", "growth")
 
@@ -53,7 +53,9 @@ def select(only: str | None) -> list[str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--only", help="comma list: audio (overhead,scaling), services, dags (analysis,batch,training), growth"
+        "--only",
+        help="comma list: audio (overhead,scaling), services, dags (analysis,batch,training), growth, docker "
+        "(run only when a Docker daemon answers; pair it with analysis for the docker/local ratio)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny inputs: checks the bench runs, figures are rough")
     parser.add_argument("--output", type=Path, help="report path (default: docs/PERFORMANCE.md for a full run)")
@@ -104,8 +106,46 @@ def run(args: argparse.Namespace, chosen: list[str], run_dir: Path, say: Callabl
         sections.append(
             _guarded("services", title, lambda: services.services_section(run_dir / "load", say, run_time), say)
         )
-    if not any(b in chosen for b in STACK_BENCHMARKS):
-        return sections
+    if any(b in chosen for b in STACK_BENCHMARKS):
+        _local_stack_benchmarks(chosen, run_dir, dag_params, growth_params, sections, say)
+    if "docker" in chosen:
+        _docker_benchmark(run_dir, dag_params, sections, say)
+    return sections
+
+
+def _docker_benchmark(
+    run_dir: Path, dag_params: dags.DagParams, sections: list[Section], say: Callable[[str], None]
+) -> None:
+    """The docker section, after the local stack is down (never both stacks at once on 2 cores)."""
+    from e2e.harness.compose_project import docker_available
+
+    available, reason = docker_available()
+    if not available:
+        say(f"▷ Docker stack: skipped — {reason}")
+        return
+    local = next((s for s in sections if s.key == "analysis" and not s.error), None)
+    local_wall = local.figures[0].value if local else None
+    title = "Docker stack"
+    sections.append(
+        _guarded(
+            "docker",
+            title,
+            lambda: docker.docker_section(
+                run_dir, local_wall, dag_params.analysis_song_seconds, dag_params.analysis_runs, say
+            ),
+            say,
+        )
+    )
+
+
+def _local_stack_benchmarks(
+    chosen: list[str],
+    run_dir: Path,
+    dag_params: dags.DagParams,
+    growth_params: growth.GrowthParams,
+    sections: list[Section],
+    say: Callable[[str], None],
+) -> None:
 
     stack_dir = run_dir / "stack"
     root = stack_dir / "data"
@@ -148,7 +188,6 @@ def run(args: argparse.Namespace, chosen: list[str], run_dir: Path, say: Callabl
         logs = stack_dir / "logs"
         sections.append(Section(key="stack", title="the full local stack", error=f"{exc} (component logs: {logs})"))
         say(f"✘ the full local stack: {exc}")
-    return sections
 
 
 def _on_stack(

@@ -24,6 +24,7 @@ import requests
 from airflow_client import client as af
 
 from e2e.client import AirflowClient, AirflowClientError
+from e2e.harness.base import Stack
 from e2e.harness.service_metrics import service_seconds
 from e2e.harness.stack import LocalStack
 from load.bench.limits import seconds_between
@@ -98,11 +99,16 @@ class RunFailed(RuntimeError):
 
 
 class BenchStack:
-    """The celery LocalStack + a logged-in AirflowClient; a context manager that always stops the stack."""
+    """A full stack (default: the celery LocalStack) + a logged-in AirflowClient; a context manager that always
+    stops the stack. The docker section passes a DockerStack: the same runs, timed the same way."""
 
-    def __init__(self, state_dir: Path, progress: Callable[[str], None], timeout: float = 300.0) -> None:
+    def __init__(
+        self, state_dir: Path, progress: Callable[[str], None], timeout: float = 300.0, stack: Stack | None = None
+    ) -> None:
         self.progress = progress
-        self.stack = LocalStack("celery", state_dir=state_dir, fixed_ports=False, progress=progress, timeout=timeout)
+        self.stack = stack or LocalStack(
+            "celery", state_dir=state_dir, fixed_ports=False, progress=progress, timeout=timeout
+        )
         self.client: AirflowClient | None = None
 
     def __enter__(self) -> BenchStack:
@@ -219,7 +225,7 @@ class BenchStack:
             failed = [t.task_id for t in timed.tasks if t.state == "failed"]
             raise RunFailed(
                 f"{dag_id} run {run_id} ended {timed.state} (failed tasks: {', '.join(failed) or 'none'}); "
-                f"task logs under {self.stack.airflow_home / 'logs'}"
+                f"task logs: GET /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/…/logs"
             )
         return timed
 

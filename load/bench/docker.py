@@ -1,0 +1,167 @@
+"""The docker section of `make bench` (when a Docker daemon answers): what the compose path costs here.
+
+- image builds: cold (BuildKit's cache pruned: every layer and every wheel again), warm with no change,
+  warm after a DAG-folder change (only the source layers); the images' sizes;
+- `up` to healthy: DockerStack.up() of a test-run project with the images built (compose creates and starts
+  every container, waits on the healthchecks, then the harness checks the real health endpoints);
+- comprehensive_analysis trigger→success on the docker stack, timed exactly as the local "analysis" benchmark
+  of the same run (target: within 1.2x of the local median);
+- the stack's peak memory: the sum of `docker stats` over the project's containers, sampled every ~2 s.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from e2e.harness.docker_stack import REPO_ROOT, DockerStack
+from load.bench import data
+from load.bench.airflow_runs import BenchStack
+from load.bench.report import Figure, Section, Target
+
+DOCKER_TO_LOCAL_TARGET = 1.2
+IMAGES = ("hss-workflow/airflow:3.3.2", "hss-workflow/services:latest")
+UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6, "gb": 1e9}
+CHANGE_MARKER = REPO_ROOT / "airflow" / "dags" / ".bench-rebuild"  # not a .py file: no DAG parses it
+
+
+def _bytes(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)\s*([KMG]?i?B)", text.strip(), re.IGNORECASE)
+    return float(match.group(1)) * UNITS[match.group(2).lower()] if match else 0.0
+
+
+class DockerMemory:
+    """Peak of the summed memory of one project's containers while the block runs (`docker stats`)."""
+
+    def __init__(self, project: str) -> None:
+        self.project, self.peak, self.samples = project, 0.0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            out = subprocess.run(
+                ["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}"],
+                capture_output=True,
+                text=True,
+            ).stdout
+            total = sum(
+                _bytes(usage.split("/")[0])
+                for name, _, usage in (line.partition("\t") for line in out.splitlines())
+                if name.startswith(self.project)
+            )
+            self.peak, self.samples = max(self.peak, total), self.samples + 1
+            self._stop.wait(1.0)
+
+    def __enter__(self) -> DockerMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _timed(argv: list[str]) -> float:
+    started = time.monotonic()
+    subprocess.run(argv, check=True, cwd=REPO_ROOT, capture_output=True)
+    return time.monotonic() - started
+
+
+def image_builds(stack: DockerStack, progress: Callable[[str], None]) -> dict[str, float]:
+    build = [*stack.compose_command(), "build"]
+    progress("  cold build: BuildKit cache pruned, every layer and wheel again…")
+    subprocess.run(["docker", "builder", "prune", "--all", "--force"], check=True, capture_output=True)
+    cold = _timed(build)
+    warm = _timed(build)
+    CHANGE_MARKER.write_text(f"{time.time()}\n")
+    try:
+        changed = _timed(build)
+    finally:
+        CHANGE_MARKER.unlink(missing_ok=True)
+    _timed(build)  # back to the committed content
+    progress(f"  builds: cold {cold:.1f} s, warm {warm:.1f} s, after a DAG change {changed:.1f} s")
+    return {"cold_s": cold, "warm_s": warm, "changed_s": changed}
+
+
+def image_sizes() -> dict[str, float]:
+    sizes = {}
+    for image in IMAGES:
+        out = subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", image], capture_output=True)
+        sizes[image] = int(out.stdout.strip() or 0) / 1e9
+    return sizes
+
+
+def docker_section(
+    run_dir: Path, local_wall: float | None, song_seconds: float, runs: int, progress: Callable[[str], None]
+) -> Section:
+    stack = DockerStack(state_dir=run_dir / "docker", workers=1, progress=lambda line: progress(f"  {line}"))
+    stack.prepare()
+    builds = image_builds(stack, progress)
+    sizes = image_sizes()
+    song = data.analysis_song(stack.data_root, song_seconds)
+    stack.build = False  # built above
+    walls: list[float] = []
+    with DockerMemory(stack.project_name) as memory:
+        started = time.monotonic()
+        with BenchStack(run_dir / "docker", progress, stack=stack) as bench:
+            up_s = time.monotonic() - started
+            conf = {"song_id": "bench_song", "song_path": song}
+            bench.run("comprehensive_analysis", conf)  # warm-up
+            for i in range(1, runs + 1):
+                walls.append(bench.run("comprehensive_analysis", conf).wall)
+                progress(f"  docker run {i}/{runs}: trigger→success {walls[-1]:.2f} s")
+    wall = statistics.median(walls)
+    figures = [
+        Figure(
+            "docker: comprehensive_analysis trigger→success",
+            wall,
+            "s",
+            target=Target("<=", DOCKER_TO_LOCAL_TARGET, on="ratio") if local_wall else None,
+            limit=local_wall,
+            limit_label="local stack, same bench run",
+            note=f"median of {runs} sequential runs after a warm-up",
+        ),
+        Figure("docker: image build, cold", builds["cold_s"], "s", note="BuildKit cache pruned"),
+        Figure("docker: image build, warm after a DAG change", builds["changed_s"], "s"),
+        Figure("docker: up to healthy", up_s, "s", note="images built; up --wait + health endpoints + DAGs parsed"),
+        Figure("docker: stack peak memory", memory.peak / 2**30, "GiB", note=f"{memory.samples} docker stats samples"),
+    ]
+    details = [
+        "| image | size |",
+        "|---|---|",
+        *(f"| `{image}` | {size:.2f} GB |" for image, size in sizes.items()),
+        "",
+        f"Builds: cold {builds['cold_s']:.1f} s, warm with no change {builds['warm_s']:.1f} s, "
+        f"after a change in airflow/dags/ {builds['changed_s']:.1f} s.",
+        "",
+        "| run | docker trigger→success |",
+        "|---|---|",
+        *(f"| {i} | {w:.2f} s |" for i, w in enumerate(walls, 1)),
+    ]
+    return Section(
+        key="docker",
+        title="Docker stack",
+        figures=figures,
+        details=details,
+        method=(
+            "Both images built with `docker compose build` (cold after `docker builder prune --all`, then again "
+            "unchanged, then after adding a file to airflow/dags/), sizes from `docker image inspect`. A test-run "
+            "project (docker-compose.yml + docker-compose.test.yml, one worker) brought up by DockerStack.up(); "
+            f"then the analysis benchmark's {song_seconds:g} s song: one warm-up run and {runs} sequential runs of "
+            "comprehensive_analysis, each trigger→success measured as in the local benchmark (the run's "
+            "end_date minus the moment before the trigger). Memory: `docker stats` summed over the project's "
+            "containers, every ~2 s from `up` to `down`."
+        ),
+        limits=(
+            "The containers run the same components, settings (0.25 s scheduler loop, worker preload) and "
+            "package versions as the local stack; what differs is the network (a bridge instead of loopback), "
+            "the overlay filesystem, and Docker's own CPU (dockerd, containerd, the healthchecks)."
+        ),
+        data={"builds": builds, "sizes_gb": sizes, "walls": walls, "up_s": up_s, "peak_bytes": memory.peak},
+    )
