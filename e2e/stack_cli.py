@@ -189,7 +189,7 @@ def start_docker(state_dir: Path, env_file: Path, workers: int) -> int:
 
     stack_file = state_dir / "stack.json"
     info = read_stack_file(stack_file)
-    if info and info.get("backend") == "docker" and probe_ok(f"{info['airflow']['url']}/api/v2/monitor/health"):
+    if running_backend(info) == "docker":
         say(f"already up ({stack_file}); make down first to change WORKERS:")
         print_access(info, stack_file, env_file)
         return 0
@@ -208,13 +208,23 @@ def start_docker(state_dir: Path, env_file: Path, workers: int) -> int:
     return 0
 
 
+def running_backend(info: dict | None) -> str | None:
+    """The backend of the stack stack.json describes, if it still runs (local: its processes; docker: Airflow
+    answers), else None."""
+    if not info:
+        return None
+    if info.get("backend") == "docker":
+        return "docker" if probe_ok(f"{(info.get('airflow') or {}).get('url')}/api/v2/monitor/health") else None
+    return "local" if live_pids(info) else None
+
+
 def cmd_up(state_dir: Path, env_file: Path, workers: int) -> int:
     from e2e.harness.backend import resolve_backend
 
     report_env_file(env_file)
     info = read_stack_file(state_dir / "stack.json")
     try:
-        backend = "local" if info and live_pids(info) else resolve_backend()  # a running local stack wins
+        backend = running_backend(info) or resolve_backend()  # a running stack wins, whatever E2E_BACKEND says
     except ValueError as exc:
         say(str(exc))
         return 2
@@ -391,7 +401,7 @@ def docker_status(state_dir: Path, info: dict) -> int:
         name for name, state, health in containers if health != "done" and (state != "running" or health != "healthy")
     ]
     say(
-        f"  containers   {len(containers) - len(unhealthy)} of {len(containers)} running and healthy (workers: "
+        f"  containers   {len(containers) - len(unhealthy)} of {len(containers)} healthy or done (workers: "
         f"{info.get('workers')})"
     )
     for name, state, health in containers:

@@ -6,6 +6,7 @@
     stack.stop_service("workflow-audio"); stack.start_service("workflow-audio")
     stack.kill_worker()                  # SIGKILL a Celery worker mid-task; a fresh one takes its place
     stack.logs("airflow-scheduler")      # a component's log as text
+    stack.memory_bytes()                 # what the whole stack holds in memory now
     stack.down()
 
 Tests speak only this interface, so the same test proves the docker and the local topology.
@@ -60,6 +61,10 @@ class Stack(ABC):
     @abstractmethod
     def logs(self, component: str) -> str:
         """The log of one component (compose service name, e.g. "airflow-worker", "workflow-audio")."""
+
+    @abstractmethod
+    def memory_bytes(self) -> float:
+        """The memory the whole stack holds now (local: PSS of its processes; docker: `docker stats`)."""
 
     @abstractmethod
     def info(self) -> dict:

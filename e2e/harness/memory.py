@@ -1,8 +1,9 @@
-"""Memory of a local stack: the PSS of every process in the stack's process groups, sampled over time.
+"""Memory of a stack, sampled over time: `PeakMemory(stack.memory_bytes)` keeps the highest figure seen.
 
-PSS (proportional set size) splits shared pages (the venv's libraries, forked Celery children) between
-the processes that share them, so the sum is what the stack really costs the machine — RSS would count
-each shared library once per process and overstate it several times.
+A local stack counts the PSS of every process in its process groups: PSS (proportional set size) splits
+shared pages (the venv's libraries, forked Celery children) between the processes that share them, so the
+sum is what the stack really costs the machine — RSS would count each shared library once per process and
+overstate it several times. A docker stack sums `docker stats` over its containers (docker_stack.py).
 """
 
 from __future__ import annotations
@@ -40,19 +41,24 @@ def groups_pss(pgids: set[int]) -> int:
 
 
 class PeakMemory:
-    """Samples groups_pss every `interval` seconds in a daemon thread; `peak` is the highest sum seen.
+    """Calls `measure` (bytes now) every `interval` seconds in a daemon thread; `peak` is the highest value seen.
 
-    `pgids` is asked again at every sample: a restarted component leads a new process group."""
+    `measure` runs again at every sample: a restarted component leads a new process group or container."""
 
-    def __init__(self, pgids: Callable[[], set[int]], interval: float = 2.0) -> None:
-        self.pgids, self.interval = pgids, interval
-        self.peak = 0
+    def __init__(self, measure: Callable[[], float], interval: float = 2.0) -> None:
+        self.measure, self.interval = measure, interval
+        self.peak, self.samples = 0.0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="peak-memory", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, groups_pss(self.pgids()))
+            try:
+                value = self.measure()
+            except Exception:  # the stack is starting or stopping: no figure this time
+                value = None
+            if value is not None:
+                self.peak, self.samples = max(self.peak, value), self.samples + 1
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:

@@ -38,6 +38,7 @@ from e2e.harness.airflow_stack import (
     write_private_json,
 )
 from e2e.harness.base import FlowerAccess, Stack
+from e2e.harness.memory import groups_pss
 from e2e.harness.processes import LaunchError, ProcessGroup
 from e2e.harness.profiles import CeleryProfile, get_profile, worker_process_name
 from e2e.harness.services import connection_uri_env, pick_port, start_services
@@ -297,6 +298,10 @@ class LocalStack(Stack):
             worker.start()
         for index, worker in enumerate(workers, start=1):
             worker.wait_healthy(self.timeout, probe=lambda name=f"worker-{index}": name in self.profile.ping_workers())
+
+    def memory_bytes(self) -> float:
+        """PSS summed over every process of the stack (each started process leads its own group)."""
+        return groups_pss({p.pid for p in self.group.processes if p.pid is not None})
 
     def logs(self, component: str) -> str:
         path = self.logs_dir / f"{COMPOSE_NAMES.get(component, component)}.log"

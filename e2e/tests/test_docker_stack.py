@@ -369,3 +369,12 @@ def test_an_image_that_cannot_be_pulled_is_named_with_the_variable_that_replaces
     message = str(failure.value)
     assert "cannot pull the image postgres:16" in message and "no such host" in message
     assert "set HSS_POSTGRES_IMAGE to an image" in message
+
+
+def test_docker_stats_memory_figures_are_read_in_bytes() -> None:
+    from e2e.harness.docker_stack import _bytes
+
+    assert _bytes("431.1MiB ") == pytest.approx(431.1 * 2**20)
+    assert _bytes("1.465GiB") == pytest.approx(1.465 * 2**30)
+    assert _bytes("4.059kB") == pytest.approx(4059)
+    assert _bytes("--") == 0.0

@@ -163,3 +163,47 @@ def test_up_refuses_an_unknown_backend(tmp_path: Path, monkeypatch: pytest.Monke
     assert f"wrote {env_file} from .env.example with fresh secrets (mode 0600)" in out
     assert "allowed values: auto, docker, local" in out
     assert os.stat(env_file).st_mode & 0o777 == 0o600
+
+
+def test_status_of_a_docker_stack_lists_each_container_and_names_the_unhealthy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class FakeDockerStack:
+        def container_states(self) -> list[tuple[str, str, str]]:
+            return [
+                ("hss-workflow-airflow-init-1", "exited", "done"),  # the one-shot that finished
+                ("hss-workflow-airflow-worker-1", "running", "healthy"),
+                ("hss-workflow-airflow-worker-2", "running", "unhealthy"),
+                ("hss-workflow-flower-1", "exited", "-"),
+            ]
+
+    seen: dict = {}
+
+    def fake_docker_stack(state_dir: Path, env_file: Path, workers: int = 1) -> FakeDockerStack:
+        seen.update(env_file=env_file, workers=workers)
+        return FakeDockerStack()
+
+    monkeypatch.setattr(stack_cli, "docker_stack", fake_docker_stack)
+    info = {
+        "backend": "docker",
+        "executor": "CeleryExecutor",
+        "workers": 2,
+        "airflow": {"url": "http://127.0.0.1:9", "username": "admin", "password": "pw"},
+        "services": {},
+        "data_root": str(tmp_path / "data"),
+        "compose": {"env_file": str(tmp_path / ".env")},
+    }
+    (tmp_path / "stack.json").write_text(json.dumps(info))
+    assert cmd_status(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert seen == {"env_file": tmp_path / ".env", "workers": 2}
+    assert "containers   2 of 4 healthy or done (workers: 2)" in out
+    assert "hss-workflow-airflow-worker-2" in out and "unhealthy" in out
+    assert "not healthy: hss-workflow-airflow-worker-2, hss-workflow-flower-1" in out
+    assert f"data root    {tmp_path / 'data'}" in out
+
+
+def test_up_refuses_fewer_than_one_worker(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as refused:
+        stack_cli.main(["--state-dir", str(tmp_path), "--workers", "0", "up"])
+    assert refused.value.code == 2

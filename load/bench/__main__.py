@@ -124,14 +124,13 @@ def _docker_benchmark(
         say(f"▷ Docker stack: skipped — {reason}")
         return
     local = next((s for s in sections if s.key == "analysis" and not s.error), None)
-    local_wall = local.figures[0].value if local else None
     title = "Docker stack"
     sections.append(
         _guarded(
             "docker",
             title,
             lambda: docker.docker_section(
-                run_dir, local_wall, dag_params.analysis_song_seconds, dag_params.analysis_runs, say
+                run_dir, local, dag_params.analysis_song_seconds, dag_params.analysis_runs, say
             ),
             say,
         )

@@ -80,18 +80,11 @@ def stack() -> Stack:
     started = time.monotonic()
     full_stack.up()
     print(f"\n{backend} stack up in {time.monotonic() - started:.1f} s; logs in {state_dir / 'logs'}")
-    # Peak memory of the local stack's processes (the docker backend: see `docker stats`).
-    local = full_stack.backend == "local"
-
-    def pgids() -> set[int]:
-        return set(full_stack.info().get("pids", {}).values()) if local else set()
-
     try:
-        with PeakMemory(pgids) as memory:
+        with PeakMemory(full_stack.memory_bytes) as memory:
             _synthesize(full_stack.data_root)
             yield full_stack
-        if local:
-            print(f"\npeak memory of the local stack (PSS of all its processes): {memory.peak / 2**30:.2f} GiB")
+        print(f"\npeak memory of the {backend} stack: {memory.peak / 2**30:.2f} GiB ({memory.samples} samples)")
     finally:
         full_stack.down()
 
