@@ -28,17 +28,24 @@ does the same for its own modules), so a task process does not import them again
 (above; a test checks every module the DAG files import is preloaded) |
 | `hss_airflow.datasets` imports pandas where it is used, not at module level | the training DAG files' imports | \
 each training DAG file's parse (every 30 s) 0.65 → 0.25 CPU-s |
-| Scheduler idle sleep 0.25 s (Airflow's default 1 s) | local stacks (`e2e/harness/airflow_stack.py`); \
-compose test overlay 0.1 s | a 2-task DAG 3.4 s at 1 s; at 0.1 s the scheduler took 0.2 core during \
+| Scheduler idle sleep 0.25 s (Airflow's default 1 s) | local stacks (`e2e/harness/airflow_stack.py`), \
+`docker-compose.yml` | a 2-task DAG 3.4 s at 1 s; at 0.1 s the scheduler took 0.2 core during \
 batch_analysis; 0.1 → 0.25 s: scheduler 13.5-17.2 → 9.1-9.6 CPU-s per 20-song run, \
 comprehensive_analysis +0.4 s |
-| DAG files re-parsed every 30 s (Airflow's default; we had 10 s), new files found within 5 s | local stacks | \
+| DAG files re-parsed every 30 s (Airflow's default; we had 10 s), new files found within 5 s | local stacks, \
+`docker-compose.yml` | \
 dag-processor 4.4-4.8 → 1.9-2.3 CPU-s per 20-song run |
 | workflow-content and workflow-intelligence answer on the event loop (`async def`, no thread pool) | \
 `services/content`, `services/intelligence` | p95 at 50 users / 320 req/s: 52 → 32 ms and 52 → 24 ms |
 | `PYTHONDONTWRITEBYTECODE` unset for Airflow's processes (CI images set it) | local stacks | \
 every DAG parse and task compiled the DAG files, plugins and contracts again (≈ 5 % of the dag-processor's \
 samples) |
+| The same number of task slots on docker as on the local stack (4 per worker: the test overlay had 2) | \
+`docker-compose.test.yml` | docker comprehensive_analysis 6.0 → 3.9 s (local 3.1 s in the same bench run): \
+Airflow's task supervisor keeps its Celery slot up to ~5 s after the task ends, so with 2 slots the next \
+task waited for one |
+| Container healthchecks without an `airflow` import (`docker/healthcheck.py`) | both images | \
+`airflow jobs check` cost 2.3 CPU-s per probe: every 10 s for dag-processor and triggerer, 0.46 core |
 
 Did not matter: the `hss_audio` pool at 2 vs 4 slots (batch_analysis 1.04-1.08x, within noise: the
 service queues what the second pair of slots sends). Left as it is, on purpose: the Celery result backend
