@@ -15,6 +15,7 @@ bind-mounted at /app/data, so what a test or a user drops there, the containers 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import subprocess
@@ -38,7 +39,15 @@ from e2e.harness.env_file import ensure_env_file, read_env_file, update_env_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_FILE, TEST_OVERLAY = "docker-compose.yml", "docker-compose.test.yml"
-DEFAULT_PROJECT = "hss-workflow"
+# One compose project per checkout (as compose's own per-folder default, but two clones named alike do not
+# share a database volume created with the other's POSTGRES_PASSWORD); `make up` writes it into .env, so a
+# plain `docker compose ps` in the checkout finds the same project.
+DEFAULT_PROJECT = f"hss-workflow-{hashlib.sha1(str(REPO_ROOT).encode()).hexdigest()[:6]}"
+# A database volume kept from an earlier .env: its password is not the one .env holds now.
+STALE_DB_HINT = (
+    "the metadata DB volume was created with another POSTGRES_PASSWORD (an earlier .env). Put that password back "
+    "into .env, or drop the volume with its run history: docker compose --project-name {project} down --volumes"
+)
 DEFAULT_DATA_DIR = ".stack/data"  # relative to the repository, as the compose file's ${HSS_DATA_DIR:-…}
 HOST_PORT_VARS = (
     "HSS_AIRFLOW_HOST_PORT",
@@ -122,6 +131,9 @@ class DockerStack(Stack):
             self.data_root = self.state_dir / "compose-data"
         else:
             values = self.env_values()
+            if not values.get("COMPOSE_PROJECT_NAME"):
+                update_env_file(self.env_path, {"COMPOSE_PROJECT_NAME": DEFAULT_PROJECT}, header="Set by make up.")
+                self._env = None
             self.project_name = values.get("COMPOSE_PROJECT_NAME") or DEFAULT_PROJECT
             self.data_root = (REPO_ROOT / (values.get("HSS_DATA_DIR") or DEFAULT_DATA_DIR)).resolve()
         self.compose = ProjectCompose(
@@ -345,8 +357,11 @@ class DockerStack(Stack):
                     suspects.append(container.Service or "?")
         except Exception as ps_error:
             lines.append(f"(docker compose ps failed: {ps_error})")
-        for service in dict.fromkeys(suspects):
-            lines.append(f"--- docker compose logs {service} (last {LOG_TAIL_LINES} lines):\n{self._log_tail(service)}")
+        tails = {service: self._log_tail(service) for service in dict.fromkeys(suspects)}
+        for service, tail in tails.items():
+            lines.append(f"--- docker compose logs {service} (last {LOG_TAIL_LINES} lines):\n{tail}")
+        if any("password authentication failed" in tail for tail in tails.values()):
+            lines.append("hint: " + STALE_DB_HINT.format(project=self.project_name))
         lines.append(f"compose command: {' '.join(self.compose_command())}")
         return "\n".join(lines)
 

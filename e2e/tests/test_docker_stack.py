@@ -378,3 +378,27 @@ def test_docker_stats_memory_figures_are_read_in_bytes() -> None:
     assert _bytes("1.465GiB") == pytest.approx(1.465 * 2**30)
     assert _bytes("4.059kB") == pytest.approx(4059)
     assert _bytes("--") == 0.0
+
+
+def test_make_up_names_one_project_per_checkout_and_writes_it_into_env(tmp_path: Path) -> None:
+    from e2e.harness.docker_stack import DEFAULT_PROJECT
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_PASSWORD=x\n")
+    stack = DockerStack(state_dir=tmp_path / "state", env_file=env_file)
+    assert stack.project_name == DEFAULT_PROJECT and re.fullmatch(r"hss-workflow-[0-9a-f]{6}", DEFAULT_PROJECT)
+    assert read_env_file(env_file)["COMPOSE_PROJECT_NAME"] == DEFAULT_PROJECT  # plain `docker compose ps` finds it
+    assert read_env_file(env_file)["POSTGRES_PASSWORD"] == "x"
+
+
+def test_a_password_mismatch_in_a_log_gets_the_stale_volume_hint(tmp_path: Path, monkeypatch) -> None:
+    from testcontainers.compose import ComposeContainer
+
+    stack = DockerStack(state_dir=tmp_path)
+    init = ComposeContainer(Service="airflow-init", State="exited", ExitCode=1)
+    monkeypatch.setattr(stack.compose, "get_containers", lambda include_all=False: [init])
+    monkeypatch.setattr(stack, "_log_tail", lambda service: 'FATAL:  password authentication failed for user "a"')
+    report = stack._failure_report(RuntimeError("dependency failed to start"))
+    assert "--- docker compose logs airflow-init" in report
+    assert "hint: the metadata DB volume was created with another POSTGRES_PASSWORD" in report
+    assert f"--project-name {stack.project_name} down --volumes" in report
