@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,3 +168,22 @@ def output_tail(text: str | bytes | None, lines: int = LOG_TAIL_LINES) -> str:
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
     return "\n".join((text or "").splitlines()[-lines:])
+
+
+MEMORY_UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6, "gb": 1e9}
+
+
+def _bytes(text: str) -> float:
+    """`docker stats`' "431.1MiB" → bytes (0 for anything else)."""
+    match = re.fullmatch(r"([\d.]+)\s*([KMG]?i?B)", text.strip(), re.IGNORECASE)
+    return float(match.group(1)) * MEMORY_UNITS[match.group(2).lower()] if match else 0.0
+
+
+def containers_memory(names: list[str]) -> float:
+    """`docker stats` memory (bytes) summed over the named containers; 0 for none."""
+    if not names:
+        return 0.0
+    out = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", *names], capture_output=True, text=True
+    ).stdout
+    return sum(_bytes(line.split("/")[0]) for line in out.splitlines())

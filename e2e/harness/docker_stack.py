@@ -16,7 +16,6 @@ bind-mounted at /app/data, so what a test or a user drops there, the containers 
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import subprocess
 import time
@@ -32,6 +31,7 @@ from e2e.harness.compose_project import (
     LOG_TAIL_LINES,
     DockerStackError,
     ProjectCompose,
+    containers_memory,
     ensure_base_images,
     output_tail,
 )
@@ -82,15 +82,6 @@ COMPONENT_ALIASES = {
     "worker": WORKER_SERVICE,
     "celery-worker": WORKER_SERVICE,
 }
-
-
-MEMORY_UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6, "gb": 1e9}
-
-
-def _bytes(text: str) -> float:
-    """`docker stats`' "431.1MiB" → bytes (0 for anything else)."""
-    match = re.fullmatch(r"([\d.]+)\s*([KMG]?i?B)", text.strip(), re.IGNORECASE)
-    return float(match.group(1)) * MEMORY_UNITS[match.group(2).lower()] if match else 0.0
 
 
 def prepare_data_root(root: Path) -> Path:
@@ -225,12 +216,6 @@ class DockerStack(Stack):
             self._teardown_after_failure()
             raise
         self.progress(f"docker stack ready — Airflow {self.airflow_url}")
-        return self
-
-    def attach(self) -> DockerStack:
-        """Take over a project that runs already (`make up` twice, `make status`): read its addresses."""
-        self._resolve_urls()
-        self._started = True
         return self
 
     def down(self) -> None:
@@ -425,13 +410,7 @@ class DockerStack(Stack):
 
     def memory_bytes(self) -> float:
         """`docker stats` memory summed over the project's running containers."""
-        names = [container.Name for container in self.compose.get_containers() if container.Name]
-        if not names:
-            return 0.0
-        out = subprocess.run(
-            ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", *names], capture_output=True, text=True
-        ).stdout
-        return sum(_bytes(line.split("/")[0]) for line in out.splitlines())
+        return containers_memory([container.Name for container in self.compose.get_containers() if container.Name])
 
     def logs(self, component: str) -> str:
         stdout, stderr = self.compose.get_logs(COMPONENT_ALIASES.get(component, component))

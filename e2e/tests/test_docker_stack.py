@@ -372,7 +372,7 @@ def test_an_image_that_cannot_be_pulled_is_named_with_the_variable_that_replaces
 
 
 def test_docker_stats_memory_figures_are_read_in_bytes() -> None:
-    from e2e.harness.docker_stack import _bytes
+    from e2e.harness.compose_project import _bytes
 
     assert _bytes("431.1MiB ") == pytest.approx(431.1 * 2**20)
     assert _bytes("1.465GiB") == pytest.approx(1.465 * 2**30)
