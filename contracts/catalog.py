@@ -1,4 +1,4 @@
-"""The five services by name: ASGI app, port, connection id (DESIGN.md). Pure data.
+"""The five services by name: ASGI app, port, connection id. Pure data.
 
 The e2e harness, load tests and Airflow connection files read this instead of repeating it.
 """

@@ -20,12 +20,28 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 
 @dataclass(frozen=True)
 class FlowerAccess:
     url: str
     username: str
     password: str
+
+    def workers(self) -> dict[str, dict]:
+        """Flower's /api/workers after a live inspect (refresh=1): worker name → info with its `timestamp`;
+        {} while Flower does not answer.
+
+        Flower inspects the workers only at its start (when they may not answer yet) and on such a request;
+        asking once after up fills its cache, so the seed's plain `curl …:5555/api/workers` lists them."""
+        try:
+            response = requests.get(
+                f"{self.url}/api/workers", params={"refresh": "1"}, auth=(self.username, self.password), timeout=10
+            )
+            return response.json() if response.ok else {}
+        except (requests.RequestException, ValueError):
+            return {}
 
 
 class Stack(ABC):

@@ -298,22 +298,7 @@ class DockerStack(Stack):
             return False
 
     def flower_workers(self) -> dict[str, dict]:
-        """Flower's /api/workers after a live inspect (refresh=1): worker name → info with its `timestamp`.
-
-        Asking with refresh=1 also fills Flower's cache, so the seed's plain `/api/workers` lists them after up.
-        """
-        if self.flower is None:
-            return {}
-        try:
-            response = requests.get(
-                f"{self.flower.url}/api/workers",
-                params={"refresh": "1"},
-                auth=(self.flower.username, self.flower.password),
-                timeout=10,
-            )
-            return response.json() if response.ok else {}
-        except (requests.RequestException, ValueError):
-            return {}
+        return self.flower.workers() if self.flower else {}
 
     def container_states(self) -> list[tuple[str, str, str]]:
         """(container name, state, health) of every container of the project, `make status`'s view; the one-shot

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import requests
 from celery import Celery
 
 from e2e.harness.airflow_stack import REPO_ROOT, airflow_argv
@@ -72,6 +71,11 @@ def worker_process_name(index: int) -> str:
     return "airflow-worker" if index == 1 else f"airflow-worker-{index}"
 
 
+def worker_hostname(index: int) -> str:
+    """worker-1, worker-2, …: Celery's node name (`worker-1@<host>`) and the task instances' hostname."""
+    return f"worker-{index}"
+
+
 class CeleryProfile(Profile):
     name = "celery"
     executor = "CeleryExecutor"
@@ -107,8 +111,7 @@ class CeleryProfile(Profile):
     def extra_components(self, stack: LocalStack, env: dict[str, str]) -> list[tuple[ManagedProcess, Callable]]:
         self.flower_port = pick_port(FLOWER_PORT, stack.fixed_ports)  # the seed's 5555 when free
         components: list[tuple[ManagedProcess, Callable]] = [
-            (worker, lambda name=celery_name: name in self.ping_workers())
-            for worker, celery_name in (self.worker_process(stack, env, i) for i in range(1, self.workers + 1))
+            (self.worker_process(stack, env, i), lambda i=i: self.worker_answers(i)) for i in range(1, self.workers + 1)
         ]
         flower = ManagedProcess(
             "flower",
@@ -117,12 +120,13 @@ class CeleryProfile(Profile):
             env=env,
             cwd=REPO_ROOT,
         )
-        return [*components, (flower, lambda: self._flower_lists_workers(stack))]
+        # Flower is ready once it lists every worker (which also fills its cache for the seed's curl).
+        return [*components, (flower, lambda: len(stack.flower.workers()) >= self.workers)]
 
-    def worker_process(self, stack: LocalStack, env: dict[str, str], index: int) -> tuple[ManagedProcess, str]:
-        """Worker `index` and its Celery name. Each has its own hostname (Celery's and the task instances'
-        `hostname`, hss_airflow/hostname.py) and its own log-server port: they share one machine."""
-        hostname = f"worker-{index}"
+    def worker_process(self, stack: LocalStack, env: dict[str, str], index: int) -> ManagedProcess:
+        """Worker `index`. Each has its own hostname (Celery's and the task instances' `hostname`,
+        hss_airflow/hostname.py) and its own log-server port: they share one machine."""
+        hostname = worker_hostname(index)
         worker_env = {
             **env,
             "HSS_WORKER_HOSTNAME": hostname,
@@ -131,7 +135,10 @@ class CeleryProfile(Profile):
         }
         name = worker_process_name(index)
         argv = airflow_argv("celery", "worker", "--celery-hostname", f"{hostname}@%h")
-        return ManagedProcess(name, argv, stack.logs_dir / f"{name}.log", env=worker_env, cwd=REPO_ROOT), hostname
+        return ManagedProcess(name, argv, stack.logs_dir / f"{name}.log", env=worker_env, cwd=REPO_ROOT)
+
+    def worker_answers(self, index: int) -> bool:
+        return worker_hostname(index) in self.ping_workers()
 
     def flower_url(self) -> str:
         return f"http://127.0.0.1:{self.flower_port}"
@@ -147,21 +154,6 @@ class CeleryProfile(Profile):
             return []
         finally:
             app.close()
-
-    def _flower_lists_workers(self, stack: LocalStack) -> bool:
-        """Flower is ready once its /api/workers lists every worker. Asked with refresh=1: Flower inspects the
-        workers only at start (when they may not answer yet) and on such a request, so without it the seed's
-        `curl …:5555/api/workers` answered `{}` for minutes after `make up`."""
-        try:
-            response = requests.get(
-                f"{self.flower_url()}/api/workers",
-                params={"refresh": "1"},
-                auth=(stack.flower_username, stack.flower_password),
-                timeout=10,
-            )
-            return response.ok and len(response.json()) >= self.workers
-        except (requests.RequestException, ValueError):
-            return False
 
     def urls(self, stack: LocalStack) -> dict:
         return {

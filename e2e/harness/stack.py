@@ -297,7 +297,7 @@ class LocalStack(Stack):
         for worker in workers:
             worker.start()
         for index, worker in enumerate(workers, start=1):
-            worker.wait_healthy(self.timeout, probe=lambda name=f"worker-{index}": name in self.profile.ping_workers())
+            worker.wait_healthy(self.timeout, probe=lambda index=index: self.profile.worker_answers(index))
 
     def memory_bytes(self) -> float:
         """PSS summed over every process of the stack (each started process leads its own group)."""
@@ -312,7 +312,7 @@ class LocalStack(Stack):
 
     # --- stack.json ------------------------------------------------------------------------------
     def info(self) -> dict:
-        """What scripts and CI read (DESIGN.md): URLs, login, API key, data root, pids."""
+        """What scripts and CI read: URLs, login, API key, data root, pids."""
         return {
             "profile": self.profile.name,
             "executor": self.profile.executor,

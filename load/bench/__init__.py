@@ -12,7 +12,7 @@ limit, growth exponent), `audio` (benchmarks 1-2 through `python -m services.aud
 `airflow_runs` (the bench stack and timed DAG runs), `data` (synthesized inputs), `dags` (3-5),
 `growth` (6), `__main__` (the CLI).
 
-Import arrow (an addition to DESIGN.md's table): load/bench → e2e (LocalStack, AirflowClient,
+Import arrow (an addition to the layer rule load → contracts, fixtures): load/bench → e2e (LocalStack, AirflowClient,
 e2e.harness.service_metrics) and fixtures. The benchmarks drive the very stack and REST client the e2e
 tests use, so a figure here describes what `make e2e` proves works. Like the rest of load/, nothing here
 imports services/ or airflow/: the services and Airflow run as processes, started by name

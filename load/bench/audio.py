@@ -1,7 +1,7 @@
 """Benchmarks 1 and 2: workflow-audio against MusicExtractor itself, and its worker pool's scaling.
 
 Both run `python -m services.audio.bench --json` as a process (load/ starts services by name and does not
-import them, DESIGN.md), which synthesizes its songs and starts its own service processes; this module
+import them), which synthesizes its songs and starts its own service processes; this module
 turns its JSON into report sections. `direct_seconds_per_song` is the same tool on existing files: the
 Essentia-bound limit of batch_analysis is measured on the very songs the DAG analyses.
 """

@@ -1,6 +1,6 @@
 """The data root (HSS_DATA_ROOT), paths inside it, and atomic writes — what every DAG task writes through.
 
-Same rules as the services (DESIGN.md, Storage): paths in conf are relative to the root; an absolute path
+Same rules as the services (services/common/paths.py): paths in conf are relative to the root; an absolute path
 is accepted only when it lies inside the root; writes go to a temp file in the same folder and are renamed
 into place, so a reader sees the old file or the new one, never half of one.
 """
