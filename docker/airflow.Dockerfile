@@ -1,5 +1,5 @@
 # The one Airflow image of the compose stack: Airflow and its providers at exactly the versions of uv.lock
-# (the `airflow` dependency group — what the tests ran), plus the repo's DAGs, plugins and contracts.
+# (the `airflow` dependency group — what the tests ran), the installed package hss_airflow, the DAGs and contracts.
 # Every Airflow service (init, api-server, scheduler, dag-processor, triggerer, worker, flower) runs it.
 # The base is a plain Python image named by HSS_PYTHON_IMAGE (a registry mirror works the same way).
 ARG HSS_PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -12,10 +12,17 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     python3 -m venv /opt/uv && /opt/uv/bin/pip install --disable-pip-version-check "uv==${UV_VERSION}"
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
+COPY airflow/pyproject.toml airflow/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv sync --frozen --no-default-groups --group airflow --no-install-project
+    /opt/uv/bin/uv sync --frozen --no-default-groups --group airflow --no-install-workspace
 
-# ---- stage 2: the runtime image ---------------------------------------------------------------------
+# ---- stage 2: the hss_airflow wheel (rebuilt when the package changes; the venv above stays) ----------------
+FROM venv AS package
+COPY airflow/src/ airflow/src/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv build --wheel --package hss-airflow --out-dir /wheels
+
+# ---- stage 3: the runtime image ---------------------------------------------------------------------
 FROM ${HSS_PYTHON_IMAGE}
 # uid 50000 as in Airflow's own image, group 0 so an arbitrary uid (`user: "<uid>:0"`) can write its home.
 RUN useradd --uid 50000 --gid 0 --home-dir /opt/airflow --create-home --shell /bin/bash airflow \
@@ -30,10 +37,13 @@ ENV PATH=/opt/venv/bin:${PATH} \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \
     AIRFLOW__CORE__PLUGINS_FOLDER=/opt/airflow/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
-    PYTHONPATH=/opt/airflow/plugins:/opt/hss \
+    PYTHONPATH=/opt/hss \
     HSS_DATA_ROOT=/app/data
-# The source last: a change to a DAG or an operator rebuilds only these layers (seconds).
+# The source last: a change to a DAG or to hss_airflow rebuilds only these layers (seconds).
 COPY --chown=50000:0 contracts/ /opt/hss/contracts/
+# hss_airflow into the venv like any library (no dependencies to resolve: the venv has them, from the lock).
+RUN --mount=from=venv,source=/opt/uv,target=/opt/uv --mount=from=package,source=/wheels,target=/wheels \
+    /opt/uv/bin/uv pip install --python /opt/venv/bin/python --no-deps --no-cache /wheels/*.whl
 COPY --chown=50000:0 airflow/config/ /opt/airflow/config/
 COPY --chown=50000:0 airflow/plugins/ /opt/airflow/plugins/
 COPY --chown=50000:0 airflow/dags/ /opt/airflow/dags/

@@ -11,8 +11,9 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     python3 -m venv /opt/uv && /opt/uv/bin/pip install --disable-pip-version-check "uv==${UV_VERSION}"
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
+COPY airflow/pyproject.toml airflow/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv sync --frozen --no-default-groups --group services --no-install-project
+    /opt/uv/bin/uv sync --frozen --no-default-groups --group services --no-install-workspace
 
 # ---- stage 2: the runtime image ---------------------------------------------------------------------
 FROM ${HSS_PYTHON_IMAGE}

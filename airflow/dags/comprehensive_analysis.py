@@ -17,7 +17,7 @@ from hss_airflow.dag_defaults import (
 )
 from hss_airflow.params import song_params
 from hss_airflow.results import analysis_document, write_analysis_result
-from workflow_operators import (
+from hss_airflow.operators import (
     AudioAnalysisOperator,
     ContentAnalysisOperator,
     IntelligenceOperator,

@@ -1,4 +1,4 @@
-"""Airflow test environment: a throwaway AIRFLOW_HOME on SQLite, the repo's DAGs and plugins, and
+"""Airflow test environment: a throwaway AIRFLOW_HOME on SQLite, the repo's DAGs and plugins folder, and
 (for the tests that need them) the five services running as real processes on free ports.
 
 The environment is set at import time, before anything imports airflow (it reads its config then).
@@ -32,9 +32,6 @@ AIRFLOW_ENV = {
     "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
 }
 os.environ.update(AIRFLOW_ENV)
-# Airflow components put the plugins folder on sys.path; tests import the plugins the same way.
-if str(PLUGINS_FOLDER) not in sys.path:
-    sys.path.insert(0, str(PLUGINS_FOLDER))
 
 
 def _airflow(*args: str) -> None:

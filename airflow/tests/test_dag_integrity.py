@@ -1,5 +1,5 @@
 """Every DAG file parses on its own: no import errors, at least one DAG, no cycles, only known pools,
-and the import rule (DAG files import Airflow and airflow/plugins, never services/ or e2e/)."""
+and the import rule (DAG files import Airflow and hss_airflow, never services/ or e2e/)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The plain modules behind the DAGs (airflow/plugins/hss_airflow), without a scheduler, a DB or services."""
+"""The plain modules behind the DAGs (hss_airflow), without a scheduler, a DB or services."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import ParamValidationError
 from airflow.serialization.serialized_objects import DagSerialization
 
 from hss_airflow.datasets import PARALLEL_BATCHES
-from workflow_operators import WorkflowServiceOperator
+from hss_airflow.operators import WorkflowServiceOperator
 
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 SERVICE_POOLS = {"hss_audio", "hss_services"}

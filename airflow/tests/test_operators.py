@@ -31,14 +31,14 @@ from e2e.harness.processes import free_port
 from fixtures.audio import synth_song, write_not_audio
 from fixtures.datasets import make_features_dataset, make_one_class_dataset
 from fixtures.lyrics import generate_lyrics, write_sidecar
-from workflow_operators import (
+from hss_airflow.operators import (
     AudioAnalysisOperator,
     ContentAnalysisOperator,
     IntelligenceOperator,
     MLPredictionOperator,
     MLTrainingOperator,
 )
-from workflow_triggers import MLTrainingJobTrigger
+from hss_airflow.triggers import MLTrainingJobTrigger
 
 CONTEXT: Any = {}  # the operators read nothing from the context
 FAST = {"http_backoff": 0.01}
@@ -390,7 +390,7 @@ def test_training_defers_to_the_trigger_and_completes_with_a_model(features_csv:
         forced.execute(CONTEXT)
     # What the triggerer does: rebuild the trigger from its serialized form, run it until its event.
     classpath, kwargs = trigger.serialize()
-    assert classpath == "workflow_triggers.MLTrainingJobTrigger"
+    assert classpath == "hss_airflow.triggers.MLTrainingJobTrigger"
     assert kwargs == {
         "job_id": "ops_deferred",
         "conn_id": "workflow_ml_training",

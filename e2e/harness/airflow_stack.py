@@ -102,9 +102,6 @@ def airflow_env(settings: AirflowSettings) -> dict[str, str]:
     """The environment of every Airflow component of one stack (merged over os.environ at start)."""
     if not settings.secrets:
         settings.secrets = load_or_create_secrets(settings.home)
-    python_path = [str(settings.plugins_folder), str(REPO_ROOT)]
-    if os.environ.get("PYTHONPATH"):
-        python_path.append(os.environ["PYTHONPATH"])
     env = {
         "AIRFLOW_HOME": str(settings.home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_folder),
@@ -133,7 +130,6 @@ def airflow_env(settings: AirflowSettings) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.worker_log_port),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.trigger_log_port),
-        "PYTHONPATH": os.pathsep.join(python_path),
         "PYTHONUNBUFFERED": "1",
         # Empty = unset: every DAG parse and task imports the DAG files, plugins and contracts; with
         # PYTHONDONTWRITEBYTECODE=1 inherited (CI images set it) each of them would compile them again.

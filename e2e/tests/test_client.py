@@ -86,7 +86,8 @@ def test_env_is_shared_by_every_component_and_carries_path_plugins_and_connectio
     assert env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.25"
     assert env["PATH"].split(os.pathsep)[0] == str(BIN_DIR)
     assert shutil.which("airflow", path=env["PATH"]) == str(BIN_DIR / "airflow")
-    assert env["PYTHONPATH"].split(os.pathsep)[0].endswith("airflow/plugins")
+    assert env["AIRFLOW__CORE__PLUGINS_FOLDER"].endswith("airflow/plugins")
+    assert "airflow/plugins" not in env.get("PYTHONPATH", "")  # hss_airflow is installed, not put on a path
     assert env["HSS_DATA_ROOT"] == str(tmp_path / "data")
     audio = json.loads(env["AIRFLOW_CONN_WORKFLOW_AUDIO"])
     assert (audio["host"], audio["port"], audio["password"]) == ("127.0.0.1", 8001, "key-1")

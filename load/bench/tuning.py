@@ -14,9 +14,10 @@ cores; one session each, 2026-11-24). The figures in the sections below are this
 
 | change | where | measured before → after |
 |---|---|---|
-| Airflow's plugin scan skips our libraries: nothing in `airflow/plugins/` is an `AirflowPlugin`, yet the \
-scan imported every `.py` there in every task process (pandas and aiohttp with them, and a second copy of \
-each module under its bare name) | `airflow/plugins/.airflowignore` (a test checks no plugin is hidden) | \
+| Airflow's plugin scan finds none of our libraries: it imports every `.py` of `airflow/plugins/` in every \
+task process (pandas and aiohttp with them, and a second copy of each module under its bare name), so the \
+code behind the DAGs is the installed package `hss_airflow` and the folder holds only real `AirflowPlugin`s \
+| `airflow/src/hss_airflow/` (a test fails on a non-plugin file in `airflow/plugins/`) | \
 with the next three rows, `make bench` before (08:44 UTC, `--only batch`) → after (09:17 UTC): \
 batch_analysis 20 songs of 180 s 15.8 → 18.6 songs/min (71 → 82 % of the Essentia limit), Celery worker \
 12.3 → 2.5 CPU-s per run, all of Airflow 1.52 → 0.85 CPU-s per song; comprehensive_analysis 4.8 s \
@@ -24,7 +25,7 @@ batch_analysis 20 songs of 180 s 15.8 → 18.6 songs/min (71 → 82 % of the Ess
 (07:35 UTC run) → 0.01 s. py-spy had 68 % of the worker's samples in this scan |
 | The Celery worker imports the DAGs' modules once before its pool forks (Celery `imports`; the provider \
 does the same for its own modules), so a task process does not import them again | \
-`hss_airflow/celery_config.py`, `AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS` (local stacks, compose) | \
+`hss_airflow.celery_config`, `AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS` (local stacks, compose) | \
 (above; a test checks every module the DAG files import is preloaded) |
 | `hss_airflow.datasets` imports pandas where it is used, not at module level | the training DAG files' imports | \
 each training DAG file's parse (every 30 s) 0.65 → 0.25 CPU-s |
@@ -38,7 +39,7 @@ dag-processor 4.4-4.8 → 1.9-2.3 CPU-s per 20-song run |
 | workflow-content and workflow-intelligence answer on the event loop (`async def`, no thread pool) | \
 `services/content`, `services/intelligence` | p95 at 50 users / 320 req/s: 52 → 32 ms and 52 → 24 ms |
 | `PYTHONDONTWRITEBYTECODE` unset for Airflow's processes (CI images set it) | local stacks | \
-every DAG parse and task compiled the DAG files, plugins and contracts again (≈ 5 % of the dag-processor's \
+every DAG parse and task compiled the DAG files, hss_airflow and contracts again (≈ 5 % of the dag-processor's \
 samples) |
 | The same number of task slots on docker as on the local stack (4 per worker: the test overlay had 2) | \
 `docker-compose.test.yml` | docker comprehensive_analysis 6.0 → 3.9 s (local 3.1 s in the same bench run): \

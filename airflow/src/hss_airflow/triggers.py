@@ -1,4 +1,4 @@
-"""Triggers of the HSS workflow (run by the triggerer; imported as `workflow_triggers.<name>`)."""
+"""Triggers of the HSS workflow (run by the triggerer; serialized as `hss_airflow.triggers.<name>`)."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ from hss_airflow.service_calls import (
     read_sidecar_lyrics,
     validate_request,
 )
-from workflow_triggers import MLTrainingJobTrigger
+from hss_airflow.triggers import MLTrainingJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
