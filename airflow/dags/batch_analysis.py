@@ -9,8 +9,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from hss_airflow.batch import BatchError, batch_summary, list_songs, write_batch_summary
 from hss_airflow.dag_defaults import AUDIO_POOL, CONN_AUDIO, DEFAULT_ARGS
-from hss_airflow.params import AUDIO_SUFFIXES, batch_params
 from hss_airflow.operators import AudioAnalysisOperator
+from hss_airflow.params import AUDIO_SUFFIXES, batch_params
 
 DOC = f"""
 # Batch audio analysis

@@ -15,14 +15,14 @@ from hss_airflow.dag_defaults import (
     DEFAULT_ARGS,
     SERVICES_POOL,
 )
-from hss_airflow.params import song_params
-from hss_airflow.results import analysis_document, write_analysis_result
 from hss_airflow.operators import (
     AudioAnalysisOperator,
     ContentAnalysisOperator,
     IntelligenceOperator,
     MLPredictionOperator,
 )
+from hss_airflow.params import song_params
+from hss_airflow.results import analysis_document, write_analysis_result
 
 DOC = """
 # Comprehensive analysis of one song

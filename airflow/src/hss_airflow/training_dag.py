@@ -21,8 +21,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from hss_airflow.dag_defaults import AUDIO_POOL, CONN_TRAINING, SERVICES_POOL
 from hss_airflow.datasets import PARALLEL_BATCHES, DatasetError, check_training_config, merge_features, plan_dataset
 from hss_airflow.datasets import run_batch as extract_batch
-from hss_airflow.reports import training_report, write_training_report
 from hss_airflow.operators import MLTrainingOperator
+from hss_airflow.reports import training_report, write_training_report
 
 GROUP_ID = "process_training_dataset"
 MERGE_TASK_ID = f"{GROUP_ID}.merge_features"
