@@ -10,11 +10,6 @@ import requests
 from contracts.catalog import SERVICES
 
 
-def _endpoint_path(endpoint: str) -> tuple[str, str]:
-    method, _, path = endpoint.partition(" ")
-    return method, path
-
-
 def service_seconds(urls: dict[str, str]) -> dict[str, float]:
     """{service name: seconds spent in its business endpoints so far} (sum of the latency histogram)."""
     totals: dict[str, float] = {}
@@ -24,8 +19,7 @@ def service_seconds(urls: dict[str, str]) -> dict[str, float]:
         text = requests.get(f"{urls[spec.name]}/metrics", timeout=5).text
         total = 0.0
         for endpoint in spec.endpoints:
-            method, path = _endpoint_path(endpoint)
-            prefix = f'http_request_duration_seconds_sum{{handler="{path}",method="{method}"}} '
+            prefix = f'http_request_duration_seconds_sum{{handler="{endpoint.path}",method="{endpoint.method}"}} '
             total += sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
         totals[spec.name] = total
     return totals

@@ -20,8 +20,7 @@ def test_catalog_endpoints_exist_and_document_the_error_envelope(spec: ServiceSp
     schema = load_app(spec).openapi()
     assert schema["info"]["title"] == spec.name
     for endpoint in spec.endpoints:
-        method, path = endpoint.split(" ")
-        operation = schema["paths"][path][method.lower()]
+        operation = schema["paths"][endpoint.path][endpoint.method.lower()]
         assert operation.get("description") or operation.get("summary"), f"{endpoint} is undocumented"
         error_refs = [
             r["content"]["application/json"]["schema"].get("$ref", "")
