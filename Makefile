@@ -82,19 +82,20 @@ load: install ## Locust against the make-up stack (started when none is up): tot
 bench: install ## Benchmarks vs targets and physical limits (audio, light services, DAG runs, growth); writes docs/PERFORMANCE.md
 	$(RUN) python -m load.bench $(BENCH_ARGS)
 
-lint: ## ruff lint + format check
+lint: ## ruff lint + format check + import layers (import-linter; contracts in pyproject.toml)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	PYTHONPATH=airflow $(RUN) lint-imports --no-cache
 
 format: ## Apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
 contracts: ## Regenerate contracts/openapi/<service>.json from the running apps
-	$(RUN) python -m services.common.openapi_snapshot
+	$(RUN) python -m services.openapi_snapshot
 
 bench-audio: ## Time Essentia on a 30 s song called directly vs through workflow-audio (median of 5)
-	$(RUN) python -m services.audio.bench
+	$(RUN) python -m load.bench.audio_direct
 
 demo: install ## The main job: services + Airflow (SQLite, LocalExecutor) in .stack/, train, analyse a song, show results
 	$(RUN) python -m e2e.demo $(DEMO_ARGS)

@@ -31,6 +31,7 @@ if _REPO_ROOT not in sys.path:
 import gevent  # noqa: E402
 from locust import FastHttpUser, between, constant_throughput, events, task  # noqa: E402
 
+from contracts import catalog  # noqa: E402
 from load import payloads  # noqa: E402
 from load.targets import (  # noqa: E402
     AIRFLOW_LOGIN,
@@ -109,7 +110,7 @@ class ServiceUser(FastHttpUser):
 class AudioUser(ServiceUser):
     """Essentia on six real 8 s songs: CPU-bound (~0.5 s of a core each), so fewer users and longer pauses."""
 
-    host = _host("workflow-audio")
+    host = _host(catalog.AUDIO.name)
     weight = 2
     wait_time = SERVICE_WAIT or between(1.0, 3.0)
     bodies = payloads.audio_requests()
@@ -120,7 +121,7 @@ class AudioUser(ServiceUser):
 
 
 class ContentUser(ServiceUser):
-    host = _host("workflow-content")
+    host = _host(catalog.CONTENT.name)
     weight = 4
     bodies = [b for b in payloads.lyrics_requests() if b["lyrics"]]
 
@@ -134,7 +135,7 @@ class ContentUser(ServiceUser):
 
 
 class PredictionUser(ServiceUser):
-    host = _host("workflow-ml-prediction")
+    host = _host(catalog.PREDICTION.name)
     weight = 4
     bodies = payloads.prediction_requests()
 
@@ -150,7 +151,7 @@ class PredictionUser(ServiceUser):
 
 
 class InsightsUser(ServiceUser):
-    host = _host("workflow-intelligence")
+    host = _host(catalog.INTELLIGENCE.name)
     weight = 4
     body: dict | None = None  # built at test start from real responses (prepare below)
 

@@ -41,25 +41,12 @@ from pathlib import Path
 import requests
 
 from e2e.harness.stack_file import pid_alive  # the module that defines stack.json reads it too
+from load import targets
 from load.payloads import prepare_songs
 from load.profiles import Profile, ProfileError, ThresholdResult, evaluate, get_profile, load_profiles
 from load.report import RequestStats, format_table, read_failures_csv, read_stats_csv
-from load.targets import (
-    DAG_ID,
-    DEFAULT_STACK_FILE,
-    INSIGHTS_SOURCES,
-    REPO_ROOT,
-    STACK_FILE_ENV,
-    THROUGHPUT_ENV,
-    USER_CLASSES,
-    WAIT_TIME_ENV,
-    TargetError,
-    data_root,
-    read_targets,
-    target_url,
-)
 
-REPORTS_DIR = REPO_ROOT / "load" / "reports"
+REPORTS_DIR = targets.REPO_ROOT / "load" / "reports"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 CSV_PREFIX = "locust"
 READY_TIMEOUT_S = 180.0
@@ -109,7 +96,7 @@ class LoadResult:
 
     def requests_by_class(self) -> dict[str, int]:
         return {
-            name: sum(self.stats[n].requests for n in USER_CLASSES[name].requests if n in self.stats)
+            name: sum(self.stats[n].requests for n in targets.USER_CLASSES[name].requests if n in self.stats)
             for name in self.profile.user_classes
         }
 
@@ -132,36 +119,36 @@ def stack_problem(info: dict | None) -> str | None:
     if gone:
         return f"its processes are gone ({', '.join(gone)})"
     try:
-        health = f"{target_url(info, 'airflow')}/api/v2/monitor/health"
-    except TargetError as exc:
+        health = f"{targets.target_url(info, 'airflow')}/api/v2/monitor/health"
+    except targets.TargetError as exc:
         return str(exc)
     return None if _answers(health) else f"Airflow does not answer at {health}"
 
 
 def ensure_stack(stack_file: Path, echo: Echo = say) -> dict:
     """The stack file's targets; when the stack is not running, start it by name (`python -m e2e.stack_cli up`)."""
-    info = read_targets(stack_file) if stack_file.exists() else None
+    info = targets.read_targets(stack_file) if stack_file.exists() else None
     if (problem := stack_problem(info)) is None:
         return info
     command = [sys.executable, "-m", "e2e.stack_cli", "--state-dir", str(stack_file.parent), "up"]
     echo(f"{stack_file}: {problem}; starting the stack: {shlex.join(command[1:])}")
-    if subprocess.run(command, cwd=REPO_ROOT).returncode != 0:
+    if subprocess.run(command, cwd=targets.REPO_ROOT).returncode != 0:
         raise LoadError("the stack did not come up (its output is above); fix that, then run the load test again")
-    info = read_targets(stack_file)
+    info = targets.read_targets(stack_file)
     if (problem := stack_problem(info)) is not None:
         raise LoadError(f"the stack cannot take load: {problem}; restart it with `make down` and `make up`")
     echo("the stack keeps running after the load test; `make down` stops it")
     return info
 
 
-def wait_until_ready(targets: dict, user_classes: tuple[str, ...], echo: Echo = say) -> None:
+def wait_until_ready(stack_info: dict, user_classes: tuple[str, ...], echo: Echo = say) -> None:
     """Each targeted service answers /ready; with AirflowUser, the DAG is parsed and not paused."""
-    services = {USER_CLASSES[c].target for c in user_classes} - {"airflow"}
+    services = {targets.USER_CLASSES[c].target for c in user_classes} - {"airflow"}
     if "InsightsUser" in user_classes:
-        services |= set(INSIGHTS_SOURCES)
-    checks = {name: _ready_check(f"{target_url(targets, name)}/ready") for name in sorted(services)}
+        services |= set(targets.INSIGHTS_SOURCES)
+    checks = {name: _ready_check(f"{targets.target_url(stack_info, name)}/ready") for name in sorted(services)}
     if "AirflowUser" in user_classes:
-        checks["airflow"] = lambda: _dag_problem(targets)
+        checks["airflow"] = lambda: _dag_problem(stack_info)
     deadline, told = time.monotonic() + READY_TIMEOUT_S, set()
     while checks:
         for name, check in list(checks.items()):
@@ -181,8 +168,8 @@ def _ready_check(url: str) -> Callable[[], str | None]:
     return lambda: None if _answers(url) else f"{url} is not ready"
 
 
-def _dag_problem(targets: dict) -> str | None:
-    base, airflow = target_url(targets, "airflow"), targets.get("airflow") or {}
+def _dag_problem(stack_info: dict) -> str | None:
+    base, airflow = targets.target_url(stack_info, "airflow"), stack_info.get("airflow") or {}
     try:
         login = requests.post(
             f"{base}/auth/token",
@@ -192,14 +179,14 @@ def _dag_problem(targets: dict) -> str | None:
         if not login.ok:
             return f"login answered {login.status_code}"
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        dag = requests.get(f"{base}/api/v2/dags/{DAG_ID}", headers=headers, timeout=10)
+        dag = requests.get(f"{base}/api/v2/dags/{targets.DAG_ID}", headers=headers, timeout=10)
     except (requests.RequestException, ValueError, KeyError) as exc:
         return f"no answer ({type(exc).__name__})"
     if dag.status_code == 404:
-        return f"DAG {DAG_ID} not parsed yet"
+        return f"DAG {targets.DAG_ID} not parsed yet"
     if not dag.ok:
-        return f"GET /api/v2/dags/{DAG_ID} answered {dag.status_code}"
-    return f"DAG {DAG_ID} is paused: unpause it" if dag.json().get("is_paused") else None
+        return f"GET /api/v2/dags/{targets.DAG_ID} answered {dag.status_code}"
+    return f"DAG {targets.DAG_ID} is paused: unpause it" if dag.json().get("is_paused") else None
 
 
 # ---- Locust ----------------------------------------------------------------------------------------------
@@ -207,7 +194,7 @@ def _dag_problem(targets: dict) -> str | None:
 
 def locust_command(profile: Profile, report_dir: Path) -> list[str]:
     return [
-        *(sys.executable, "-m", "locust", "-f", str(LOCUSTFILE.relative_to(REPO_ROOT))),
+        *(sys.executable, "-m", "locust", "-f", str(LOCUSTFILE.relative_to(targets.REPO_ROOT))),
         *("--headless", "-u", str(profile.users), "-r", str(profile.spawn_rate), "-t", profile.run_time),
         *("--csv", str(report_dir / CSV_PREFIX), "--csv-full-history", "--html", str(report_dir / "report.html")),
         *("--stop-timeout", str(STOP_TIMEOUT_S), "--only-summary"),
@@ -232,7 +219,7 @@ def _progress(history: Path) -> str | None:
 def _run_locust(command: list[str], env: dict, report_dir: Path, run_seconds: int, echo: Echo) -> int:
     log_path = report_dir / "locust.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=targets.REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         started, next_note, told_stop = time.monotonic(), PROGRESS_EVERY_S, False
         try:
             while process.poll() is None:
@@ -278,7 +265,7 @@ def _new_report_dir(parent: Path, profile: str) -> Path:
 
 def measure(
     profile: str,
-    targets: dict,
+    stack_info: dict,
     *,
     users: int | None = None,
     run_time: str | None = None,
@@ -286,25 +273,25 @@ def measure(
     reports_dir: Path | None = None,
     echo: Echo = say,
 ) -> LoadResult:
-    """Run `profile` (overridden by `users` / `run_time` / `user_classes`) against `targets` (the stack.json dict)."""
+    """Run `profile` (overridden by `users` / `run_time` / `user_classes`) against `stack_info` (stack.json)."""
     chosen = get_profile(profile).with_overrides(users=users, run_time=run_time, user_classes=user_classes)
-    if any(USER_CLASSES[c].needs_songs for c in chosen.user_classes):
-        root = data_root(targets)
+    if any(targets.USER_CLASSES[c].needs_songs for c in chosen.user_classes):
+        root = targets.data_root(stack_info)
         if written := prepare_songs(root):
             echo(f"wrote {len(written)} load songs under {root / 'songs/load'}")
-    wait_until_ready(targets, chosen.user_classes, echo)
+    wait_until_ready(stack_info, chosen.user_classes, echo)
     report_dir = _new_report_dir(Path(reports_dir or REPORTS_DIR).resolve(), chosen.name)  # Locust runs elsewhere
     command = locust_command(chosen, report_dir)
     # The targets (with the API key and the Airflow password) go through a private temp file, not the reports.
     fd, targets_file = tempfile.mkstemp(prefix="hss-load-targets-", suffix=".json")
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(targets, handle)
-        env = {**os.environ, STACK_FILE_ENV: targets_file, "PYTHONUNBUFFERED": "1"}
+            json.dump(stack_info, handle)
+        env = {**os.environ, targets.STACK_FILE_ENV: targets_file, "PYTHONUNBUFFERED": "1"}
         if chosen.wait_time_s is not None:
-            env[WAIT_TIME_ENV] = ",".join(str(x) for x in chosen.wait_time_s)
+            env[targets.WAIT_TIME_ENV] = ",".join(str(x) for x in chosen.wait_time_s)
         if chosen.throughput_per_user is not None:
-            env[THROUGHPUT_ENV] = str(chosen.throughput_per_user)
+            env[targets.THROUGHPUT_ENV] = str(chosen.throughput_per_user)
         echo(f"profile {chosen.name}: {chosen.users} users ({', '.join(chosen.user_classes)}) for {chosen.run_time}")
         echo(f"$ {shlex.join(['locust', *command[3:]])}")
         code = _run_locust(command, env, report_dir, chosen.run_seconds, echo)
@@ -337,7 +324,9 @@ def print_result(result: LoadResult, echo: Echo = say) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m load.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="default", help="a profile of load/profiles.toml (default: default)")
-    parser.add_argument("--stack-file", type=Path, default=DEFAULT_STACK_FILE, help="default: .stack/stack.json")
+    parser.add_argument(
+        "--stack-file", type=Path, default=targets.DEFAULT_STACK_FILE, help="default: .stack/stack.json"
+    )
     parser.add_argument("--reports", type=Path, default=REPORTS_DIR, help="default: load/reports")
     parser.add_argument("--users", type=int, help="override the profile's users")
     parser.add_argument("--run-time", help="override the profile's run time (e.g. 30s, 2m)")
@@ -352,16 +341,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         classes = [c.strip() for c in args.user_classes.split(",")] if args.user_classes else None
         get_profile(args.profile).with_overrides(users=args.users, run_time=args.run_time, user_classes=classes)
-        targets = ensure_stack(args.stack_file.resolve())
+        stack_info = ensure_stack(args.stack_file.resolve())
         result = measure(
             args.profile,
-            targets,
+            stack_info,
             users=args.users,
             run_time=args.run_time,
             user_classes=classes,
             reports_dir=args.reports,
         )
-    except (ProfileError, TargetError, LoadError) as exc:
+    except (ProfileError, targets.TargetError, LoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print_result(result)

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from contracts import catalog
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STACK_FILE = REPO_ROOT / ".stack" / "stack.json"
 # The locustfile reads the targets from this file (run.py passes a private copy of the stack dict).
@@ -21,10 +23,10 @@ THROUGHPUT_ENV = "HSS_LOAD_THROUGHPUT_PER_USER"
 
 DAG_ID = "comprehensive_analysis"
 # Request names as they appear in the Locust stats (one row per name).
-AUDIO = "/analyze/comprehensive"
-CONTENT = "/analyze/lyrics"
-PREDICTION = "/predict/single"
-INSIGHTS = "/insights/generate"
+AUDIO = catalog.AUDIO_ANALYZE.path
+CONTENT = catalog.LYRICS_ANALYZE.path
+PREDICTION = catalog.PREDICT_SINGLE.path
+INSIGHTS = catalog.INSIGHTS_GENERATE.path
 AIRFLOW_LOGIN = "/auth/token"
 AIRFLOW_TRIGGER = f"/api/v2/dags/{DAG_ID}/dagRuns"
 AIRFLOW_POLL = f"/api/v2/dags/{DAG_ID}/dagRuns/[run_id]"  # one row for every run id
@@ -43,17 +45,17 @@ class UserClassSpec:
 USER_CLASSES: dict[str, UserClassSpec] = {
     spec.name: spec
     for spec in (
-        UserClassSpec("AudioUser", "workflow-audio", (AUDIO,), needs_songs=True),
-        UserClassSpec("ContentUser", "workflow-content", (CONTENT,)),
-        UserClassSpec("PredictionUser", "workflow-ml-prediction", (PREDICTION,)),
-        UserClassSpec("InsightsUser", "workflow-intelligence", (INSIGHTS,), needs_songs=True),  # see INSIGHTS_SOURCES
+        UserClassSpec("AudioUser", catalog.AUDIO.name, (AUDIO,), needs_songs=True),
+        UserClassSpec("ContentUser", catalog.CONTENT.name, (CONTENT,)),
+        UserClassSpec("PredictionUser", catalog.PREDICTION.name, (PREDICTION,)),
+        UserClassSpec("InsightsUser", catalog.INTELLIGENCE.name, (INSIGHTS,), needs_songs=True),  # see INSIGHTS_SOURCES
         UserClassSpec(
             "AirflowUser", "airflow", (AIRFLOW_LOGIN, AIRFLOW_TRIGGER, AIRFLOW_POLL, DAG_RUN), needs_songs=True
         ),
     )
 }
 # The insights payload is built once from real audio, content and prediction responses.
-INSIGHTS_SOURCES = ("workflow-audio", "workflow-content", "workflow-ml-prediction")
+INSIGHTS_SOURCES = (catalog.AUDIO.name, catalog.CONTENT.name, catalog.PREDICTION.name)
 
 
 def request_owner(name: str) -> str | None:

@@ -8,7 +8,7 @@ from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from hss_airflow.batch import BatchError, batch_summary, list_songs, write_batch_summary
-from hss_airflow.dag_defaults import AUDIO_POOL, CONN_AUDIO, DEFAULT_ARGS
+from hss_airflow.dag_defaults import AUDIO_POOL, DEFAULT_ARGS
 from hss_airflow.operators import AudioAnalysisOperator
 from hss_airflow.params import AUDIO_SUFFIXES, batch_params
 
@@ -53,7 +53,7 @@ def batch_analysis() -> None:
 
     songs = list_songs_task()
     analyses = AudioAnalysisOperator.partial(
-        task_id="audio_analysis", conn_id=CONN_AUDIO, pool=AUDIO_POOL, map_index_template="{{ task.song_id }}"
+        task_id="audio_analysis", pool=AUDIO_POOL, map_index_template="{{ task.song_id }}"
     ).expand_kwargs(songs)
 
     @task(task_id="summarize_batch", trigger_rule="all_done")

@@ -8,10 +8,6 @@ from airflow.sdk import dag, get_current_context, task
 
 from hss_airflow.dag_defaults import (
     AUDIO_POOL,
-    CONN_AUDIO,
-    CONN_CONTENT,
-    CONN_INTELLIGENCE,
-    CONN_PREDICTION,
     DEFAULT_ARGS,
     SERVICES_POOL,
 )
@@ -72,12 +68,9 @@ accepted only inside it.
 )
 def comprehensive_analysis() -> None:
     song = {"song_id": "{{ params.song_id }}"}
-    audio = AudioAnalysisOperator(
-        task_id="audio_analysis", conn_id=CONN_AUDIO, song_path="{{ params.song_path }}", pool=AUDIO_POOL, **song
-    )
+    audio = AudioAnalysisOperator(task_id="audio_analysis", song_path="{{ params.song_path }}", pool=AUDIO_POOL, **song)
     content = ContentAnalysisOperator(
         task_id="content_analysis",
-        conn_id=CONN_CONTENT,
         lyrics="{{ params.lyrics }}",
         song_path="{{ params.song_path }}",
         pool=SERVICES_POOL,
@@ -85,7 +78,6 @@ def comprehensive_analysis() -> None:
     )
     prediction = MLPredictionOperator(
         task_id="hit_prediction",
-        conn_id=CONN_PREDICTION,
         audio=audio.output,
         content=content.output,
         pool=SERVICES_POOL,
@@ -93,7 +85,6 @@ def comprehensive_analysis() -> None:
     )
     insights = IntelligenceOperator(
         task_id="ai_insights",
-        conn_id=CONN_INTELLIGENCE,
         audio=audio.output,
         content=content.output,
         prediction=prediction.output,

@@ -94,5 +94,13 @@ def live_services(airflow_data_root: Path) -> Iterator[dict[str, str]]:
                     os.environ[key] = value
 
 
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data root (HSS_DATA_ROOT) with an empty training_data/, for the hss_airflow module tests."""
+    monkeypatch.setenv("HSS_DATA_ROOT", str(tmp_path))
+    (tmp_path / "training_data").mkdir()
+    return tmp_path.resolve()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_HOME, ignore_errors=True)

@@ -23,6 +23,7 @@ from airflow.sdk.bases.operator import ExecutorSafeguard
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 
 from contracts.audio import AudioAnalysisResponse
+from contracts.catalog import AUDIO_ANALYZE, CONTENT, TRAINING, TRAINING_JOB
 from contracts.content import LyricsAnalysisResponse
 from contracts.insights import InsightsResponse
 from contracts.prediction import PredictionResponse
@@ -248,7 +249,7 @@ def test_xcomargs_wire_the_operators_into_a_dag() -> None:
         )
     assert dag.get_task("hit_prediction").upstream_task_ids == {"audio_analysis", "content_analysis"}
     assert dag.get_task("ai_insights").upstream_task_ids == {"audio_analysis", "content_analysis", "hit_prediction"}
-    assert dag.get_task("content_analysis").conn_id == "workflow_content"
+    assert dag.get_task("content_analysis").conn_id == CONTENT.conn_id  # the catalog's, by default
 
 
 # --- fail fast on 4xx (live) -------------------------------------------------------------------
@@ -266,12 +267,12 @@ def test_a_4xx_fails_the_task_at_once_with_the_services_message(
 ) -> None:
     write_not_audio(airflow_data_root / "songs" / "lyrics.mp3")
     url = live_services["workflow-audio"]
-    before = request_count(url, "/analyze/comprehensive", "4xx")
+    before = request_count(url, AUDIO_ANALYZE.path, "4xx")
     op = AudioAnalysisOperator(task_id="a", song_id="bad_song", song_path=song_path, **FAST)
     with pytest.raises(AirflowFailException) as info:
         op.execute(CONTEXT)
     assert expected in str(info.value)
-    assert request_count(url, "/analyze/comprehensive", "4xx", at_least=before + 1) == before + 1  # once: no retry
+    assert request_count(url, AUDIO_ANALYZE.path, "4xx", at_least=before + 1) == before + 1  # once: no retry
 
 
 def test_a_wrong_api_key_fails_the_task_at_once(live_services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -284,11 +285,11 @@ def test_a_wrong_api_key_fails_the_task_at_once(live_services: dict[str, str], m
 
 def test_an_invalid_payload_is_refused_before_anything_is_sent(live_services: dict[str, str]) -> None:
     url = live_services["workflow-audio"]
-    before = sum(request_count(url, "/analyze/comprehensive", s) for s in ("2xx", "4xx", "5xx"))
+    before = sum(request_count(url, AUDIO_ANALYZE.path, s) for s in ("2xx", "4xx", "5xx"))
     op = AudioAnalysisOperator(task_id="a", song_id="not a valid id!", song_path="songs/x.wav")
     with pytest.raises(AirflowFailException, match=r"invalid AudioAnalysisRequest: song_id"):
         op.execute(CONTEXT)
-    assert sum(request_count(url, "/analyze/comprehensive", s) for s in ("2xx", "4xx", "5xx")) == before
+    assert sum(request_count(url, AUDIO_ANALYZE.path, s) for s in ("2xx", "4xx", "5xx")) == before
 
 
 # --- transient failures (fake service) ---------------------------------------------------------
@@ -393,7 +394,7 @@ def test_training_defers_to_the_trigger_and_completes_with_a_model(features_csv:
     assert classpath == "hss_airflow.triggers.MLTrainingJobTrigger"
     assert kwargs == {
         "job_id": "ops_deferred",
-        "conn_id": "workflow_ml_training",
+        "conn_id": TRAINING.conn_id,
         "poll_interval": 0.3,
         "request_timeout": 120.0,
         "max_consecutive_failures": 10,
@@ -445,7 +446,9 @@ def test_trigger_polls_through_transient_errors(fake_service: Callable[..., Any]
     )
     event = first_event(MLTrainingJobTrigger(job_id="fake_job", conn_id=conn_id, poll_interval=0.01))
     assert event == {"status": "finished", "job": TrainingJob.model_validate(done).model_dump(mode="json")}
-    assert len(service.calls) == 5 and all(c["path"] == "/train/jobs/fake_job" for c in service.calls)
+    assert len(service.calls) == 5 and all(
+        c["path"] == TRAINING_JOB.format_path(job_id="fake_job") for c in service.calls
+    )
     assert service.calls[0]["headers"]["X-API-Key"] == "fake-key"
 
 

@@ -9,17 +9,33 @@ celery    the seed's topology as processes (`make up`, `make e2e` without Docker
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from celery import Celery
 
 from e2e.harness.airflow_stack import REPO_ROOT, airflow_argv
 from e2e.harness.backing import ThrowawayPostgres, ThrowawayRedis
-from e2e.harness.processes import ManagedProcess, free_port
+from e2e.harness.base import FlowerAccess
+from e2e.harness.processes import ManagedProcess, ProcessGroup, free_port
 from e2e.harness.services import pick_port
 
-if TYPE_CHECKING:
-    from e2e.harness.stack import LocalStack
+
+class ProfileStack(Protocol):
+    """What a profile uses of its stack (stack.LocalStack has it); stack.py imports this module, not the reverse."""
+
+    group: ProcessGroup
+    timeout: float
+    fixed_ports: bool
+    flower_username: str
+    flower_password: str
+    progress: Callable[[str], None]
+
+    @property
+    def logs_dir(self) -> Path: ...
+
+    @property
+    def flower(self) -> FlowerAccess | None: ...
 
 
 class Profile:
@@ -28,19 +44,19 @@ class Profile:
     name = ""
     executor = ""
 
-    def start_backends(self, stack: LocalStack) -> dict[str, str]:
+    def start_backends(self, stack: ProfileStack) -> dict[str, str]:
         """Start backing processes (database, broker) in stack.group; return Airflow env overrides."""
         raise NotImplementedError
 
-    def extra_components(self, stack: LocalStack, env: dict[str, str]) -> list[tuple[ManagedProcess, Callable]]:
+    def extra_components(self, stack: ProfileStack, env: dict[str, str]) -> list[tuple[ManagedProcess, Callable]]:
         """Airflow processes beyond api-server/scheduler/dag-processor/triggerer, with health probes."""
         return []
 
-    def urls(self, stack: LocalStack) -> dict:
+    def urls(self, stack: ProfileStack) -> dict:
         """Extra entries for stack.json (e.g. Flower)."""
         return {}
 
-    def cleanup(self, stack: LocalStack) -> None:
+    def cleanup(self, stack: ProfileStack) -> None:
         """After every process stopped: remove throwaway files."""
 
 
@@ -48,7 +64,7 @@ class EmbeddedProfile(Profile):
     name = "embedded"
     executor = "LocalExecutor"
 
-    def start_backends(self, stack: LocalStack) -> dict[str, str]:
+    def start_backends(self, stack: ProfileStack) -> dict[str, str]:
         return {}  # airflow_env's default metadata DB: SQLite in AIRFLOW_HOME
 
 
@@ -88,7 +104,7 @@ class CeleryProfile(Profile):
         self.redis: ThrowawayRedis | None = None
         self.flower_port = 0
 
-    def start_backends(self, stack: LocalStack) -> dict[str, str]:
+    def start_backends(self, stack: ProfileStack) -> dict[str, str]:
         self.postgres = ThrowawayPostgres(stack.logs_dir)
         self.redis = ThrowawayRedis(stack.logs_dir)
         stack.progress("starting PostgreSQL (initdb in a temp dir) and redis-server…")
@@ -108,7 +124,7 @@ class CeleryProfile(Profile):
             "AIRFLOW__CELERY__FLOWER_BASIC_AUTH": f"{stack.flower_username}:{stack.flower_password}",
         }
 
-    def extra_components(self, stack: LocalStack, env: dict[str, str]) -> list[tuple[ManagedProcess, Callable]]:
+    def extra_components(self, stack: ProfileStack, env: dict[str, str]) -> list[tuple[ManagedProcess, Callable]]:
         self.flower_port = pick_port(FLOWER_PORT, stack.fixed_ports)  # the seed's 5555 when free
         components: list[tuple[ManagedProcess, Callable]] = [
             (self.worker_process(stack, env, i), lambda i=i: self.worker_answers(i)) for i in range(1, self.workers + 1)
@@ -123,7 +139,7 @@ class CeleryProfile(Profile):
         # Flower is ready once it lists every worker (which also fills its cache for the seed's curl).
         return [*components, (flower, lambda: len(stack.flower.workers()) >= self.workers)]
 
-    def worker_process(self, stack: LocalStack, env: dict[str, str], index: int) -> ManagedProcess:
+    def worker_process(self, stack: ProfileStack, env: dict[str, str], index: int) -> ManagedProcess:
         """Worker `index`. Each has its own hostname (Celery's and the task instances' `hostname`,
         hss_airflow/hostname.py) and its own log-server port: they share one machine."""
         hostname = worker_hostname(index)
@@ -155,14 +171,14 @@ class CeleryProfile(Profile):
         finally:
             app.close()
 
-    def urls(self, stack: LocalStack) -> dict:
+    def urls(self, stack: ProfileStack) -> dict:
         return {
             "flower": {"url": self.flower_url(), "username": stack.flower_username, "password": stack.flower_password},
             "postgres": self.postgres.url if self.postgres else None,
             "redis": self.redis.url if self.redis else None,
         }
 
-    def cleanup(self, stack: LocalStack) -> None:
+    def cleanup(self, stack: ProfileStack) -> None:
         for backend in (self.postgres, self.redis):
             if backend is not None:
                 backend.remove()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.catalog import AUDIO
 from e2e.client import AirflowClient, AirflowClientError, TaskChange, _explain
 from e2e.demo import failure_report, run_dag
 from e2e.harness.airflow_stack import (
@@ -89,7 +90,7 @@ def test_env_is_shared_by_every_component_and_carries_path_plugins_and_connectio
     assert env["AIRFLOW__CORE__PLUGINS_FOLDER"].endswith("airflow/plugins")
     assert "airflow/plugins" not in env.get("PYTHONPATH", "")  # hss_airflow is installed, not put on a path
     assert env["HSS_DATA_ROOT"] == str(tmp_path / "data")
-    audio = json.loads(env["AIRFLOW_CONN_WORKFLOW_AUDIO"])
+    audio = json.loads(env[AUDIO.env_var])
     assert (audio["host"], audio["port"], audio["password"]) == ("127.0.0.1", 8001, "key-1")
 
     components = airflow_components(settings, env, tmp_path / "logs")

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from contracts.catalog import SERVICES
+from contracts.catalog import AUDIO, INTELLIGENCE, SERVICES
 from e2e.harness.docker_stack import HOST_PORT_VARS  # what the docker backend relies on
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -386,12 +386,12 @@ def _init_only_started(cfg: dict) -> None:
 
 
 def _missing_connection(cfg: dict) -> None:
-    del cfg["services"]["airflow-worker"]["environment"]["AIRFLOW_CONN_WORKFLOW_INTELLIGENCE"]
+    del cfg["services"]["airflow-worker"]["environment"][INTELLIGENCE.env_var]
 
 
 def _connection_wrong_host(cfg: dict) -> None:
     env = cfg["services"]["airflow-worker"]["environment"]
-    env["AIRFLOW_CONN_WORKFLOW_AUDIO"] = env["AIRFLOW_CONN_WORKFLOW_AUDIO"].replace("workflow-audio", "localhost")
+    env[AUDIO.env_var] = env[AUDIO.env_var].replace(AUDIO.name, "localhost")
 
 
 @pytest.mark.parametrize(

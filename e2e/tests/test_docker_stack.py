@@ -26,7 +26,7 @@ import pytest
 import yaml
 from testcontainers.core.config import testcontainers_config
 
-from contracts.catalog import SERVICES
+from contracts.catalog import AUDIO, SERVICES
 from e2e.harness import backend as backend_module
 from e2e.harness import docker_stack as docker_stack_module
 from e2e.harness.backend import DockerUnavailable, make_stack, resolve_backend
@@ -220,7 +220,7 @@ def test_docker_compose_config_accepts_the_generated_env_file(tmp_path: Path, mo
             assert str(port).startswith("127.0.0.1::"), (name, port)  # ephemeral, loopback only
     for name in ("airflow-worker", *(spec.name for spec in SERVICES)):
         assert f"{stack.data_root}:/app/data:rw" in services[name]["volumes"], name
-    connection = services["airflow-worker"]["environment"]["AIRFLOW_CONN_WORKFLOW_AUDIO"]
+    connection = services["airflow-worker"]["environment"][AUDIO.env_var]
     assert f'"password": "{stack.api_key}"' in connection
 
 

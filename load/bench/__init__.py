@@ -8,13 +8,13 @@ batch_analysis throughput against the Essentia-bound limit and the training DAG'
 and growth at 1x/4x/16x (`growth`).
 
 Modules: `report` (figures, targets, the table and PERFORMANCE.md), `limits` (the arithmetic: Essentia
-limit, growth exponent), `audio` (benchmarks 1-2 through `python -m services.audio.bench --json`),
+limit, growth exponent), `audio` (benchmarks 1-2 through `python -m load.bench.audio_direct --json`),
 `airflow_runs` (the bench stack and timed DAG runs), `data` (synthesized inputs), `dags` (3-5),
 `growth` (6), `__main__` (the CLI).
 
 Import arrow (an addition to the layer rule load → contracts, fixtures): load/bench → e2e (LocalStack, AirflowClient,
 e2e.harness.service_metrics) and fixtures. The benchmarks drive the very stack and REST client the e2e
 tests use, so a figure here describes what `make e2e` proves works. Like the rest of load/, nothing here
-imports services/ or airflow/: the services and Airflow run as processes, started by name
-(`python -m services.audio.bench` is one of them).
+imports services/ or airflow/: the services and Airflow run as processes, started by name (the one
+exception, `audio_direct`, imports the audio service's extractor options, in its own process).
 """

@@ -23,6 +23,7 @@ from pathlib import Path
 import requests
 from airflow_client import client as af
 
+from contracts.catalog import TRAINING, TRAINING_JOB
 from e2e.client import AirflowClient, AirflowClientError
 from e2e.harness.base import Stack
 from e2e.harness.service_metrics import service_seconds
@@ -147,7 +148,7 @@ class BenchStack:
 
     def training_job(self, job_id: str) -> dict:
         """GET /train/jobs/{job_id} on workflow-ml-training (created_at, started_at, finished_at, …)."""
-        url = f"{self.stack.service_urls['workflow-ml-training']}/train/jobs/{job_id}"
+        url = self.stack.service_urls[TRAINING.name] + TRAINING_JOB.format_path(job_id=job_id)
         response = requests.get(url, headers={"X-API-Key": self.stack.api_key}, timeout=10)
         response.raise_for_status()
         return response.json()

@@ -1,6 +1,6 @@
 """Benchmarks 1 and 2: workflow-audio against MusicExtractor itself, and its worker pool's scaling.
 
-Both run `python -m services.audio.bench --json` as a process (load/ starts services by name and does not
+Both run `python -m load.bench.audio_direct --json` as a process (load/ starts services by name and does not
 import them), which synthesizes its songs and starts its own service processes; this module
 turns its JSON into report sections. `direct_seconds_per_song` is the same tool on existing files: the
 Essentia-bound limit of batch_analysis is measured on the very songs the DAG analyses.
@@ -46,8 +46,8 @@ class AudioParams:
 
 
 def run_audio_tool(args: list[str], progress: Callable[[str], None], timeout: float = 1800.0) -> dict[str, Any]:
-    """`python -m services.audio.bench --json ARGS`: its progress lines forwarded, its JSON returned."""
-    argv = [sys.executable, "-m", "services.audio.bench", *args, "--json"]
+    """`python -m load.bench.audio_direct --json ARGS`: its progress lines forwarded, its JSON returned."""
+    argv = [sys.executable, "-m", "load.bench.audio_direct", *args, "--json"]
     process = subprocess.Popen(
         argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace"
     )
@@ -133,7 +133,7 @@ def overhead_from(result: dict[str, Any]) -> Section:
         title="Audio service overhead",
         figures=[figure],
         method=(
-            f"`python -m services.audio.bench --runs {result['runs']} --seconds {result['song_seconds']:g} "
+            f"`python -m load.bench.audio_direct --runs {result['runs']} --seconds {result['song_seconds']:g} "
             f"--songs {result['songs']}`: {result['songs']} synthesized song(s) of {result['song_seconds']:g} s; "
             "workflow-audio started with HSS_AUDIO_POOL_SIZE=1 (uvicorn, its own process, warmed); then, "
             "alternating on the same file, MusicExtractor called in the bench process and "
@@ -234,7 +234,7 @@ def scaling_from(result: dict[str, Any]) -> Section:
         figures=figures,
         details=details,
         method=(
-            f"`python -m services.audio.bench --scaling --songs {result['songs']} --seconds "
+            f"`python -m load.bench.audio_direct --scaling --songs {result['songs']} --seconds "
             f"{result['song_seconds']:g} --clients {result['clients']} --rounds {result['rounds']}`: one "
             f"workflow-audio per pool size ({', '.join(pools)}), started together and warmed (every worker's "
             "first call untimed); then rounds alternating between them, each round sending every song with "

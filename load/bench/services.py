@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from contracts.catalog import CONTENT, INSIGHTS_GENERATE, INTELLIGENCE, LYRICS_ANALYZE, PREDICT_SINGLE, PREDICTION
 from e2e.harness.processes import ProcessGroup
 from e2e.harness.services import start_services
 from load.bench.report import Figure, Section, Target
@@ -21,9 +22,9 @@ from load.run import measure
 
 PROFILE = "services-50"
 CLASSES = {  # user class → (request name, service)
-    "ContentUser": ("/analyze/lyrics", "workflow-content"),
-    "PredictionUser": ("/predict/single", "workflow-ml-prediction"),
-    "InsightsUser": ("/insights/generate", "workflow-intelligence"),
+    "ContentUser": (LYRICS_ANALYZE.path, CONTENT.name),
+    "PredictionUser": (PREDICT_SINGLE.path, PREDICTION.name),
+    "InsightsUser": (INSIGHTS_GENERATE.path, INTELLIGENCE.name),
 }
 RPS_TARGET, P95_TARGET_MS = 300.0, 50.0
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.catalog import LYRICS_ANALYZE
 from load.profiles import ProfileError, get_profile, load_profiles, parse_run_time, profile_from_dict
 from load.targets import USER_CLASSES
 
@@ -15,7 +16,7 @@ VALID = {
     "run_time": "10s",
     "user_classes": ["ContentUser"],
     "max_failure_ratio": 0.01,
-    "p95_ms": {"/analyze/lyrics": 500},
+    "p95_ms": {LYRICS_ANALYZE.path: 500},
 }
 
 
@@ -45,7 +46,7 @@ def test_unknown_profile_names_the_ones_that_exist() -> None:
         ({"run_time": "soon"}, "run_time 'soon'"),
         ({"max_failure_ratio": 1.5}, "max_failure_ratio"),
         ({"p95_ms": {"/analyse/lyrics": 500}}, "unknown request '/analyse/lyrics'"),
-        ({"p95_ms": {"/analyze/lyrics": -1}}, "must be a number of ms"),
+        ({"p95_ms": {LYRICS_ANALYZE.path: -1}}, "must be a number of ms"),
         ({"wait_time_s": [2, 1]}, "wait_time_s"),
         ({"colour": "blue"}, "unknown keys \\['colour'\\]"),
     ],

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 
 from contracts.audio import MIN_AUDIO_FEATURES, AudioAnalysisRequest, AudioAnalysisResponse
+from contracts.catalog import AUDIO_ANALYZE
 from contracts.errors import ErrorEnvelope
 from services.audio import __version__
 from services.audio.extractor import SUPPORTED_FORMATS, analyze_request
@@ -62,8 +63,8 @@ router = APIRouter(tags=["audio"])
 
 
 @router.post(
-    "/analyze/comprehensive",
-    response_model=AudioAnalysisResponse,
+    AUDIO_ANALYZE.path,
+    response_model=AUDIO_ANALYZE.response,
     summary="Analyse one song with Essentia MusicExtractor",
     description=DESCRIPTION,
     responses=ANALYZE_ERRORS,

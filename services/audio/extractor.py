@@ -23,16 +23,15 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from contracts.audio import AudioAnalysisRequest, AudioAnalysisResponse, AudioHighlights
 from services.common.errors import PayloadTooLarge, Unavailable, Unprocessable
 from services.common.paths import resolve_data_path
 
 if TYPE_CHECKING:
-    from services.audio.pool import ExtractorPool
     from services.audio.settings import AudioSettings
 
 log = logging.getLogger("hss.audio")
@@ -312,8 +311,15 @@ def _decoder_error(message: str, raw: str) -> AudioError:
 # --- one request -----------------------------------------------------------------------------------
 
 
+class WorkerPool(Protocol):
+    """What a request needs of services.audio.pool.ExtractorPool. A protocol, not an import: the pool
+    imports this module's worker functions, and the dependency must go one way only."""
+
+    async def run(self, fn: Callable[..., Any], *args: Any, timeout: float, label: str = "") -> Any: ...
+
+
 async def analyze_request(
-    request: AudioAnalysisRequest, *, pool: ExtractorPool | None, settings: AudioSettings
+    request: AudioAnalysisRequest, *, pool: WorkerPool | None, settings: AudioSettings
 ) -> AudioAnalysisResponse:
     """The whole of POST /analyze/comprehensive; every failure is a ServiceError (-> error envelope)."""
     raw = request.song_path

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 
+from contracts.catalog import LYRICS_ANALYZE
 from contracts.content import MAX_LYRICS_CHARS, LyricsAnalysisRequest, LyricsAnalysisResponse
 from contracts.errors import ErrorEnvelope
 from services.common.app_factory import create_app, settings_of
@@ -20,8 +21,8 @@ router = APIRouter(tags=["content"])
 
 
 @router.post(
-    "/analyze/lyrics",
-    response_model=LyricsAnalysisResponse,
+    LYRICS_ANALYZE.path,
+    response_model=LYRICS_ANALYZE.response,
     summary="Analyze lyrics",
     description=(
         "Sentiment (VADER, lexicon shipped with the package), lexical richness (type-token ratio, MTLD, "

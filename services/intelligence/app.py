@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from contracts.catalog import INSIGHTS_GENERATE
 from contracts.errors import ErrorEnvelope
 from contracts.insights import InsightsRequest, InsightsResponse
 from services.common.app_factory import create_app
@@ -17,8 +18,8 @@ router = APIRouter(tags=["insights"])
 
 
 @router.post(
-    "/insights/generate",
-    response_model=InsightsResponse,
+    INSIGHTS_GENERATE.path,
+    response_model=INSIGHTS_GENERATE.response,
     summary="Generate insights",
     description=(
         "Rule-based insights from the full responses of workflow-audio, workflow-content and "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request
 
+from contracts.catalog import PREDICT_SINGLE
 from contracts.errors import ErrorEnvelope
 from contracts.prediction import PredictionRequest, PredictionResponse
 from services.common.app_factory import create_app, settings_of
@@ -18,8 +19,8 @@ router = APIRouter(tags=["prediction"])
 
 
 @router.post(
-    "/predict/single",
-    response_model=PredictionResponse,
+    PREDICT_SINGLE.path,
+    response_model=PREDICT_SINGLE.response,
     summary="Hit probability of one song, with explanations",
     description=(
         "Scores `audio_features` plus `content_features` with the model `models/latest.json` names (or the pinned "

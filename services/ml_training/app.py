@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Request
 
+from contracts.catalog import TRAINING_JOB, TRAINING_START
 from contracts.common import IDENTIFIER_PATTERN
 from contracts.errors import ErrorEnvelope
 from contracts.training import TrainingAccepted, TrainingJob, TrainingRequest
@@ -30,9 +31,9 @@ def _manager(request: Request) -> JobManager:
 
 
 @router.post(
-    "/train/smart_ensemble",
-    status_code=202,
-    response_model=TrainingAccepted,
+    TRAINING_START.path,
+    status_code=TRAINING_START.status,
+    response_model=TRAINING_START.response,
     summary="Start training the smart ensemble",
     description=(
         "Accepts at once (202) and trains in a worker process; poll `GET /train/jobs/{job_id}`. Only the path is "
@@ -50,12 +51,7 @@ def _manager(request: Request) -> JobManager:
 )
 def start_training(body: TrainingRequest, request: Request) -> TrainingAccepted:
     root = settings_of(request.app).resolved_data_root()
-    try:
-        dataset = resolve_data_path(body.dataset_path, root, kind="dataset")
-    except OSError as exc:  # e.g. a path component longer than the file system allows
-        raise Unprocessable(
-            f"Dataset path is not usable: {exc.strerror}.", code="invalid_path", details={"path": body.dataset_path}
-        ) from exc
+    dataset = resolve_data_path(body.dataset_path, root, kind="dataset")  # OSError mapped there too
     if dataset.suffix.lower() != ".csv":
         raise Unprocessable(
             f"Dataset '{body.dataset_path}' is not a .csv file; training reads a features CSV.",
@@ -66,8 +62,8 @@ def start_training(body: TrainingRequest, request: Request) -> TrainingAccepted:
 
 
 @router.get(
-    "/train/jobs/{job_id}",
-    response_model=TrainingJob,
+    TRAINING_JOB.path,
+    response_model=TRAINING_JOB.response,
     summary="A training job's status, progress and metrics",
     description=(
         "`status` is queued, running, succeeded or failed; `progress` grows monotonically from 0 to 1 and `stage` "

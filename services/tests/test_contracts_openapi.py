@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.catalog import SERVICES, ServiceSpec
-from services.common.openapi_snapshot import load_app, render, snapshot_path
+from services.openapi_snapshot import load_app, render, snapshot_path
 
 
 @pytest.mark.parametrize("spec", SERVICES, ids=lambda s: s.name)
@@ -21,6 +21,12 @@ def test_catalog_endpoints_exist_and_document_the_error_envelope(spec: ServiceSp
     assert schema["info"]["title"] == spec.name
     for endpoint in spec.endpoints:
         operation = schema["paths"][endpoint.path][endpoint.method.lower()]
+        # the route declares the catalog's models: what the operators validate is what the service speaks
+        ok = operation["responses"][str(endpoint.status)]["content"]["application/json"]["schema"]
+        assert ok["$ref"].endswith(f"/{endpoint.response.__name__}"), endpoint
+        if endpoint.request is not None:
+            body = operation["requestBody"]["content"]["application/json"]["schema"]
+            assert body["$ref"].endswith(f"/{endpoint.request.__name__}"), endpoint
         assert operation.get("description") or operation.get("summary"), f"{endpoint} is undocumented"
         error_refs = [
             r["content"]["application/json"]["schema"].get("$ref", "")

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from hss_airflow.params import AUDIO_SUFFIXES
+from hss_airflow.settings import settings
 from hss_airflow.storage import (
     DataPathError,
     atomic_write_json,
-    data_root,
     relative_to_root,
     resolve_in_root,
     safe_name,
@@ -36,7 +36,7 @@ def list_songs(folder: str, pattern: str, root: Path | None = None) -> list[dict
 
     Each entry is {"song_id", "song_path"} (song_path relative to the root). Two files with the same stem
     (a.wav, a.mp3) get distinct ids (a, a_mp3)."""
-    root = (root or data_root()).resolve()
+    root = (root or settings().data_root).resolve()
     try:
         directory = resolve_in_root(folder, root, must_exist=False)
     except DataPathError as exc:
@@ -84,6 +84,6 @@ def batch_summary(
 
 
 def write_batch_summary(summary: dict[str, Any], run_id: str, root: Path | None = None) -> str:
-    root = root or data_root()
+    root = root or settings().data_root
     path = atomic_write_json(root / "results" / "batch" / f"{safe_name(run_id)}.json", summary)
     return relative_to_root(path, root)

@@ -1,4 +1,6 @@
-"""Defaults every HSS DAG shares: owner, retries with backoff, pool names, connection ids."""
+"""Defaults every HSS DAG shares: owner, retries with backoff, pool names.
+
+Connection ids are the catalog's (`contracts.catalog`); each operator defaults to its service's."""
 
 from __future__ import annotations
 
@@ -6,12 +8,6 @@ from datetime import timedelta
 
 AUDIO_POOL = "hss_audio"  # tasks that send Essentia work to workflow-audio (airflow/config/pools.json)
 SERVICES_POOL = "hss_services"  # calls to the light services (content, prediction, insights, training)
-
-CONN_AUDIO = "workflow_audio"
-CONN_CONTENT = "workflow_content"
-CONN_TRAINING = "workflow_ml_training"
-CONN_PREDICTION = "workflow_ml_prediction"
-CONN_INTELLIGENCE = "workflow_intelligence"
 
 # Operators already retry connection errors, timeouts, 5xx and 429 inside one try (http_attempts with
 # backoff) and fail a 4xx at once without retry; these task retries cover what outlives that (a service

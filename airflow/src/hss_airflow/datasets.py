@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from contracts.common import IDENTIFIER_PATTERN
 from hss_airflow.feature_client import call_service
 from hss_airflow.service_calls import ServiceRejected, read_sidecar_lyrics
-from hss_airflow.storage import DataPathError, atomic_write_bytes, data_root, relative_to_root, resolve_in_root
+from hss_airflow.settings import settings
+from hss_airflow.storage import DataPathError, atomic_write_bytes, relative_to_root, resolve_in_root
 
 if TYPE_CHECKING:  # pandas is imported where it is used: every DAG-file parse imports this module
     import pandas as pd
@@ -99,7 +100,7 @@ def file_digest(path: Path) -> str:
 
 def check_training_config(params: dict[str, Any], root: Path | None = None) -> dict[str, Any]:
     """validate_training_config: refuse a config that cannot train, with a message saying why."""
-    root = root or data_root()
+    root = root or settings().data_root
     training_id = str(params.get("training_id") or "")
     if not _ID.match(training_id):
         raise DatasetError(f"training_id {training_id!r} must match {IDENTIFIER_PATTERN}")
@@ -163,7 +164,7 @@ def plan_batches(
 
 def plan_dataset(config: dict[str, Any], root: Path | None = None) -> list[dict[str, Any]]:
     """plan_batches task: the batches of the rows that need extraction (none when every row has features)."""
-    df = read_dataset(_unchanged_dataset(config, root or data_root()))
+    df = read_dataset(_unchanged_dataset(config, root or settings().data_root))
     return plan_batches(rows_to_extract(df), config["batch_size"], config["max_concurrent_requests"])
 
 
@@ -190,7 +191,7 @@ def run_batch(
     config: dict[str, Any], batch: dict[str, Any], root: Path | None = None, call: ServiceCall = call_service
 ) -> dict[str, Any]:
     """Extract one batch's rows (at most batch['max_in_flight'] requests open) and write its part file."""
-    root = root or data_root()
+    root = root or settings().data_root
     df = read_dataset(_unchanged_dataset(config, root))
     rows = batch["rows"]
     records, dropped = [], []
@@ -223,7 +224,7 @@ def merge_features(config: dict[str, Any], batches: list[dict[str, Any]], root: 
     """Rows that had features + every extracted part -> features CSV (original row order), atomically."""
     import pandas as pd
 
-    root = root or data_root()
+    root = root or settings().data_root
     df = read_dataset(_unchanged_dataset(config, root))
     todo = set(rows_to_extract(df))
     keep = [i for i in range(len(df)) if i not in todo]

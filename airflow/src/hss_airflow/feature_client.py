@@ -14,25 +14,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import BaseModel
-
-from contracts.audio import AudioAnalysisRequest, AudioAnalysisResponse
-from contracts.content import LyricsAnalysisRequest, LyricsAnalysisResponse
-from hss_airflow.http_calls import send
-from hss_airflow.service_calls import (
-    ServiceRejected,
-    ServiceUnavailable,
-    error_summary,
-    interpret_response,
-    validate_request,
-)
+from contracts.catalog import AUDIO, AUDIO_ANALYZE, CONTENT, LYRICS_ANALYZE, Endpoint, ServiceSpec
+from hss_airflow.http_calls import call_endpoint
+from hss_airflow.service_calls import ServiceRejected, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
-# kind -> (connection id, endpoint, request model, response model)
-SERVICES: dict[str, tuple[str, str, type[BaseModel], type[BaseModel]]] = {
-    "audio": ("workflow_audio", "/analyze/comprehensive", AudioAnalysisRequest, AudioAnalysisResponse),
-    "content": ("workflow_content", "/analyze/lyrics", LyricsAnalysisRequest, LyricsAnalysisResponse),
+# kind -> (service, endpoint)
+SERVICES: dict[str, tuple[ServiceSpec, Endpoint]] = {
+    "audio": (AUDIO, AUDIO_ANALYZE),
+    "content": (CONTENT, LYRICS_ANALYZE),
 }
 
 __all__ = ["SERVICES", "ServiceRejected", "ServiceUnavailable", "call_service"]
@@ -45,10 +36,14 @@ def call_service(
 
     The timeout is longer than the operators' because a batch queues many songs on workflow-audio's
     worker pool at once; a request waits there for a free worker."""
-    conn_id, endpoint, request_model, response_model = SERVICES[kind]
-    what = f"POST {endpoint} on {conn_id}"
-    body = validate_request(request_model, payload, what)
-    response = send(conn_id, "POST", endpoint, body, timeout=timeout, attempts=attempts, backoff=backoff, log=log)
-    if response.status_code == 401:
-        raise ServiceUnavailable(f"{what}: {error_summary(401, response.text)} (check the connection's password)")
-    return interpret_response(response.status_code, response.text, response_model, what)
+    service, endpoint = SERVICES[kind]
+    return call_endpoint(
+        service.conn_id,
+        endpoint,
+        payload,
+        timeout=timeout,
+        attempts=attempts,
+        backoff=backoff,
+        log=log,
+        unauthorized_is_transient=True,
+    )

@@ -7,9 +7,10 @@ gets HSS_WORKER_HOSTNAME (e2e/harness/profiles.py); anything else keeps Airflow'
 
 from __future__ import annotations
 
-import os
 import socket
+
+from hss_airflow.settings import settings
 
 
 def worker_hostname() -> str:
-    return os.environ.get("HSS_WORKER_HOSTNAME") or socket.getfqdn()
+    return settings().worker_hostname or socket.getfqdn()

@@ -19,7 +19,8 @@ from typing import Any
 from airflow.providers.standard.sensors.filesystem import FileSensor
 
 from hss_airflow.batch import song_id_for
-from hss_airflow.storage import data_root, relative_to_root, safe_name
+from hss_airflow.settings import settings
+from hss_airflow.storage import relative_to_root, safe_name
 
 INCOMING = "training_data/incoming"
 CLAIMED = "training_data/claimed"
@@ -34,7 +35,7 @@ class DataRootFileSensor(FileSensor):
 
     @cached_property
     def path(self) -> str:
-        return str(data_root() / self.filepath)
+        return str(settings().data_root / self.filepath)
 
 
 class NothingToClaim(RuntimeError):
@@ -46,7 +47,7 @@ def claim_dataset(run_id: str, when: datetime, root: Path | None = None) -> dict
 
     Idempotent per run: when this run already claimed a file (the task is retried or cleared), that file
     is returned again instead of claiming another one."""
-    root = root or data_root()
+    root = root or settings().data_root
     incoming, claimed = root / INCOMING, root / CLAIMED
     claimed.mkdir(parents=True, exist_ok=True)
     suffix = f"__{safe_name(run_id, 90)}.csv"

@@ -1,5 +1,5 @@
 """The HSS workflow operators: one base that calls a service over the `apache-airflow-providers-http` hook,
-and one thin subclass per service that names its connection, endpoint, contracts and payload.
+and one thin subclass per service that names its catalog entry (connection, endpoint, contracts) and payload.
 
 Every operator validates its request and the response with the `contracts` models and returns the
 response as a JSON-able dict (the task's `return_value` XCom). A 4xx, an invalid payload or a contract
@@ -10,7 +10,6 @@ violation fails the task at once (AirflowFailException: no retry); connection er
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,14 +18,26 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from pydantic import BaseModel
 
-from contracts.audio import AudioAnalysisRequest, AudioAnalysisResponse
-from contracts.content import LyricsAnalysisRequest, LyricsAnalysisResponse
-from contracts.insights import InsightsRequest, InsightsResponse
-from contracts.prediction import PredictionRequest, PredictionResponse
-from contracts.training import TrainingAccepted, TrainingJob, TrainingRequest
-from hss_airflow.http_calls import send
+from contracts.audio import AudioAnalysisResponse
+from contracts.catalog import (
+    AUDIO,
+    AUDIO_ANALYZE,
+    CONTENT,
+    INSIGHTS_GENERATE,
+    INTELLIGENCE,
+    LYRICS_ANALYZE,
+    PREDICT_SINGLE,
+    PREDICTION,
+    TRAINING,
+    TRAINING_JOB,
+    TRAINING_START,
+    Endpoint,
+    ServiceSpec,
+)
+from contracts.content import LyricsAnalysisResponse
+from contracts.training import TrainingAccepted, TrainingJob
+from hss_airflow.http_calls import call_endpoint
 from hss_airflow.service_calls import (
     DEFAULT_MAX_POLL_FAILURES,
     TRANSIENT_EXCEPTIONS,
@@ -37,14 +48,13 @@ from hss_airflow.service_calls import (
     coerce_document,
     coerce_optional_text,
     describe_exception,
-    interpret_response,
     job_endpoint,
     job_result,
     no_basic_auth,
     parse_model,
     read_sidecar_lyrics,
-    validate_request,
 )
+from hss_airflow.settings import settings
 from hss_airflow.triggers import MLTrainingJobTrigger
 
 if TYPE_CHECKING:
@@ -63,12 +73,22 @@ def airflow_errors() -> Iterator[None]:
 
 
 class WorkflowServiceOperator(BaseOperator):
-    """POST a contract-validated payload to one HSS service and return its validated response."""
+    """Send a contract-validated payload to one HSS service and return its validated response.
 
-    default_conn_id: ClassVar[str] = ""
-    endpoint: ClassVar[str] = ""
-    request_model: ClassVar[type[BaseModel]]
-    response_model: ClassVar[type[BaseModel]]
+    Subclasses name their `service` and `endpoint` (catalog entries) and build the payload; the response is
+    the task's `return_value` XCom.
+
+    :param conn_id: Airflow connection of the service (default: the service's, e.g. `workflow_audio`,
+        from `AIRFLOW_CONN_WORKFLOW_AUDIO`); its password is sent as the `X-API-Key` header.
+    :param request_timeout: seconds one HTTP request may take before it counts as a transient failure.
+    :param http_attempts: tries of one call inside the task (connection errors, timeouts, 5xx, 429) before
+        the task fails and its own `retries` take over; at least 1.
+    :param http_backoff: first wait between those tries in seconds, doubled each time (capped at 30 s; a
+        bounded `Retry-After` wins).
+    """
+
+    service: ClassVar[ServiceSpec]
+    endpoint: ClassVar[Endpoint]
     template_fields: Sequence[str] = ()
     ui_color = "#dceefb"
 
@@ -84,7 +104,7 @@ class WorkflowServiceOperator(BaseOperator):
         super().__init__(**kwargs)
         if http_attempts < 1:
             raise ValueError("http_attempts must be >= 1")
-        self.conn_id = conn_id or self.default_conn_id
+        self.conn_id = conn_id or self.service.conn_id
         self.request_timeout = float(request_timeout)
         self.http_attempts = int(http_attempts)
         self.http_backoff = float(http_backoff)
@@ -94,33 +114,33 @@ class WorkflowServiceOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         with airflow_errors():
-            return self.call_service("POST", self.endpoint, self.response_model, self.build_payload(context))
+            return self.call_service(self.endpoint, self.build_payload(context))
 
     def call_service(
-        self, method: str, endpoint: str, response_model: type[BaseModel], payload: Mapping[str, Any] | None = None
+        self, endpoint: Endpoint, payload: Mapping[str, Any] | None = None, *, path: str | None = None
     ) -> dict[str, Any]:
-        what = f"{method} {endpoint} on {self.conn_id}"
-        body = validate_request(self.request_model, payload, what) if payload is not None else None
-        response = send(
+        return call_endpoint(
             self.conn_id,
-            method,
             endpoint,
-            body,
+            payload,
+            path=path,
             timeout=self.request_timeout,
             attempts=self.http_attempts,
             backoff=self.http_backoff,
             log=self.log,
         )
-        return interpret_response(response.status_code, response.text, response_model, what)
 
 
 class AudioAnalysisOperator(WorkflowServiceOperator):
-    """workflow-audio: Essentia features of one song (`POST /analyze/comprehensive`)."""
+    """workflow-audio: Essentia features and highlights of one song (`POST /analyze/comprehensive`).
 
-    default_conn_id = "workflow_audio"
-    endpoint = "/analyze/comprehensive"
-    request_model = AudioAnalysisRequest
-    response_model = AudioAnalysisResponse
+    :param song_id: identifier of the song (templated); names its result file.
+    :param song_path: the audio file, relative to the data root or absolute inside it (templated); the
+        service opens it and refuses a path outside the root, a missing file or a file that is not audio.
+    """
+
+    service = AUDIO
+    endpoint = AUDIO_ANALYZE
     template_fields = ("song_id", "song_path")
 
     def __init__(self, *, song_id: str, song_path: str, **kwargs: Any) -> None:
@@ -133,13 +153,16 @@ class AudioAnalysisOperator(WorkflowServiceOperator):
 
 
 class ContentAnalysisOperator(WorkflowServiceOperator):
-    """workflow-content: lyric features (`POST /analyze/lyrics`). Without lyrics, reads the sidecar
-    `<song>.txt` next to the audio in HSS_DATA_ROOT; no sidecar means an instrumental ("")."""
+    """workflow-content: lyric features and sentiment (`POST /analyze/lyrics`).
 
-    default_conn_id = "workflow_content"
-    endpoint = "/analyze/lyrics"
-    request_model = LyricsAnalysisRequest
-    response_model = LyricsAnalysisResponse
+    :param song_id: identifier of the song (templated).
+    :param lyrics: the lyrics text (templated); empty, None or the rendered "None" mean "not given".
+    :param song_path: the audio file (templated); without `lyrics`, its sidecar `<song>.txt` in the data
+        root is read, and no sidecar means an instrumental (analysed as "").
+    """
+
+    service = CONTENT
+    endpoint = LYRICS_ANALYZE
     template_fields = ("song_id", "lyrics", "song_path")
 
     def __init__(self, *, song_id: str, lyrics: str | None = None, song_path: str | None = None, **kwargs: Any):
@@ -159,7 +182,7 @@ class ContentAnalysisOperator(WorkflowServiceOperator):
         if song_path is None:
             self.log.info("no lyrics and no song_path: analysing %s as an instrumental", self.song_id)
             return ""
-        text = read_sidecar_lyrics(song_path, os.environ.get("HSS_DATA_ROOT"))
+        text = read_sidecar_lyrics(song_path, settings().data_root)
         if text is None:
             self.log.info("no lyrics and no sidecar next to %s: an instrumental", song_path)
             return ""
@@ -168,13 +191,18 @@ class ContentAnalysisOperator(WorkflowServiceOperator):
 
 
 class MLPredictionOperator(WorkflowServiceOperator):
-    """workflow-ml-prediction: hit probability from the audio and content responses (`POST /predict/single`)."""
+    """workflow-ml-prediction: hit probability with explanations (`POST /predict/single`).
 
-    default_conn_id = "workflow_ml_prediction"
-    endpoint = "/predict/single"
-    request_model = PredictionRequest
-    response_model = PredictionResponse
+    :param song_id: identifier of the song (templated).
+    :param audio: the audio_analysis response (an XComArg, a dict or its JSON; templated).
+    :param content: the content_analysis response, or None for no lyric features (templated).
+    :param model_version: a trained model's version to use; None uses the latest (templated).
+    """
+
+    service = PREDICTION
+    endpoint = PREDICT_SINGLE
     template_fields = ("song_id", "audio", "content", "model_version")
+    template_fields_renderers = {"audio": "json", "content": "json"}
 
     def __init__(self, *, song_id: str, audio: Any, content: Any = None, model_version: str | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -196,13 +224,18 @@ class MLPredictionOperator(WorkflowServiceOperator):
 
 
 class IntelligenceOperator(WorkflowServiceOperator):
-    """workflow-intelligence: summary and recommendations (`POST /insights/generate`)."""
+    """workflow-intelligence: summary and prioritised recommendations (`POST /insights/generate`).
 
-    default_conn_id = "workflow_intelligence"
-    endpoint = "/insights/generate"
-    request_model = InsightsRequest
-    response_model = InsightsResponse
+    :param song_id: identifier of the song (templated).
+    :param audio: the audio_analysis response (templated).
+    :param content: the content_analysis response (templated).
+    :param prediction: the hit_prediction response (templated).
+    """
+
+    service = INTELLIGENCE
+    endpoint = INSIGHTS_GENERATE
     template_fields = ("song_id", "audio", "content", "prediction")
+    template_fields_renderers = {"audio": "json", "content": "json", "prediction": "json"}
 
     def __init__(self, *, song_id: str, audio: Any, content: Any, prediction: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -225,12 +258,19 @@ class MLTrainingOperator(WorkflowServiceOperator):
 
     Deferrable (default): after the 202 the worker slot is freed and `MLTrainingJobTrigger` polls the job
     in the triggerer. Resubmitting the same `training_id` returns the existing job (safe for retries).
+
+    :param training_id: identifier of the training (templated); also the job id.
+    :param dataset_path: the features CSV, relative to the data root (templated).
+    :param cv_folds: cross-validation folds per model.
+    :param auc_floor: the ensemble's cross-validated AUC below which the job fails instead of saving a model.
+    :param force: restart a training that exists already (refused while it runs).
+    :param poll_interval: seconds between two polls of the job.
+    :param deferrable: wait in the triggerer (True) or poll from the worker slot (False).
+    :param max_poll_failures: consecutive failed polls tolerated before the task fails.
     """
 
-    default_conn_id = "workflow_ml_training"
-    endpoint = "/train/smart_ensemble"
-    request_model = TrainingRequest
-    response_model = TrainingAccepted
+    service = TRAINING
+    endpoint = TRAINING_START
     template_fields = ("training_id", "dataset_path")
     ui_color = "#fde8c8"
 
@@ -274,7 +314,7 @@ class MLTrainingOperator(WorkflowServiceOperator):
                     "training %s exists already: job %s is %s", accepted.training_id, accepted.job_id, accepted.status
                 )
             if accepted.status.finished:
-                job = self.call_service("GET", job_endpoint(accepted.job_id), TrainingJob)
+                job = self.call_service(TRAINING_JOB, path=job_endpoint(accepted.job_id))
                 return job_result(TrainingJob.model_validate(job), self.log)
             if not self.deferrable:
                 return job_result(self._poll(accepted.job_id), self.log)

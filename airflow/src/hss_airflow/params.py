@@ -13,31 +13,25 @@ from airflow.sdk import Param
 
 from contracts.common import IDENTIFIER_PATTERN
 from contracts.content import MAX_LYRICS_CHARS
-from hss_airflow.storage import data_root
+from contracts.data_root import data_path_pattern
+from hss_airflow.settings import settings
 
 AUDIO_SUFFIXES = ("wav", "mp3", "flac", "ogg")
 CSV_SUFFIX = r"\.[cC][sS][vV]$"  # ECMA-compatible (no inline flags): the UI form validates it too
-REGEX_SPECIALS = set(".^$*+?()[]{}|\\")
-
-
-def _literal(text: str) -> str:
-    """`text` as a regex literal valid in Python and ECMA (re.escape's `\\-` is invalid in the UI's u-mode)."""
-    return "".join("\\" + ch if ch in REGEX_SPECIALS else ch for ch in text)
 
 
 def data_path_schema(suffix: str = "") -> dict:
     """A path the trigger accepts: relative without `..` segments, or absolute inside this data root.
 
-    The data root is read when the DAG is parsed (HSS_DATA_ROOT of the dag-processor, the same value the
-    workers and services share), so `/etc/passwd` or `songs/../../x` are refused at trigger time with the
-    param's name, before any task runs; the services still check every path themselves."""
-    root = _literal(str(data_root()).rstrip("/"))
-    no_parent = r"(?!(?:.*/)?\.\.(?:/|$))"
+    This is the first of the two checks a path gets (contracts.data_root.data_path_pattern); the second is
+    where the file is opened (the service, or the task that reads it). The data root is read when the DAG
+    is parsed (HSS_DATA_ROOT of the dag-processor, the same value the workers and services share), so
+    `/etc/passwd` or `songs/../../x` are refused at trigger time with the param's name, before any task runs."""
     return {
         "type": "string",
         "minLength": 1,
         "maxLength": 1024,
-        "pattern": f"^{no_parent}(?:[^/]|{root}/)" + (f".*{suffix}" if suffix else ""),
+        "pattern": data_path_pattern(settings().data_root, suffix),
     }
 
 

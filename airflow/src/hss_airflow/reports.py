@@ -14,14 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hss_airflow.storage import atomic_write_bytes, atomic_write_json, data_root, relative_to_root
+from hss_airflow.settings import settings
+from hss_airflow.storage import atomic_write_bytes, atomic_write_json, relative_to_root
 
 CHART_NAME = "feature_importances.png"
 TOP_FEATURES = 15
 
 
 def report_dir(training_id: str, root: Path | None = None) -> Path:
-    return (root or data_root()) / "results" / "training" / training_id
+    return (root or settings().data_root) / "results" / "training" / training_id
 
 
 def training_report(job: dict[str, Any], dataset: dict[str, Any] | None, run: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def render_chart(report: dict[str, Any], auc_floor: float | None = None) -> byte
 
 def write_training_report(report: dict[str, Any], root: Path | None = None, auc_floor: float | None = None) -> dict:
     """Write report.json and the chart atomically; return the task's summary."""
-    root = root or data_root()
+    root = root or settings().data_root
     folder = report_dir(report["training_id"], root)
     chart = atomic_write_bytes(folder / CHART_NAME, render_chart(report, auc_floor))
     path = atomic_write_json(folder / "report.json", {**report, "chart": CHART_NAME})

@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hss_airflow.storage import atomic_write_json, data_root, relative_to_root, safe_name
+from hss_airflow.settings import settings
+from hss_airflow.storage import atomic_write_json, relative_to_root, safe_name
 
 PARTS = ("audio", "content", "prediction", "insights")
 
 
 def result_path(song_id: str, run_id: str, root: Path | None = None) -> Path:
-    return (root or data_root()) / "results" / safe_name(song_id) / f"{safe_name(run_id)}.json"
+    return (root or settings().data_root) / "results" / safe_name(song_id) / f"{safe_name(run_id)}.json"
 
 
 def analysis_document(
@@ -46,7 +47,7 @@ def top_recommendation(insights: dict[str, Any]) -> str | None:
 
 def write_analysis_result(document: dict[str, Any], run_id: str, root: Path | None = None) -> dict[str, Any]:
     """Write the document atomically and return the short summary the task returns as its XCom."""
-    root = root or data_root()
+    root = root or settings().data_root
     path = atomic_write_json(result_path(document["song_id"], run_id, root), document)
     prediction = document["prediction"]
     return {

@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
@@ -27,6 +26,7 @@ from urllib.parse import quote
 import requests
 from pydantic import BaseModel, ValidationError
 
+from contracts.catalog import TRAINING_JOB
 from contracts.content import MAX_LYRICS_CHARS
 from contracts.errors import ErrorEnvelope
 from contracts.training import JobStatus, TrainingJob
@@ -140,7 +140,8 @@ def no_basic_auth(*_args: Any) -> None:
 
 
 def job_endpoint(job_id: str) -> str:
-    return f"/train/jobs/{quote(job_id, safe='')}"
+    """The path of one training job (the id quoted: it comes from the service, and a URL part)."""
+    return TRAINING_JOB.format_path(job_id=quote(job_id, safe=""))
 
 
 # --- outcomes ----------------------------------------------------------------------------------
@@ -265,26 +266,23 @@ def http_retry_args(
 # --- lyrics sidecar ----------------------------------------------------------------------------
 
 
-def read_sidecar_lyrics(song_path: str, data_root: str | os.PathLike[str] | None) -> str | None:
+def read_sidecar_lyrics(song_path: str, data_root: Path) -> str | None:
     """Lyrics from `<song>.txt` next to the audio; None when there is no sidecar (an instrumental).
 
     `song_path` is relative to the data root (or absolute inside it). A sidecar that resolves outside
-    the root (through '..', an absolute path or a symlink) is refused, as the services refuse such paths.
+    the root (through '..', an absolute path or a symlink) is refused, as the services refuse such paths:
+    this is where the task opens the sidecar, so this is where its path is checked.
     """
-    if not data_root:
-        raise ServiceRejected(f"cannot look for the lyrics sidecar of {song_path!r}: HSS_DATA_ROOT is not set")
     try:
         sidecar_name = Path(song_path).with_suffix(".txt")
     except ValueError:
         raise ServiceRejected(f"song_path {song_path!r} names no file, so it has no lyrics sidecar") from None
-    try:  # the same containment rule as every other data-root path the DAGs touch
-        sidecar = resolve_in_root(str(sidecar_name), Path(data_root), must_exist=False)
+    try:
+        sidecar = resolve_in_root(str(sidecar_name), data_root, kind="lyrics sidecar")
     except DataPathError as exc:
+        if exc.reason == DataPathError.MISSING:
+            return None
         raise ServiceRejected(f"lyrics sidecar refused: {exc}") from None
-    if not sidecar.exists():
-        return None
-    if not sidecar.is_file():
-        raise ServiceRejected(f"lyrics sidecar {str(sidecar_name)!r} is not a regular file")
     max_bytes = 4 * MAX_LYRICS_CHARS  # UTF-8 needs at most 4 bytes a character
     if sidecar.stat().st_size > max_bytes:
         raise ServiceRejected(

@@ -1,48 +1,54 @@
-"""The data root (HSS_DATA_ROOT), paths inside it, and atomic writes — what every DAG task writes through.
+"""The data root, paths inside it, and atomic writes — what every DAG task reads and writes through.
 
-Same rules as the services (services/common/paths.py): paths in conf are relative to the root; an absolute path
-is accepted only when it lies inside the root; writes go to a temp file in the same folder and are renamed
-into place, so a reader sees the old file or the new one, never half of one.
+The rule itself is contracts.data_root (shared with the services); this module binds it to the data root
+of hss_airflow.settings and adds safe file names. A refused path is a DataPathError whose message also
+names the data root, for the task log; callers turn it into their own error (DatasetError, BatchError,
+ServiceRejected), which fails the task without a retry.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-import tempfile
 from pathlib import Path
-from typing import Any
+
+from contracts import data_root as rule
+from contracts.data_root import DataPathError, atomic_write_bytes, atomic_write_json, atomic_write_text
+from hss_airflow.settings import settings
+
+__all__ = [
+    "DataPathError",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "data_root",
+    "relative_to_root",
+    "resolve_in_root",
+    "safe_name",
+]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-class DataPathError(ValueError):
-    """A path from conf or a dataset cannot be used; the message says why, for people."""
-
-
 def data_root() -> Path:
-    """HSS_DATA_ROOT (the services' default 'data' when unset), resolved."""
-    return Path(os.environ.get("HSS_DATA_ROOT", "data")).expanduser().resolve()
+    """HSS_DATA_ROOT, resolved (hss_airflow.settings)."""
+    return settings().data_root
 
 
-def resolve_in_root(raw: str, root: Path | None = None, *, must_exist: bool = True) -> Path:
+def resolve_in_root(raw: str, root: Path | None = None, *, must_exist: bool = True, kind: str = "file") -> Path:
     """The real path of `raw` (relative to the root, or absolute inside it); DataPathError otherwise."""
-    root = (root or data_root()).resolve()
-    if not raw or "\x00" in raw:
-        raise DataPathError("the path is empty or contains a NUL byte")
-    candidate = Path(raw)
-    real = Path(os.path.realpath(candidate if candidate.is_absolute() else root / candidate))
-    if real != root and root not in real.parents:
-        raise DataPathError(f"'{raw}' is outside the data root {root}; give a path relative to it")
-    if must_exist and not real.is_file():
-        raise DataPathError(f"no file at '{raw}' in the data root {root}")
-    return real
+    root = root or data_root()
+    try:
+        return rule.resolve_in_root(raw, root, must_exist=must_exist, kind=kind)
+    except DataPathError as exc:
+        # Read after a caller's prefix ("dataset_path: no file at ..."), with the root the task used.
+        clause = exc.message[:1].lower() + exc.message[1:].rstrip(".")
+        message = f"{clause} ({rule.DATA_ROOT_ENV}={rule.resolve_root(root)})"
+        raise DataPathError(exc.reason, message, exc.path) from None
 
 
 def relative_to_root(path: Path, root: Path | None = None) -> str:
-    return Path(path).resolve().relative_to((root or data_root()).resolve()).as_posix()
+    return rule.relative_to_root(path, root or data_root())
 
 
 def safe_name(raw: str, max_len: int = 150) -> str:
@@ -56,25 +62,3 @@ def safe_name(raw: str, max_len: int = 150) -> str:
         return raw
     digest = hashlib.sha1(raw.encode("utf-8")).hexdigest()[:8]
     return f"{cleaned[: max_len - 9]}-{digest}"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` via a temp file in the same folder + fsync + os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # as an ordinary write: mkstemp's 0600 would hide results from the host's user
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_json(path: Path, document: Any) -> Path:
-    text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False, default=str)
-    return atomic_write_bytes(path, (text + "\n").encode("utf-8"))

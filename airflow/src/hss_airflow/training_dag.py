@@ -18,7 +18,7 @@ from typing import Any
 from airflow.sdk import Asset, XComArg, get_current_context, task, task_group
 from airflow.sdk.exceptions import AirflowFailException
 
-from hss_airflow.dag_defaults import AUDIO_POOL, CONN_TRAINING, SERVICES_POOL
+from hss_airflow.dag_defaults import AUDIO_POOL, SERVICES_POOL
 from hss_airflow.datasets import PARALLEL_BATCHES, DatasetError, check_training_config, merge_features, plan_dataset
 from hss_airflow.datasets import run_batch as extract_batch
 from hss_airflow.operators import MLTrainingOperator
@@ -111,7 +111,6 @@ def build_training_chain(claimed: XComArg | None = None) -> tuple[Any, Any]:
     features = process_training_dataset(config)
     training = MLTrainingOperator(
         task_id="smart_ensemble_training",
-        conn_id=CONN_TRAINING,
         training_id=features["training_id"],
         dataset_path=features["dataset_path"],
         cv_folds=CV_FOLDS,

@@ -11,6 +11,7 @@ from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.http.hooks.http import HttpAsyncHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from contracts.catalog import TRAINING
 from hss_airflow.service_calls import (
     DEFAULT_MAX_POLL_FAILURES,
     JobTracker,
@@ -34,7 +35,7 @@ class MLTrainingJobTrigger(BaseTrigger):
         self,
         *,
         job_id: str,
-        conn_id: str = "workflow_ml_training",
+        conn_id: str = TRAINING.conn_id,
         poll_interval: float = 5.0,
         request_timeout: float = 30.0,
         max_consecutive_failures: int = DEFAULT_MAX_POLL_FAILURES,

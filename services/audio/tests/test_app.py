@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from contracts.catalog import AUDIO_ANALYZE
 from fixtures.audio import (
     synth_song,
     write_empty,
@@ -29,7 +30,7 @@ from services.audio.extractor import EXTRACTOR_OPTIONS, FIXED_VECTORS
 from services.audio.settings import AudioSettings
 from services.common.errors import Unavailable
 
-ANALYZE = "/analyze/comprehensive"
+ANALYZE = AUDIO_ANALYZE.path
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from contracts.catalog import LYRICS_ANALYZE
 from contracts.content import MAX_LYRICS_CHARS, LyricsAnalysisResponse
 from contracts.errors import ErrorEnvelope
 from fixtures.lyrics import SAD_BALLAD, UPBEAT_POP
@@ -12,7 +13,7 @@ from services.content.app import build_app
 from services.content.lyrics import FEATURE_NAMES
 from services.content.settings import ContentSettings
 
-URL = "/analyze/lyrics"
+URL = LYRICS_ANALYZE.path
 
 
 @pytest.fixture

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from contracts.catalog import INSIGHTS_GENERATE
 from contracts.errors import ErrorEnvelope
 from contracts.insights import InsightsResponse
 from services.common.settings import ServiceSettings
 from services.intelligence.app import build_app
 
-URL = "/insights/generate"
+URL = INSIGHTS_GENERATE.path
 
 
 @pytest.fixture

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from contracts.catalog import PREDICT_SINGLE
 from contracts.errors import ErrorEnvelope
 from contracts.prediction import PredictionResponse
 from services.common.model_artifacts import load_artifact, read_latest
 from services.ml_prediction.baseline import BASELINE_MEDIANS, BASELINE_VERSION
 
-URL = "/predict/single"
+URL = PREDICT_SINGLE.path
 
 
 def error_code(response) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from contracts.catalog import TRAINING_JOB
 from services.conftest import DATA_DIRS
 from services.ml_training.app import build_app
 from services.ml_training.settings import TrainingSettings
@@ -20,7 +21,7 @@ def _poll_job(client: TestClient, job_id: str, *, timeout: float = JOB_TIMEOUT_S
     seen: list[float] = []
     deadline = time.monotonic() + timeout
     while True:
-        r = client.get(f"/train/jobs/{job_id}")
+        r = client.get(TRAINING_JOB.format_path(job_id=job_id))
         assert r.status_code == 200, r.text
         job = r.json()
         seen.append(job["progress"])

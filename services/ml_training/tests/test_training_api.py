@@ -7,6 +7,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from contracts.catalog import PREDICT_SINGLE, TRAINING_JOB, TRAINING_START
 from contracts.errors import ErrorEnvelope
 from contracts.prediction import PredictionResponse
 from contracts.training import TrainingAccepted, TrainingJob
@@ -26,7 +27,7 @@ def trained(new_root, training_client, wait_for_job):
     root = new_root("trained")
     make_features_dataset(root / DATASET)
     with training_client(root) as client:
-        r = client.post("/train/smart_ensemble", json={"training_id": "hits_v1", "dataset_path": DATASET})
+        r = client.post(TRAINING_START.path, json={"training_id": "hits_v1", "dataset_path": DATASET})
         assert r.status_code == 202, r.text
         accepted = r.json()
         job, seen = wait_for_job(client, "hits_v1")
@@ -75,7 +76,9 @@ def test_prediction_service_on_the_same_root_serves_the_trained_model(trained) -
     audio = {k: v for k, v in features.items() if not k.startswith("lyrics.")}
     content = {k: v for k, v in features.items() if k.startswith("lyrics.")}
     with TestClient(build_prediction_app(PredictionSettings(data_root=root, api_key=None))) as client:
-        r = client.post("/predict/single", json={"song_id": "s1", "audio_features": audio, "content_features": content})
+        r = client.post(
+            PREDICT_SINGLE.path, json={"song_id": "s1", "audio_features": audio, "content_features": content}
+        )
     assert r.status_code == 200, r.text
     body = PredictionResponse.model_validate(r.json())
     assert body.model_version == job["model_version"] and body.baseline is False
@@ -85,7 +88,7 @@ def test_prediction_service_on_the_same_root_serves_the_trained_model(trained) -
 def test_a_finished_job_survives_a_restart(trained, training_client) -> None:
     root, _, job, _ = trained
     with training_client(root) as client:  # a new app instance: nothing in memory
-        r = client.get("/train/jobs/hits_v1")
+        r = client.get(TRAINING_JOB.format_path(job_id="hits_v1"))
     assert r.status_code == 200
     assert r.json()["status"] == "succeeded" and r.json()["model_version"] == job["model_version"]
 
@@ -94,7 +97,7 @@ def test_resubmitting_returns_the_existing_job_without_retraining(trained, train
     root, *_ = trained
     before = (root / "models/hits_v1/job.json").read_bytes()
     with training_client(root) as client:
-        r = client.post("/train/smart_ensemble", json={"training_id": "hits_v1", "dataset_path": DATASET})
+        r = client.post(TRAINING_START.path, json={"training_id": "hits_v1", "dataset_path": DATASET})
     assert r.status_code == 202
     assert r.json() == {"job_id": "hits_v1", "training_id": "hits_v1", "status": "succeeded", "existing": True}
     assert (root / "models/hits_v1/job.json").read_bytes() == before
@@ -103,9 +106,7 @@ def test_resubmitting_returns_the_existing_job_without_retraining(trained, train
 def test_force_retrains_and_the_same_data_gives_the_same_version(trained, training_client, wait_for_job) -> None:
     root, _, job, _ = trained
     with training_client(root) as client:
-        r = client.post(
-            "/train/smart_ensemble", json={"training_id": "hits_v1", "dataset_path": DATASET, "force": True}
-        )
+        r = client.post(TRAINING_START.path, json={"training_id": "hits_v1", "dataset_path": DATASET, "force": True})
         assert r.status_code == 202 and r.json()["existing"] is False
         again, _ = wait_for_job(client, "hits_v1")
     assert again["status"] == "succeeded"
@@ -118,10 +119,10 @@ def test_resubmit_while_running_is_idempotent_and_force_is_refused(data_root, tr
     make_features_dataset(data_root / DATASET)
     payload = {"training_id": "busy", "dataset_path": DATASET}
     with training_client(data_root) as client:
-        first = client.post("/train/smart_ensemble", json=payload)
-        second = client.post("/train/smart_ensemble", json=payload)
-        forced = client.post("/train/smart_ensemble", json=payload | {"force": True})
-        status = client.get("/train/jobs/busy").json()["status"]
+        first = client.post(TRAINING_START.path, json=payload)
+        second = client.post(TRAINING_START.path, json=payload)
+        forced = client.post(TRAINING_START.path, json=payload | {"force": True})
+        status = client.get(TRAINING_JOB.format_path(job_id="busy")).json()["status"]
     assert first.status_code == second.status_code == 202
     assert second.json()["job_id"] == first.json()["job_id"] == "busy"
     assert second.json()["existing"] is True and second.json()["status"] in ("queued", "running")
@@ -133,7 +134,7 @@ def test_resubmit_while_running_is_idempotent_and_force_is_refused(data_root, tr
 def test_stopping_the_service_fails_the_running_job_with_the_reason(data_root, training_client) -> None:
     make_features_dataset(data_root / DATASET)
     with training_client(data_root) as client:
-        assert client.post("/train/smart_ensemble", json={"training_id": "cut", "dataset_path": DATASET}).is_success
+        assert client.post(TRAINING_START.path, json={"training_id": "cut", "dataset_path": DATASET}).is_success
     # the app has shut down: its worker was stopped, and job.json says so instead of staying 'running'
     job = TrainingJob.model_validate_json((data_root / "models/cut/job.json").read_text())
     assert job.status == "failed" and "stopped while the job was running" in (job.error or "")

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from contracts.catalog import TRAINING_JOB, TRAINING_START
 from contracts.errors import ErrorEnvelope
 from contracts.training import JobStatus, TrainingJob
 from fixtures import datasets
 from services.ml_training.jobs import RESTART_ERROR, JobStore
 
-URL = "/train/smart_ensemble"
+URL = TRAINING_START.path
 
 
 def error_code(response) -> str:
@@ -100,7 +101,7 @@ def test_invalid_requests_get_422_envelopes(client, payload) -> None:
 
 
 def test_unknown_job_is_a_404_envelope(client) -> None:
-    r = client.get("/train/jobs/never_submitted")
+    r = client.get(TRAINING_JOB.format_path(job_id="never_submitted"))
     assert r.status_code == 404
     body = ErrorEnvelope.model_validate(r.json())
     assert body.error.code == "job_not_found" and "never_submitted" in body.error.message
@@ -108,7 +109,7 @@ def test_unknown_job_is_a_404_envelope(client) -> None:
 
 @pytest.mark.parametrize("job_id", ["..", ".hidden", "a" * 200, "bad id"])
 def test_an_invalid_job_id_is_refused_not_a_crash(client, job_id: str) -> None:
-    r = client.get(f"/train/jobs/{job_id}")
+    r = client.get(TRAINING_JOB.format_path(job_id=job_id))
     assert r.status_code in (404, 422), r.text
     ErrorEnvelope.model_validate(r.json())
 
@@ -130,7 +131,7 @@ def test_a_job_left_unfinished_by_a_dead_service_is_failed_at_startup(
         )
     )
     with training_client(data_root) as client:
-        r = client.get("/train/jobs/orphan")
+        r = client.get(TRAINING_JOB.format_path(job_id="orphan"))
         ready = client.get("/ready")
     job = r.json()
     assert job["status"] == "failed" and job["error"] == RESTART_ERROR and "restarted" in job["error"]
@@ -152,5 +153,5 @@ def test_a_succeeded_job_record_is_left_alone_at_startup(data_root: Path, traini
     )
     JobStore(data_root).write(done)
     with training_client(data_root) as client:
-        r = client.get("/train/jobs/done")
+        r = client.get(TRAINING_JOB.format_path(job_id="done"))
     assert TrainingJob.model_validate(r.json()) == done

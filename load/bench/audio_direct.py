@@ -1,23 +1,25 @@
-"""Essentia called directly vs through workflow-audio: `python -m services.audio.bench [mode] [--json]`.
+"""Essentia called directly vs through workflow-audio: `python -m load.bench.audio_direct [mode] [--json]`.
 
 Why: the service must cost little on top of MusicExtractor itself, and its worker pool must turn cores
 into throughput. Three modes, all on synthesized songs in a temporary data root, against the real
 service (uvicorn on a free port of 127.0.0.1, in its own process, log in the temp dir):
 
-    python -m services.audio.bench [--runs 5] [--seconds 30] [--songs 1]
+    python -m load.bench.audio_direct [--runs 5] [--seconds 30] [--songs 1]
         overhead: MusicExtractor called directly in this process, then POST /analyze/comprehensive on the
         same file, alternating (interleaved, so drift of a noisy machine hits both alike); medians and the
         overhead ratio service/direct (the median of the per-pair ratios).
-    python -m services.audio.bench --scaling [--pool-sizes 1,2] [--songs 8] [--seconds 20] [--clients 4]
+    python -m load.bench.audio_direct --scaling [--pool-sizes 1,2] [--songs 8] [--seconds 20] [--clients 4]
         pool scaling: one service per HSS_AUDIO_POOL_SIZE, all started together (idle workers cost no
         CPU), then rounds alternating between them: `--clients` concurrent requests over `--songs` songs,
         throughput in songs/s; plus the direct seconds per song on one core, which gives the
         Essentia-bound limit of this machine (cores / seconds per song).
-    python -m services.audio.bench --direct FILE [FILE ...] [--runs 1]
+    python -m load.bench.audio_direct --direct FILE [FILE ...] [--runs 1]
         seconds per song of MusicExtractor on one core, on existing files (load/bench uses it for the
         limit of batch_analysis on the very songs the DAG analyses).
 
 With --json the result is one JSON object on stdout and the progress lines go to stderr.
+load/bench/audio.py runs this as a process. It is the one module of load/ that imports services/
+(services.audio.extractor, for the service's MusicExtractor options), and only in that process.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from contracts.catalog import AUDIO_ANALYZE
 
 SONG_BPMS = (96, 104, 112, 120, 128, 136, 144, 152)
 SONG_TONICS = ("C", "D", "E", "F", "G", "A")
@@ -113,12 +117,10 @@ def direct_seconds(path: Path | str) -> float:
 def service_call(base: str, rel_path: str, song_id: str = "bench") -> tuple[float, float]:
     """POST /analyze/comprehensive; (seconds seen by the client, seconds in the worker)."""
     started = time.perf_counter()
-    response = requests.post(
-        f"{base}/analyze/comprehensive", json={"song_id": song_id, "song_path": rel_path}, timeout=600
-    )
+    response = requests.post(base + AUDIO_ANALYZE.path, json={"song_id": song_id, "song_path": rel_path}, timeout=600)
     seconds = time.perf_counter() - started
     if response.status_code != 200:
-        raise SystemExit(f"POST /analyze/comprehensive answered {response.status_code}: {response.text[:500]}")
+        raise SystemExit(f"{AUDIO_ANALYZE} answered {response.status_code}: {response.text[:500]}")
     return seconds, float(response.json()["analysis_seconds"])
 
 
@@ -299,7 +301,7 @@ def _print_human(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.audio.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m load.bench.audio_direct", description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--scaling", action="store_true", help="throughput per HSS_AUDIO_POOL_SIZE")
     mode.add_argument("--direct", nargs="+", type=Path, metavar="FILE", help="direct seconds per song of FILEs")

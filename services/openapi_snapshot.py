@@ -1,7 +1,10 @@
 """Write (or check) contracts/openapi/<service>.json from each service's app.
 
-python -m services.common.openapi_snapshot          # regenerate (make contracts)
-python -m services.common.openapi_snapshot --check  # exit 1 and name the stale files
+python -m services.openapi_snapshot          # regenerate (make contracts)
+python -m services.openapi_snapshot --check  # exit 1 and name the stale files
+
+At the root of `services`, not in services.common: it imports every service app, and the shared code
+must not depend on any concrete service.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from contracts.catalog import SERVICES, ServiceSpec
 
-SNAPSHOT_DIR = Path(__file__).resolve().parents[2] / "contracts" / "openapi"
+SNAPSHOT_DIR = Path(__file__).resolve().parents[1] / "contracts" / "openapi"
 
 
 def load_app(spec: ServiceSpec) -> Any:

@@ -1,0 +1,38 @@
+"""hss_airflow.settings: the one reader of HSS_* on the Airflow side, with the services' default data root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contracts.data_root import DEFAULT_DATA_ROOT
+from hss_airflow import hostname, storage
+from hss_airflow.params import data_path_schema
+from hss_airflow.settings import AirflowSettings, settings
+
+
+def test_unset_means_the_shared_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    loaded = AirflowSettings.from_env({})
+    assert loaded.data_root == (tmp_path / DEFAULT_DATA_ROOT).resolve() and loaded.worker_hostname is None
+
+
+def test_the_environment_is_read_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HSS_DATA_ROOT", str(tmp_path))
+    monkeypatch.setenv("HSS_WORKER_HOSTNAME", "worker-2@local")
+    assert settings() == AirflowSettings(data_root=tmp_path.resolve(), worker_hostname="worker-2@local")
+    assert storage.data_root() == tmp_path.resolve()
+    assert hostname.worker_hostname() == "worker-2@local"
+    assert data_path_schema()["pattern"].endswith(f"{tmp_path.resolve()}/)".replace(".", "\\."))
+
+
+def test_without_a_worker_hostname_the_fqdn_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HSS_WORKER_HOSTNAME", raising=False)
+    assert hostname.worker_hostname()
+
+
+def test_storage_names_the_data_root_in_its_refusals(root: Path) -> None:
+    with pytest.raises(storage.DataPathError) as err:
+        storage.resolve_in_root("../x.wav")
+    assert err.value.reason == storage.DataPathError.OUTSIDE and str(root) in str(err.value)

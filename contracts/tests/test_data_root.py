@@ -1,0 +1,200 @@
+"""contracts.data_root: every path stays inside the data root; atomic writes never show half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from contracts.data_root import (
+    DataPathError,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    data_path_pattern,
+    relative_to_root,
+    resolve_in_root,
+)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    (root / "songs").mkdir(parents=True)
+    (root / "songs" / "a.wav").write_bytes(b"RIFF")
+    (tmp_path / "secret.txt").write_text("not yours")
+    return root
+
+
+def refused(raw: str, root: Path, **kwargs: object) -> DataPathError:
+    with pytest.raises(DataPathError) as err:
+        resolve_in_root(raw, root, **kwargs)
+    assert err.value.path == raw and str(err.value) == err.value.message
+    return err.value
+
+
+# --- resolution and containment ------------------------------------------------------------------
+
+
+def test_relative_path_resolves_inside_the_root(root: Path) -> None:
+    assert resolve_in_root("songs/a.wav", root) == (root / "songs" / "a.wav").resolve()
+    assert resolve_in_root("./songs/a.wav", root) == (root / "songs" / "a.wav").resolve()
+
+
+def test_absolute_path_inside_the_root_is_accepted(root: Path) -> None:
+    assert resolve_in_root(str(root / "songs" / "a.wav"), root) == (root / "songs" / "a.wav").resolve()
+
+
+@pytest.mark.parametrize("raw", ["../secret.txt", "songs/../../secret.txt", "songs/../.."])
+def test_dot_dot_escapes_are_refused(root: Path, raw: str) -> None:
+    assert refused(raw, root).reason == DataPathError.OUTSIDE
+
+
+def test_absolute_paths_outside_the_root_are_refused(root: Path) -> None:
+    for raw in ("/etc/passwd", "/", str(root.parent / "secret.txt"), str(root) + "-sibling/a.wav"):
+        error = refused(raw, root)
+        assert error.reason == DataPathError.OUTSIDE and "outside the data root" in error.message
+
+
+def test_a_symlink_pointing_outside_is_refused_one_staying_inside_is_fine(root: Path) -> None:
+    os.symlink(root.parent / "secret.txt", root / "songs" / "link.wav")
+    os.symlink(root.parent, root / "songs" / "up")
+    assert refused("songs/link.wav", root).reason == DataPathError.OUTSIDE
+    assert refused("songs/up/secret.txt", root).reason == DataPathError.OUTSIDE
+    os.symlink(root / "songs" / "a.wav", root / "songs" / "alias.wav")
+    assert resolve_in_root("songs/alias.wav", root) == (root / "songs" / "a.wav").resolve()
+
+
+def test_a_root_reached_through_a_symlink_still_contains_its_files(root: Path) -> None:
+    alias = root.parent / "alias"
+    os.symlink(root, alias)
+    assert resolve_in_root(str(alias / "songs" / "a.wav"), alias) == (root / "songs" / "a.wav").resolve()
+
+
+def test_a_missing_file_is_refused_and_named(root: Path) -> None:
+    error = refused("songs/nope.mp3", root, kind="audio file")
+    assert error.reason == DataPathError.MISSING
+    assert error.message == "No audio file at 'songs/nope.mp3' in the data root."
+
+
+def test_a_directory_is_not_a_file(root: Path) -> None:
+    assert refused("songs", root).reason == DataPathError.NOT_A_FILE
+
+
+@pytest.mark.parametrize("raw", ["", "songs/a\x00.wav", "\x00"])
+def test_empty_or_nul_paths_are_refused(root: Path, raw: str) -> None:
+    assert refused(raw, root).reason == DataPathError.INVALID
+
+
+def test_an_os_error_becomes_a_data_path_error(root: Path) -> None:
+    error = refused("songs/" + "a" * 300 + ".wav", root)
+    assert error.reason == DataPathError.INVALID and "cannot be used" in error.message
+
+
+def test_must_exist_false_allows_new_files_but_not_escapes(root: Path) -> None:
+    assert resolve_in_root("results/x/new.json", root, must_exist=False) == root.resolve() / "results/x/new.json"
+    assert refused("../new.json", root, must_exist=False).reason == DataPathError.OUTSIDE
+
+
+def test_relative_to_root_is_the_posix_path_the_contracts_carry(root: Path) -> None:
+    assert relative_to_root(root / "songs" / "a.wav", root) == "songs/a.wav"
+
+
+def test_data_path_error_is_a_value_error() -> None:
+    assert issubclass(DataPathError, ValueError)
+
+
+# --- the lexical pattern (trigger-time check) agrees with resolve_in_root ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "inside"),
+    [
+        ("songs/a.wav", True),
+        ("./songs/a.wav", True),
+        ("songs/..hidden/a.wav", True),
+        ("songs/a..b.wav", True),
+        ("../secret.txt", False),
+        ("songs/../../secret.txt", False),
+        ("..", False),
+        ("/etc/passwd", False),
+    ],
+)
+def test_the_pattern_refuses_what_resolve_in_root_refuses(root: Path, raw: str, inside: bool) -> None:
+    assert bool(re.match(data_path_pattern(root), raw)) is inside
+    try:
+        resolve_in_root(raw, root, must_exist=False)
+        resolved_inside = True
+    except DataPathError:
+        resolved_inside = False
+    assert resolved_inside is inside
+
+
+def test_the_pattern_accepts_absolute_paths_under_a_root_with_regex_characters(tmp_path: Path) -> None:
+    root = tmp_path / "da.ta+(1)"
+    root.mkdir()
+    pattern = data_path_pattern(root, r"\.[cC][sS][vV]$")
+    assert re.match(pattern, f"{root.resolve()}/x.csv") and re.match(pattern, "training_data/x.CSV")
+    assert not re.match(pattern, f"{tmp_path.resolve()}/daXta+(1)/x.csv")
+    assert not re.match(pattern, "training_data/x.txt")
+
+
+# --- atomic writes -------------------------------------------------------------------------------
+
+
+def test_atomic_write_leaves_no_temp_file_and_a_file_others_can_read(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "out.txt"
+    assert atomic_write_text(target, "first") == target
+    atomic_write_text(target, "second")
+    assert target.read_text() == "second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_write_failure_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "out.bin"
+    atomic_write_bytes(target, b"old")
+
+    def boom(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_atomic_write_json_is_sorted_with_a_final_newline_and_refuses_nan(tmp_path: Path) -> None:
+    target = atomic_write_json(tmp_path / "r.json", {"b": 1, "a": [1.5]})
+    assert target.read_text() == '{\n  "a": [\n    1.5\n  ],\n  "b": 1\n}\n'
+    with pytest.raises(ValueError):
+        atomic_write_json(target, {"x": float("nan")})
+    assert json.loads(target.read_text()) == {"a": [1.5], "b": 1}
+
+
+def test_a_concurrent_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
+    target = tmp_path / "big.bin"
+    size = 1 << 20
+    versions = [bytes([i]) * size for i in range(2)]
+    atomic_write_bytes(target, versions[0])
+    done, seen = threading.Event(), set()
+
+    def read() -> None:
+        while not done.is_set():
+            data = target.read_bytes()
+            seen.add(data in versions)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(40):
+            atomic_write_bytes(target, versions[i % 2])
+    finally:
+        done.set()
+        reader.join(timeout=10)
+    assert seen == {True}
