@@ -101,4 +101,4 @@ demo: install ## The main job: services + Airflow (SQLite, LocalExecutor) in .st
 	$(RUN) python -m e2e.demo $(DEMO_ARGS)
 
 clean: ## Remove caches, local data, .stack/ and artifacts/ (keeps .venv and .env); run make down first
-	rm -rf .pytest_cache .ruff_cache .hypothesis data .stack artifacts
+	rm -rf .pytest_cache .ruff_cache .import_linter_cache .hypothesis data .stack artifacts

@@ -41,9 +41,10 @@ ENV PATH=/opt/venv/bin:${PATH} \
     HSS_DATA_ROOT=/app/data
 # The source last: a change to a DAG or to hss_airflow rebuilds only these layers (seconds).
 COPY --chown=50000:0 contracts/ /opt/hss/contracts/
-# hss_airflow into the venv like any library (no dependencies to resolve: the venv has them, from the lock).
+# hss_airflow into the venv like any library (no dependencies to resolve: the venv has them, from the lock),
+# byte-compiled here: uid 50000 cannot write __pycache__ into the venv, and every DAG parse would compile it.
 RUN --mount=from=venv,source=/opt/uv,target=/opt/uv --mount=from=package,source=/wheels,target=/wheels \
-    /opt/uv/bin/uv pip install --python /opt/venv/bin/python --no-deps --no-cache /wheels/*.whl
+    /opt/uv/bin/uv pip install --python /opt/venv/bin/python --no-deps --no-cache --compile-bytecode /wheels/*.whl
 COPY --chown=50000:0 airflow/config/ /opt/airflow/config/
 COPY --chown=50000:0 airflow/plugins/ /opt/airflow/plugins/
 COPY --chown=50000:0 airflow/dags/ /opt/airflow/dags/
