@@ -31,6 +31,7 @@ RUN useradd --uid 50000 --gid 0 --home-dir /opt/airflow --create-home --shell /b
 COPY --from=venv /opt/venv /opt/venv
 COPY docker/airflow-entrypoint.sh /usr/local/bin/hss-airflow-entrypoint
 COPY docker/healthcheck.py /usr/local/bin/hss-healthcheck
+COPY docker/mail_sink.py /usr/local/bin/hss-mail-sink
 ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     AIRFLOW_HOME=/opt/airflow \

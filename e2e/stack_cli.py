@@ -378,6 +378,8 @@ def cmd_status(state_dir: Path) -> int:
     for name, url in (info.get("services") or {}).items():
         say(f"  {name:<24} {url}   /ready {probe(f'{url}/ready')}")
     say(f"  data root    {info.get('data_root')}")
+    if info.get("mail_dir"):
+        say(f"  alert mails  {info['mail_dir']}: {len(list(Path(info['mail_dir']).glob('*.eml')))} so far")
     if info.get("backend") == "docker":
         return docker_status(state_dir, info)
     pids = {"launcher": info.get("launcher_pid"), **(info.get("pids") or {})}

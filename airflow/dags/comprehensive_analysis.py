@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 
+from hss_airflow.alerting import analysis_deadline
 from hss_airflow.dag_defaults import (
     AUDIO_POOL,
     DEFAULT_ARGS,
@@ -40,6 +41,11 @@ Replaces the orchestrator's *comprehensive* workflow template:
 A bad input (missing file, not audio, path outside the data root) fails its task at once with the
 service's message; connection errors, timeouts and 5xx are retried. Re-running a run rewrites its file.
 
+### Alerts
+A task that fails for good sends one mail (DAG, run, task, try, the error, a link to its log). A run not
+finished `HSS_ANALYSIS_DEADLINE_S` seconds (default 600) after it was queued sends one deadline mail.
+Both go through the Airflow connection `smtp_default` to `HSS_ALERT_TO`.
+
 ### Trigger
 `conf` is checked against the params' JSON schema when the run is created: a missing `song_id`, a
 `song_id` that is not an identifier, or wrong types are refused with HTTP 400 before anything runs.
@@ -61,6 +67,7 @@ accepted only inside it.
     catchup=False,
     max_active_runs=8,
     default_args=DEFAULT_ARGS,
+    deadline=analysis_deadline(),
     params=song_params(),
     tags=["hss", "analysis"],
     doc_md=DOC,

@@ -8,11 +8,14 @@ scheduler and api-server load it (serialized and deserialized).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+from airflow.sdk import DeadlineReference
 from airflow.sdk.exceptions import ParamValidationError
 from airflow.serialization.serialized_objects import DagSerialization
 
@@ -116,6 +119,24 @@ def test_every_task_retries_with_a_delay(dags, dag_id: str) -> None:
             continue
         assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
         assert task.retry_delay.total_seconds() > 0
+
+
+@pytest.mark.parametrize("dag_id", sorted(GRAPHS))
+def test_every_task_mails_through_the_smtp_notifier_when_it_fails(dags, dag_id: str) -> None:
+    for task in dags[dag_id].tasks:
+        found = task.on_failure_callback or []
+        callbacks = found if isinstance(found, list) else [found]  # @task keeps one, operators a list
+        notifiers = [c for c in callbacks if isinstance(c, SmtpNotifier)]
+        assert len(notifiers) == 1, f"{dag_id}.{task.task_id}: {callbacks}"
+        assert notifiers[0].smtp_conn_id == "smtp_default"
+
+
+def test_only_comprehensive_analysis_has_a_deadline(dags) -> None:
+    [alert] = dags["comprehensive_analysis"].deadline
+    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    assert alert.interval == timedelta(seconds=600)  # HSS_ANALYSIS_DEADLINE_S unset here
+    assert alert.callback.path.endswith("SmtpNotifier")
+    assert all(not dag.deadline for dag_id, dag in dags.items() if dag_id != "comprehensive_analysis")
 
 
 @pytest.mark.parametrize("dag_id", sorted(GRAPHS))

@@ -116,6 +116,8 @@ def airflow_env(settings: AirflowSettings) -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.api_url}/execution/",
         "AIRFLOW__API__HOST": "127.0.0.1",  # local only (the demo login is admin/admin)
         "AIRFLOW__API__PORT": str(settings.api_port),
+        # The UI's address, for links Airflow builds (the failure mail's link to a task's log).
+        "AIRFLOW__API__BASE_URL": settings.api_url,
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{settings.username}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.passwords_file),

@@ -40,9 +40,18 @@ def resolve_backend(requested: str | None = None) -> str:
     return value
 
 
-def make_stack(backend: str, *, state_dir: Path | str, workers: int = 1, **local_kwargs: Any) -> Stack:
-    """The stack for `backend` ("docker", "local" or "auto") with `workers` Celery workers; `local_kwargs` go to
-    LocalStack only."""
+def make_stack(
+    backend: str,
+    *,
+    state_dir: Path | str,
+    workers: int = 1,
+    airflow_env: dict[str, str] | None = None,
+    **local_kwargs: Any,
+) -> Stack:
+    """The stack for `backend` ("docker", "local" or "auto") with `workers` Celery workers.
+
+    `airflow_env` are HSS_* settings of the Airflow components (e.g. HSS_ANALYSIS_DEADLINE_S), set the same way
+    on both backends; `local_kwargs` go to LocalStack only."""
     backend = resolve_backend(backend)
     if backend == "docker":
         answers, reason = docker_daemon_answers()
@@ -50,8 +59,8 @@ def make_stack(backend: str, *, state_dir: Path | str, workers: int = 1, **local
             raise DockerUnavailable(f"{reason} (start Docker, or run with {ENV_VAR}=local or auto)")
         if problem := compose_v2_problem():  # Docker is there but incomplete: a setup error, not a skip
             raise RuntimeError(f"docker backend: {problem}")
-        return DockerStack(state_dir=state_dir, workers=workers)
+        return DockerStack(state_dir=state_dir, workers=workers, airflow_env=airflow_env)
     # Imported here: the local stack pulls in the process harness, which the docker path does not need.
     from e2e.harness.stack import LocalStack
 
-    return LocalStack(profile="celery", workers=workers, state_dir=state_dir, **local_kwargs)
+    return LocalStack(profile="celery", workers=workers, state_dir=state_dir, airflow_env=airflow_env, **local_kwargs)

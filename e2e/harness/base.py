@@ -53,6 +53,7 @@ class Stack(ABC):
     service_urls: dict[str, str]
     flower: FlowerAccess | None
     data_root: Path  # the data root as this process sees it (songs/, training_data/, models/, results/)
+    mail_dir: Path  # where the stack's SMTP sink writes each message it gets, as one .eml file
 
     @abstractmethod
     def up(self) -> Stack:

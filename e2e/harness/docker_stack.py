@@ -49,6 +49,7 @@ STALE_DB_HINT = (
     "into .env, or drop the volume with its run history: docker compose --project-name {project} down --volumes"
 )
 DEFAULT_DATA_DIR = ".stack/data"  # relative to the repository, as the compose file's ${HSS_DATA_DIR:-…}
+DEFAULT_MAIL_DIR = ".stack/mail"  # ${HSS_MAIL_DIR:-…}: where the mail-sink service writes
 HOST_PORT_VARS = (
     "HSS_AIRFLOW_HOST_PORT",
     "HSS_FLOWER_HOST_PORT",
@@ -106,12 +107,17 @@ class DockerStack(Stack):
         timeout: float = 600.0,
         compose_binary: str | None = None,
         progress: Callable[[str], None] = print,
+        airflow_env: dict[str, str] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.state_dir = Path(state_dir).resolve()
         self.workers = workers
         self.test_run = env_file is None
+        # HSS_* settings of the Airflow components: the compose file reads each from the env file.
+        self.airflow_env = airflow_env or {}
+        if self.airflow_env and not self.test_run:
+            raise ValueError("airflow_env is for test runs; `make up` reads these settings from .env")
         self.env_path = self.state_dir / "compose.env" if self.test_run else Path(env_file).resolve()
         self.build = build
         self.timeout = timeout  # `up --wait` and the health wait after it; and each restart
@@ -120,6 +126,7 @@ class DockerStack(Stack):
         if self.test_run:
             self.project_name = f"hss-e2e-{secrets.token_hex(4)}"
             self.data_root = self.state_dir / "compose-data"
+            self.mail_dir = self.state_dir / "compose-mail"
         else:
             values = self.env_values()
             if not values.get("COMPOSE_PROJECT_NAME"):
@@ -127,6 +134,7 @@ class DockerStack(Stack):
                 self._env = None
             self.project_name = values.get("COMPOSE_PROJECT_NAME") or DEFAULT_PROJECT
             self.data_root = (REPO_ROOT / (values.get("HSS_DATA_DIR") or DEFAULT_DATA_DIR)).resolve()
+            self.mail_dir = (REPO_ROOT / (values.get("HSS_MAIL_DIR") or DEFAULT_MAIL_DIR)).resolve()
         self.compose = ProjectCompose(
             context=REPO_ROOT,
             compose_file_name=[BASE_FILE, TEST_OVERLAY] if self.test_run else [BASE_FILE],
@@ -146,6 +154,8 @@ class DockerStack(Stack):
     def prepare(self) -> Path:
         """The data folder, and a test run's env file (idempotent); return the env file's path."""
         prepare_data_root(self.data_root)
+        self.mail_dir.mkdir(parents=True, exist_ok=True)
+        self.mail_dir.chmod(0o777)  # the sink runs as uid 50000; a bind mount keeps the host owner
         if self.test_run:
             ensure_env_file(self.env_path, REPO_ROOT / ".env.example")
             update_env_file(
@@ -153,6 +163,8 @@ class DockerStack(Stack):
                 {
                     **dict.fromkeys(HOST_PORT_VARS, ""),  # empty = ephemeral host port (see docker-compose.test.yml)
                     "HSS_DATA_DIR": str(self.data_root),
+                    "HSS_MAIL_DIR": str(self.mail_dir),
+                    **self.airflow_env,
                     "HSS_SCHEDULER_CONTAINER": f"{self.project_name}-airflow-scheduler",
                     "COMPOSE_PROJECT_NAME": self.project_name,
                 },
@@ -425,6 +437,7 @@ class DockerStack(Stack):
             "services": dict(self.service_urls),
             "api_key": self.api_key,
             "data_root": str(self.data_root),
+            "mail_dir": str(self.mail_dir),
             "compose": {
                 "project": self.project_name,
                 "env_file": str(self.env_path),

@@ -38,6 +38,7 @@ from e2e.harness.airflow_stack import (
     write_private_json,
 )
 from e2e.harness.base import FlowerAccess, Stack
+from e2e.harness.mail import smtp_connection_env, start_mail_sink
 from e2e.harness.memory import groups_pss
 from e2e.harness.processes import LaunchError, ProcessGroup
 from e2e.harness.profiles import CeleryProfile, get_profile, worker_process_name
@@ -113,12 +114,14 @@ class LocalStack(Stack):
         flower_password: str | None = None,
         with_services: bool = True,
         service_env: dict[str, str] | None = None,
+        airflow_env: dict[str, str] | None = None,
         progress: Callable[[str], None] = print,
         timeout: float = 240.0,
     ) -> None:
         self.profile = get_profile(profile, workers)
         self.state_dir = Path(state_dir).resolve()
         self.data_root = Path(data_root).resolve() if data_root else self.state_dir / "data"
+        self.mail_dir = self.state_dir / "mail"  # the SMTP sink's messages, one .eml file each
         self.dags_folder = Path(dags_folder).resolve()
         self.fixed_ports = fixed_ports
         self.username, self.password = username, password
@@ -128,6 +131,7 @@ class LocalStack(Stack):
         self.extra_info: dict = {}  # merged into stack.json (e.g. the launcher's pid)
         self.with_services = with_services
         self.service_env = service_env or {}
+        self.airflow_env = airflow_env or {}  # HSS_* settings of the Airflow components
         self.progress = progress
         self.timeout = timeout
         self.group = ProcessGroup()
@@ -193,6 +197,10 @@ class LocalStack(Stack):
         )
         write_passwords_file(self.settings)
         self.settings.extra_env.update(self.profile.start_backends(self))
+        smtp_port = start_mail_sink(
+            self.group, self.mail_dir, self.logs_dir, fixed_ports=self.fixed_ports, timeout=self.timeout
+        )
+        self.settings.extra_env.update({**smtp_connection_env("127.0.0.1", smtp_port), **self.airflow_env})
         self._phase_starts.append(len(self.group.processes))
         # The DB migration (~15 s of CPU) runs while the services warm up (~20 s).
         self.progress("starting airflow init (db migrate, pools import)…")
@@ -325,6 +333,7 @@ class LocalStack(Stack):
             "services": self.service_urls,
             "api_key": self.api_key,
             "data_root": str(self.data_root),
+            "mail_dir": str(self.mail_dir),
             "dags_folder": str(self.dags_folder),
             "airflow_home": str(self.airflow_home),
             "logs_dir": str(self.logs_dir),

@@ -62,4 +62,6 @@ def print_access(info: dict, stack_file: Path, env_file: Path) -> None:
         say(f"  {name:<24} {url}")
     say(f'  API key      HSS_API_KEY in {env_file} (also "api_key" in {stack_file.name}); send it as X-API-Key')
     say(f"  data root    {info.get('data_root')}")
+    if info.get("mail_dir"):
+        say(f"  alert mails  {info['mail_dir']} (one .eml file per message from the stack's SMTP sink)")
     say("make down stops it; make status shows what answers.")

@@ -1,10 +1,12 @@
-"""Defaults every HSS DAG shares: owner, retries with backoff, pool names.
+"""Defaults every HSS DAG shares: owner, retries with backoff, the failure mail, pool names.
 
 Connection ids are the catalog's (`contracts.catalog`); each operator defaults to its service's."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+
+from hss_airflow.alerting import task_failure_notifier
 
 AUDIO_POOL = "hss_audio"  # tasks that send Essentia work to workflow-audio (airflow/config/pools.json)
 SERVICES_POOL = "hss_services"  # calls to the light services (content, prediction, insights, training)
@@ -18,4 +20,6 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(seconds=20),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=5),
+    # One mail when a task fails for good (hss_airflow.alerting).
+    "on_failure_callback": task_failure_notifier(),
 }

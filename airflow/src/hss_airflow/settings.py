@@ -3,6 +3,10 @@
 - HSS_DATA_ROOT: root of songs/, training_data/, models/, results/ (default: contracts.data_root's, the
   same as the services'); resolved to an absolute real path.
 - HSS_WORKER_HOSTNAME: the name a local Celery worker reports (hss_airflow.hostname); unset elsewhere.
+- HSS_ALERT_TO / HSS_ALERT_FROM: who gets the failure and deadline mails, and their sender (hss_airflow.alerting;
+  the SMTP server itself is the Airflow connection `smtp_default`, AIRFLOW_CONN_SMTP_DEFAULT).
+- HSS_ANALYSIS_DEADLINE_S: seconds after a comprehensive_analysis run is queued before it counts as late
+  (default 600); read when the DAG file is parsed.
 """
 
 from __future__ import annotations
@@ -15,12 +19,18 @@ from pathlib import Path
 from contracts.data_root import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, resolve_root
 
 WORKER_HOSTNAME_ENV = "HSS_WORKER_HOSTNAME"
+ALERT_TO_ENV, ALERT_FROM_ENV = "HSS_ALERT_TO", "HSS_ALERT_FROM"
+ANALYSIS_DEADLINE_ENV = "HSS_ANALYSIS_DEADLINE_S"
+DEFAULT_ANALYSIS_DEADLINE_S = 600.0
 
 
 @dataclass(frozen=True)
 class AirflowSettings:
     data_root: Path
     worker_hostname: str | None = None
+    alert_to: tuple[str, ...] = ("hss-alerts@localhost",)
+    alert_from: str = "airflow@localhost"
+    analysis_deadline_s: float = DEFAULT_ANALYSIS_DEADLINE_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AirflowSettings:
@@ -29,7 +39,28 @@ class AirflowSettings:
             # .get with a default, not `or`: an empty value means what it means to the services (pydantic).
             data_root=resolve_root(env.get(DATA_ROOT_ENV, DEFAULT_DATA_ROOT)),
             worker_hostname=env.get(WORKER_HOSTNAME_ENV) or None,
+            alert_to=_addresses(env.get(ALERT_TO_ENV)) or cls.alert_to,
+            alert_from=env.get(ALERT_FROM_ENV) or cls.alert_from,
+            analysis_deadline_s=_positive_seconds(env, ANALYSIS_DEADLINE_ENV, DEFAULT_ANALYSIS_DEADLINE_S),
         )
+
+
+def _addresses(raw: str | None) -> tuple[str, ...]:
+    """'a@x, b@y' -> ('a@x', 'b@y')."""
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{name}={raw!r} must be a positive number of seconds")
+    return value
 
 
 def settings() -> AirflowSettings:

@@ -42,6 +42,8 @@ CORRUPT_PATH = "songs/e2e_corrupt.wav"
 BATCH_FOLDER, BATCH_SONGS = "songs/e2e_batch", 8  # enough mapped tasks that both workers get some
 WORKERS = 2
 RAW_DATASET, RAW_SONGS = "e2e_raw", 24  # training needs ≥ 20 rows
+# comprehensive_analysis' deadline on the test stacks: a good run takes seconds, the outage test outlasts it.
+DEADLINE_S = 30.0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -74,7 +76,9 @@ def stack() -> Stack:
     backend = resolve_backend()
     state_dir = _state_dir(backend)
     try:
-        full_stack = make_stack(backend, state_dir=state_dir, workers=WORKERS)
+        full_stack = make_stack(
+            backend, state_dir=state_dir, workers=WORKERS, airflow_env={"HSS_ANALYSIS_DEADLINE_S": f"{DEADLINE_S:g}"}
+        )
     except DockerUnavailable as exc:
         pytest.skip(f"docker backend: {exc}")  # the one allowed skip: E2E_BACKEND=docker without a daemon
     started = time.monotonic()

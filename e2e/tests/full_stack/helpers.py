@@ -1,4 +1,4 @@
-"""Small steps the full-stack tests share: run a DAG to its end, read a result document, task states."""
+"""Small steps the full-stack tests share: run a DAG to its end, read a result document, task states, mails."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 
 from e2e.client import AirflowClient
 from e2e.demo import failure_report
+from e2e.harness.base import Stack
+from e2e.harness.mail import mail_text, read_mails
 
 RUN_TIMEOUT = 420.0
 
@@ -48,3 +50,23 @@ def result_document(data_root: Path, summary: dict) -> dict:
     path = data_root / summary["result_path"]
     assert path.is_file(), f"aggregate_results reported {summary['result_path']} but {path} does not exist"
     return json.loads(path.read_text())
+
+
+def mails_about(stack: Stack, run_id: str) -> list[str]:
+    """The texts (subject + body) of the stack's mails that name `run_id`, oldest first."""
+    texts = [mail_text(message) for message in read_mails(stack.mail_dir)]
+    return [text for text in texts if f"Run: {run_id}" in text]
+
+
+def wait_for_mails(stack: Stack, run_id: str, count: int, timeout: float = 60.0) -> list[str]:
+    """Mails naming `run_id` once there are `count` of them (then 2 s more, so an extra one would show)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(mails_about(stack, run_id)) >= count:
+            time.sleep(2)
+            return mails_about(stack, run_id)
+        time.sleep(1)
+    raise AssertionError(
+        f"{count} mail(s) about {run_id} expected within {timeout:.0f} s in {stack.mail_dir}, "
+        f"got {len(mails_about(stack, run_id))}"
+    )

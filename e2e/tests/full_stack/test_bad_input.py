@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 
 from e2e.client import AirflowClient, AirflowClientError
 from e2e.harness.base import Stack
 from e2e.tests.full_stack.conftest import CORRUPT_PATH, SONG_ID, SONG_PATH
-from e2e.tests.full_stack.helpers import RUN_TIMEOUT, task_states
+from e2e.tests.full_stack.helpers import RUN_TIMEOUT, mails_about, task_states, wait_for_mails
 
 BAD_CONFS = {
     "missing song_id": ({"song_path": SONG_PATH}, "song_id"),
@@ -42,3 +43,13 @@ def test_corrupt_audio_fails_at_once_with_the_service_message_while_a_good_run_s
     assert (state, tries) == ("failed", 1)  # a 4xx is permanent: no retry although the task has retries
     log = client.task_log("comprehensive_analysis", bad.dag_run_id, "audio_analysis", 1)
     assert re.search(r"HTTP 422 \w+: .*e2e_corrupt\.wav", log), log[-3000:]
+
+    # Alerting: exactly one mail for the failed task, with what a person needs to act on it; none for the good run.
+    [mail] = wait_for_mails(stack, bad.dag_run_id, count=1)
+    assert "comprehensive_analysis: task audio_analysis failed (try 1)" in mail
+    for line in ("DAG: comprehensive_analysis", "Task: audio_analysis", "Try: 1"):
+        assert line in mail, mail
+    assert re.search(r"Error: .*HTTP 422 \w+: .*e2e_corrupt\.wav", mail), mail
+    link = f"/dags/comprehensive_analysis/runs/{quote(bad.dag_run_id)}/tasks/audio_analysis?try_number=1"
+    assert re.search(r"Log: https?://\S+" + re.escape(link), mail), mail
+    assert mails_about(stack, good.dag_run_id) == []

@@ -1,4 +1,4 @@
-"""Faults: a service stopped mid-run, a Celery worker killed mid-task; results stay whole.
+"""Faults: a service stopped mid-run (past the run's deadline), a Celery worker killed mid-task; results stay whole.
 
 Runs last in this package (file order): it restarts parts of the stack.
 """
@@ -10,19 +10,22 @@ import time
 
 from e2e.client import AirflowClient
 from e2e.harness.base import Stack
-from e2e.tests.full_stack.conftest import SONG_ID, SONG_PATH
-from e2e.tests.full_stack.helpers import RUN_TIMEOUT, task_states, wait_for_task_state
+from e2e.tests.full_stack.conftest import DEADLINE_S, SONG_ID, SONG_PATH
+from e2e.tests.full_stack.helpers import RUN_TIMEOUT, mails_about, task_states, wait_for_mails, wait_for_task_state
 from fixtures.audio import synth_song
 
 DAG = "comprehensive_analysis"
 
 
-def test_audio_service_stopped_during_a_run_then_started_the_run_succeeds(client: AirflowClient, stack: Stack) -> None:
+def test_audio_service_stopped_during_a_run_then_started_the_run_succeeds_after_its_deadline_mail(
+    client: AirflowClient, stack: Stack
+) -> None:
     stack.stop_service("workflow-audio")
     try:
         run = client.trigger(DAG, {"song_id": SONG_ID, "song_path": SONG_PATH})
         wait_for_task_state(client, DAG, run.dag_run_id, "audio_analysis", {"running", "up_for_retry"})
-        time.sleep(3)  # let the first attempts hit the closed port
+        # The outage outlasts the stack's deadline (DEADLINE_S): the run is late while the task retries.
+        [late] = wait_for_mails(stack, run.dag_run_id, count=1, timeout=DEADLINE_S + 60)
     finally:
         stack.start_service("workflow-audio")
     final = client.wait_for_run(DAG, run.dag_run_id, timeout=RUN_TIMEOUT)
@@ -30,6 +33,9 @@ def test_audio_service_stopped_during_a_run_then_started_the_run_succeeds(client
     assert final.state.value == "success"
     log = client.task_log(DAG, run.dag_run_id, "audio_analysis", 1)
     assert "connection failed" in log or "still failing" in log, log[-3000:]  # the fault really hit
+    assert f"{DAG}: run {run.dag_run_id} missed its deadline" in late, late
+    assert f"({DEADLINE_S:g} s after the run was queued)" in late, late
+    assert mails_about(stack, run.dag_run_id) == [late]  # one deadline mail; the retried task sent none
 
 
 def test_worker_killed_while_running_a_task_the_run_still_completes(client: AirflowClient, stack: Stack) -> None:
