@@ -3,16 +3,18 @@ stack's own SMTP sink (docker/mail_sink.py, a real process), with what a person 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.exceptions import AirflowFailException
 
 from e2e.harness.mail import mail_text, read_mails, smtp_connection_env, start_mail_sink
 from e2e.harness.processes import ProcessGroup
-from hss_airflow.alerting import analysis_deadline, task_failure_notifier
+from hss_airflow.alerting import analysis_deadline, mail_late_run, task_failure_notifier
 from hss_airflow.settings import AirflowSettings
 
 UI = "http://ui.example:8080"
@@ -65,6 +67,31 @@ def test_one_notifier_serves_every_task_each_mail_its_own(mail_dir: Path) -> Non
     first, second = (mail_text(m) for m in read_mails(mail_dir))
     assert "task first failed (try 1)" in first and "file_not_found" in first
     assert "task second failed (try 3)" in second and "not_audio" in second and "first" not in second
+
+
+def deadline_context(state: str) -> dict:
+    """What the scheduler sends the triggerer for a missed deadline: the run as the REST API shows it."""
+    run = {"dag_id": "comprehensive_analysis", "dag_run_id": "manual__late", "state": state}
+    return {"dag_run": run, "deadline": {"id": "d-1", "deadline_time": "2026-12-01T12:00:00+00:00"}}
+
+
+def test_a_late_run_gets_one_deadline_mail(mail_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HSS_ANALYSIS_DEADLINE_S", "30")
+    callback = analysis_deadline().callback
+    assert import_string(callback.path) is mail_late_run  # what the triggerer will import
+
+    said = asyncio.run(mail_late_run(context=deadline_context("running"), **callback.kwargs))
+
+    [message] = read_mails(mail_dir)
+    text = mail_text(message)
+    assert "comprehensive_analysis: run manual__late missed its deadline" in text
+    assert "Run: manual__late" in text and "(30 s after the run was queued)" in text and "state then: running" in text
+    assert said == "deadline mail sent for manual__late"
+
+
+def test_a_run_that_failed_before_its_deadline_gets_no_second_mail(mail_dir: Path) -> None:
+    said = asyncio.run(mail_late_run(context=deadline_context("failed"), **analysis_deadline().callback.kwargs))
+    assert read_mails(mail_dir) == [] and "failed before its deadline" in said
 
 
 def test_the_deadline_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,9 @@
   a task fails for good (after its retries), one mail names the DAG, the run, the task, the try, the error
   line and the link to the task's log in the UI.
 - comprehensive_analysis carries `analysis_deadline()`: when a run is not done HSS_ANALYSIS_DEADLINE_S after it
-  was queued, the triggerer sends one mail saying so.
+  was queued, the triggerer sends one mail saying so (`mail_late_run`). Airflow counts a run that failed before
+  its deadline as late too (it drops deadlines on success only); that run had its failure mail, so it gets no
+  second one.
 
 The SMTP server is the Airflow connection `smtp_default` (AIRFLOW_CONN_SMTP_DEFAULT): the stacks point it at
 their SMTP sink; a real relay is the same variable with its host, port, login and TLS settings. Recipients
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from datetime import timedelta
+from typing import Any
 
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
@@ -75,7 +78,7 @@ def analysis_deadline() -> DeadlineAlert:
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(seconds=seconds),
         callback=AsyncCallback(
-            SmtpNotifier,
+            mail_late_run,
             kwargs={
                 "to": list(config.alert_to),
                 "from_email": config.alert_from,
@@ -85,3 +88,12 @@ def analysis_deadline() -> DeadlineAlert:
             },
         ),
     )
+
+
+async def mail_late_run(*, context: dict[str, Any], **smtp_kwargs: Any) -> str:
+    """The deadline callback, in the triggerer: SmtpNotifier's mail about a late run, unless it failed already."""
+    run = context.get("dag_run") or {}
+    if run.get("state") == "failed":
+        return f"no deadline mail for {run.get('dag_run_id')}: it failed before its deadline (its failure mail went)"
+    await SmtpNotifier(**smtp_kwargs, context=context)
+    return f"deadline mail sent for {run.get('dag_run_id')}"

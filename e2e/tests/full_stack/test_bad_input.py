@@ -1,15 +1,17 @@
-"""Bad conf is refused at trigger time; a corrupt file fails its task at once, next to a good run."""
+"""Bad conf is refused at trigger time; a corrupt file fails its task at once and sends one alert mail,
+next to a good run that sends none."""
 
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import quote
 
 import pytest
 
 from e2e.client import AirflowClient, AirflowClientError
 from e2e.harness.base import Stack
-from e2e.tests.full_stack.conftest import CORRUPT_PATH, SONG_ID, SONG_PATH
+from e2e.tests.full_stack.conftest import CORRUPT_PATH, DEADLINE_S, SONG_ID, SONG_PATH
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, mails_about, task_states, wait_for_mails
 
 BAD_CONFS = {
@@ -33,6 +35,7 @@ def test_bad_conf_is_refused_at_trigger_time_naming_the_param(client: AirflowCli
 def test_corrupt_audio_fails_at_once_with_the_service_message_while_a_good_run_succeeds(
     client: AirflowClient, stack: Stack
 ) -> None:
+    triggered = time.monotonic()
     bad = client.trigger("comprehensive_analysis", {"song_id": "e2e_corrupt", "song_path": CORRUPT_PATH})
     good = client.trigger("comprehensive_analysis", {"song_id": SONG_ID, "song_path": SONG_PATH})
     bad_final = client.wait_for_run("comprehensive_analysis", bad.dag_run_id, timeout=RUN_TIMEOUT)
@@ -52,4 +55,8 @@ def test_corrupt_audio_fails_at_once_with_the_service_message_while_a_good_run_s
     assert re.search(r"Error: .*HTTP 422 \w+: .*e2e_corrupt\.wav", mail), mail
     link = f"/dags/comprehensive_analysis/runs/{quote(bad.dag_run_id)}/tasks/audio_analysis?try_number=1"
     assert re.search(r"Log: https?://\S+" + re.escape(link), mail), mail
+    # Past both runs' deadline: the good run sent nothing, and the run that failed before its deadline gets no
+    # deadline mail on top of its failure mail.
+    time.sleep(max(0.0, triggered + DEADLINE_S + 15 - time.monotonic()))
     assert mails_about(stack, good.dag_run_id) == []
+    assert mails_about(stack, bad.dag_run_id) == [mail]
