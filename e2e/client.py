@@ -101,6 +101,7 @@ class AirflowClient:
         self.tis = af.TaskInstanceApi(self.api)
         self.xcoms = af.XComApi(self.api)
         self.import_errors_api = af.ImportErrorApi(self.api)
+        self.assets = af.AssetApi(self.api)
         if login:
             self.login()
 
@@ -284,6 +285,18 @@ class AirflowClient:
             with contextlib.suppress(ValueError):
                 return json.loads(value)
         return value
+
+    def asset_events(self, asset_name: str, *, source_run_id: str | None = None) -> list[af.AssetEventResponse]:
+        """The events of the asset named `asset_name` (optionally only those one run emitted), oldest first."""
+        with self._call(f"read the events of asset {asset_name!r}"):
+            found = self.assets.get_assets(name_pattern=asset_name, _request_timeout=self.timeout).assets
+            [asset] = [a for a in found if a.name == asset_name] or [None]
+            if asset is None:
+                raise AirflowClientError(f"no asset named {asset_name!r}")
+            events = self.assets.get_asset_events(
+                asset_id=asset.id, source_run_id=source_run_id, order_by=["timestamp"], _request_timeout=self.timeout
+            )
+        return events.asset_events
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
         """The task's log as text: one line per structured log event."""

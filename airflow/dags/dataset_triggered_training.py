@@ -7,6 +7,7 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from hss_airflow.assets import TRAINING_DATASET
 from hss_airflow.dag_defaults import DEFAULT_ARGS
 from hss_airflow.incoming import CLAIMED, INCOMING, INCOMING_GLOB, DataRootFileSensor, NothingToClaim, claim_dataset
 from hss_airflow.params import tuning_params
@@ -28,7 +29,9 @@ read half-written.
   skips (soft fail) and a fresh run takes over, so waiting never piles up failed runs.
 - `claim_dataset` moves the oldest CSV to `{CLAIMED}/` with one atomic rename, so a file is trained
   exactly once even if runs overlapped; a re-run of the same run keeps its claim. training_id =
-  `<file stem>_<YYYYMMDDTHHMMSS>`.
+  `<file stem>_<YYYYMMDDTHHMMSS>`. It emits the asset `hss_training_dataset`; the event's extra names the
+  claimed file (`dataset_path`, `original_name`, `training_id`), and the training chain declares the asset as
+  its inlet.
 - The training itself is the shared chain (same code as `ml_training_smart_ensemble`), run inside this
   DAG so the claim and the model it produced sit in one run. An `AssetWatcher` was not used: the only
   file event trigger shipped with Airflow 3.3 (`FileDeleteTrigger`) deletes the file it sees, and the
@@ -58,14 +61,16 @@ def dataset_triggered_training() -> None:
         soft_fail=True,
     )
 
-    @task(task_id="claim_dataset")
+    @task(task_id="claim_dataset", outlets=[TRAINING_DATASET])
     def claim() -> dict[str, Any]:
         context = get_current_context()
         when = context.get("logical_date") or context["dag_run"].run_after
         try:
-            return claim_dataset(context["run_id"], when)
+            claimed = claim_dataset(context["run_id"], when)
         except NothingToClaim as exc:
             raise AirflowFailException(str(exc)) from None
+        context["outlet_events"][TRAINING_DATASET].extra = claimed  # the asset event names the file
+        return claimed
 
     claimed = claim()
     wait >> claimed

@@ -131,6 +131,15 @@ def test_every_task_mails_through_the_smtp_notifier_when_it_fails(dags, dag_id: 
         assert notifiers[0].smtp_conn_id == "smtp_default"
 
 
+def test_a_claimed_dataset_is_an_asset_event_the_training_chain_takes_in(dags) -> None:
+    dag = dags["dataset_triggered_training"]
+    assert [a.name for a in dag.get_task("claim_dataset").outlets] == ["hss_training_dataset"]
+    assert [a.name for a in dag.get_task("validate_training_config").inlets] == ["hss_training_dataset"]
+    assert [a.name for a in dag.get_task("aggregate_results").outlets] == ["hss_trained_model"]
+    plain = dags["ml_training_smart_ensemble"].get_task("validate_training_config")
+    assert plain.inlets == []  # a dataset given in conf is no claimed file
+
+
 def test_only_comprehensive_analysis_has_a_deadline(dags) -> None:
     [alert] = dags["comprehensive_analysis"].deadline
     assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Asset, XComArg, get_current_context, task, task_group
+from airflow.sdk import XComArg, get_current_context, task, task_group
 from airflow.sdk.exceptions import AirflowFailException
 
+from hss_airflow.assets import TRAINED_MODEL, TRAINING_DATASET
 from hss_airflow.dag_defaults import AUDIO_POOL, SERVICES_POOL
 from hss_airflow.datasets import PARALLEL_BATCHES, DatasetError, check_training_config, merge_features, plan_dataset
 from hss_airflow.datasets import run_batch as extract_batch
@@ -28,8 +29,6 @@ GROUP_ID = "process_training_dataset"
 MERGE_TASK_ID = f"{GROUP_ID}.merge_features"
 CV_FOLDS = 5
 AUC_FLOOR = 0.55
-# Updated by every successful training: a DAG scheduled on it (schedule=[TRAINED_MODEL]) runs after it.
-TRAINED_MODEL = Asset(name="hss_trained_model", uri="hss://models/latest")
 
 TRAINING_DOC = f"""
 ### How the training chain works
@@ -61,9 +60,12 @@ def _fail_on_bad_input(fn, *args: Any, **kwargs: Any) -> Any:
 
 
 def build_training_chain(claimed: XComArg | None = None) -> tuple[Any, Any]:
-    """Add the chain to the DAG being defined; return (first task, last task) for wiring around it."""
+    """Add the chain to the DAG being defined; return (first task, last task) for wiring around it.
 
-    @task(task_id="validate_training_config")
+    With `claimed` (a claimed dataset file), the chain's first task declares `hss_training_dataset` as its
+    inlet: the lineage reads dataset -> training -> model."""
+
+    @task(task_id="validate_training_config", inlets=[TRAINING_DATASET] if claimed is not None else [])
     def validate_training_config(claimed: dict[str, Any] | None = None) -> dict[str, Any]:
         context = get_current_context()
         params = dict(context["params"])

@@ -98,6 +98,9 @@ def test_a_new_dataset_file_starts_training(client: AirflowClient, stack: Stack)
                 report = client.xcom("dataset_triggered_training", run.dag_run_id, "aggregate_results")
                 assert report["model_version"]
                 assert not (incoming / name).exists()  # claimed (moved), so it is trained exactly once
+                # the claim emitted hss_training_dataset, naming the file it claimed
+                [event] = client.asset_events("hss_training_dataset", source_run_id=run.dag_run_id)
+                assert event.source_task_id == "claim_dataset" and event.extra == claimed
                 return
         time.sleep(2)
     raise AssertionError(f"no successful dataset_triggered_training run claimed {name} in {RUN_TIMEOUT:.0f} s")
