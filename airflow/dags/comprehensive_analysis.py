@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 
-from hss_airflow.alerting import analysis_deadline
+from hss_airflow.alerting import analysis_deadlines
 from hss_airflow.dag_defaults import (
     AUDIO_POOL,
     DEFAULT_ARGS,
@@ -43,7 +43,7 @@ service's message; connection errors, timeouts and 5xx are retried. Re-running a
 
 ### Alerts
 A task that fails for good sends one mail (DAG, run, task, try, the error, a link to its log). A run not
-finished `HSS_ANALYSIS_DEADLINE_S` seconds (default 600) after it was queued sends one deadline mail.
+finished `HSS_ANALYSIS_DEADLINE_S` seconds (600 on the stacks) after it was queued sends one deadline mail.
 Both go through the Airflow connection `smtp_default` to `HSS_ALERT_TO`.
 
 ### Trigger
@@ -67,7 +67,7 @@ accepted only inside it.
     catchup=False,
     max_active_runs=8,
     default_args=DEFAULT_ARGS,
-    deadline=analysis_deadline(),
+    deadline=analysis_deadlines(),
     params=song_params(),
     tags=["hss", "analysis"],
     doc_md=DOC,

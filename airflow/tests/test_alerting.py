@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from e2e.harness.mail import mail_text, read_mails, smtp_connection_env, start_mail_sink
 from e2e.harness.processes import ProcessGroup
-from hss_airflow.alerting import analysis_deadline, mail_late_run, task_failure_notifier
+from hss_airflow.alerting import analysis_deadlines, mail_late_run, task_failure_notifier
 from hss_airflow.settings import AirflowSettings
 
 UI = "http://ui.example:8080"
@@ -77,7 +77,8 @@ def deadline_context(state: str) -> dict:
 
 def test_a_late_run_gets_one_deadline_mail(mail_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HSS_ANALYSIS_DEADLINE_S", "30")
-    callback = analysis_deadline().callback
+    [alert] = analysis_deadlines()
+    callback = alert.callback
     assert import_string(callback.path) is mail_late_run  # what the triggerer will import
 
     said = asyncio.run(mail_late_run(context=deadline_context("running"), **callback.kwargs))
@@ -89,17 +90,26 @@ def test_a_late_run_gets_one_deadline_mail(mail_dir: Path, monkeypatch: pytest.M
     assert said == "deadline mail sent for manual__late"
 
 
-def test_a_run_that_failed_before_its_deadline_gets_no_second_mail(mail_dir: Path) -> None:
-    said = asyncio.run(mail_late_run(context=deadline_context("failed"), **analysis_deadline().callback.kwargs))
+def test_a_run_that_failed_before_its_deadline_gets_no_second_mail(
+    mail_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HSS_ANALYSIS_DEADLINE_S", "30")
+    [alert] = analysis_deadlines()
+    said = asyncio.run(mail_late_run(context=deadline_context("failed"), **alert.callback.kwargs))
     assert read_mails(mail_dir) == [] and "failed before its deadline" in said
 
 
 def test_the_deadline_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HSS_ANALYSIS_DEADLINE_S", "45")
-    alert = analysis_deadline()
+    [alert] = analysis_deadlines()
     assert alert.interval.total_seconds() == 45
     assert alert.callback.kwargs["to"] == list(AirflowSettings.from_env({}).alert_to)
     assert "(45 s after the run was queued)" in alert.callback.kwargs["html_content"]
+
+
+def test_unset_means_no_deadline_so_dag_test_can_run_the_dag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HSS_ANALYSIS_DEADLINE_S", raising=False)
+    assert analysis_deadlines() == []
 
 
 @pytest.mark.parametrize("raw", ["0", "-5", "soon", "inf"])

@@ -140,12 +140,18 @@ def test_a_claimed_dataset_is_an_asset_event_the_training_chain_takes_in(dags) -
     assert plain.inlets == []  # a dataset given in conf is no claimed file
 
 
-def test_only_comprehensive_analysis_has_a_deadline(dags) -> None:
-    [alert] = dags["comprehensive_analysis"].deadline
+def test_only_comprehensive_analysis_has_a_deadline_when_the_stack_sets_one(
+    dags, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unset here (as in a bare dag.test()): no deadline, so dag.test() of the DAG runs to its end.
+    assert all(not dag.deadline for dag in dags.values())
+    monkeypatch.setenv("HSS_ANALYSIS_DEADLINE_S", "600")  # what every stack sets
+    bag = DagBag(str(DAGS_FOLDER))
+    [alert] = bag.dags["comprehensive_analysis"].deadline
     assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
-    assert alert.interval == timedelta(seconds=600)  # HSS_ANALYSIS_DEADLINE_S unset here
+    assert alert.interval == timedelta(seconds=600)
     assert alert.callback.path == "hss_airflow.alerting.mail_late_run"  # SmtpNotifier, skipping failed runs
-    assert all(not dag.deadline for dag_id, dag in dags.items() if dag_id != "comprehensive_analysis")
+    assert all(not dag.deadline for dag_id, dag in bag.dags.items() if dag_id != "comprehensive_analysis")
 
 
 @pytest.mark.parametrize("dag_id", sorted(GRAPHS))

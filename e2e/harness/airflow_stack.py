@@ -96,6 +96,8 @@ def write_passwords_file(settings: AirflowSettings) -> Path:
 
 
 SCHEDULER_IDLE_SLEEP_S = 0.25  # see airflow_env
+# comprehensive_analysis' deadline on every stack (docker-compose.yml has the same default; a test checks it).
+ANALYSIS_DEADLINE_S = "600"
 
 
 def airflow_env(settings: AirflowSettings) -> dict[str, str]:
@@ -118,6 +120,7 @@ def airflow_env(settings: AirflowSettings) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(settings.api_port),
         # The UI's address, for links Airflow builds (the failure mail's link to a task's log).
         "AIRFLOW__API__BASE_URL": settings.api_url,
+        "HSS_ANALYSIS_DEADLINE_S": ANALYSIS_DEADLINE_S,
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{settings.username}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.passwords_file),

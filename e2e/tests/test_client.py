@@ -308,7 +308,7 @@ def test_a_failed_run_reports_the_failing_task_with_its_log_tail(
 @live
 def test_down_stops_every_process_and_closes_every_port(probe_stack: LocalStack, client: AirflowClient) -> None:
     pids = dict(json.loads(probe_stack.stack_file.read_text())["pids"])
-    assert set(pids) == {"api-server", "scheduler", "dag-processor", "triggerer"}
+    assert set(pids) == {"mail-sink", "api-server", "scheduler", "dag-processor", "triggerer"}
     probe_stack.down()
     assert groups_left(list(pids.values())) == []  # each leads its own group: workers, log servers
     assert port_closed(probe_stack.airflow_url)

@@ -314,6 +314,17 @@ def test_the_local_stacks_tuning_holds_in_compose_too(base: dict) -> None:
     assert scheduler[key] == CELERY_ENV[key]
 
 
+def test_every_airflow_component_has_the_analysis_deadline_and_the_smtp_sink(base: dict) -> None:
+    """The deadline is read where the DAG is parsed, the mail sent where a task fails or a deadline passes."""
+    from e2e.harness.airflow_stack import ANALYSIS_DEADLINE_S
+
+    for name in ("airflow-dag-processor", "airflow-scheduler", "airflow-worker", "airflow-triggerer"):
+        env = environment(base["services"][name])
+        assert env["HSS_ANALYSIS_DEADLINE_S"] == ANALYSIS_DEADLINE_S, name
+        assert env["AIRFLOW_CONN_SMTP_DEFAULT"].startswith("smtp://mail-sink:1025"), name
+    assert "mail-sink" in base["services"]
+
+
 def test_every_component_that_touches_data_mounts_the_host_data_folder(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     rendered = render(tmp_path, [BASE, OVERLAY], {**overlay_run_env(), "HSS_DATA_DIR": str(data_dir)})

@@ -3,8 +3,11 @@
 - Every task of every HSS DAG has `on_failure_callback=task_failure_notifier()` (dag_defaults.DEFAULT_ARGS): when
   a task fails for good (after its retries), one mail names the DAG, the run, the task, the try, the error
   line and the link to the task's log in the UI.
-- comprehensive_analysis carries `analysis_deadline()`: when a run is not done HSS_ANALYSIS_DEADLINE_S after it
-  was queued, the triggerer sends one mail saying so (`mail_late_run`). Airflow counts a run that failed before
+- comprehensive_analysis carries `analysis_deadlines()`: when a run is not done HSS_ANALYSIS_DEADLINE_S after it
+  was queued, the triggerer sends one mail saying so (`mail_late_run`). Every stack sets the variable (600 s
+  unless told otherwise). Where it is unset (a bare `dag.test()`), the DAG has no deadline: Airflow 3.3.2's
+  dag.test() hands the scheduler's success step the alert itself where a deployed DAG has the alert's id,
+  and the run ends in `'dict' object has no attribute 'hex'`. Airflow counts a run that failed before
   its deadline as late too (it drops deadlines on success only); that run had its failure mail, so it gets no
   second one.
 
@@ -70,11 +73,15 @@ def task_failure_notifier() -> SmtpNotifier:
     )
 
 
-def analysis_deadline() -> DeadlineAlert:
-    """comprehensive_analysis is late HSS_ANALYSIS_DEADLINE_S after a run was queued: one mail, from the triggerer."""
+def analysis_deadlines() -> list[DeadlineAlert]:
+    """comprehensive_analysis is late HSS_ANALYSIS_DEADLINE_S after a run was queued: one mail, from the triggerer.
+
+    No deadline when the variable is unset (see the module's docstring)."""
     config = settings()
     seconds = config.analysis_deadline_s
-    return DeadlineAlert(
+    if seconds is None:
+        return []
+    alert = DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(seconds=seconds),
         callback=AsyncCallback(
@@ -88,6 +95,7 @@ def analysis_deadline() -> DeadlineAlert:
             },
         ),
     )
+    return [alert]
 
 
 async def mail_late_run(*, context: dict[str, Any], **smtp_kwargs: Any) -> str:
