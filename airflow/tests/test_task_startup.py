@@ -44,6 +44,14 @@ def test_hss_airflow_is_an_installed_distribution() -> None:
     assert Path(hss_airflow.__file__).resolve().is_relative_to(REPO / "airflow" / "src")  # the editable install
 
 
+def test_the_seeds_import_name_gives_the_same_operator_classes() -> None:
+    import workflow_operators
+    from hss_airflow import operators
+
+    for name in workflow_operators.__all__:
+        assert getattr(workflow_operators, name) is getattr(operators, name)  # re-exported, not copied
+
+
 def test_the_worker_preload_covers_every_module_the_dag_files_import() -> None:
     needed = sorted(set().union(*(our_modules(f) for f in DAGS_FOLDER.glob("*.py"))))
     assert "hss_airflow.operators" in needed and "hss_airflow.params" in needed  # the scan reads the DAG files
