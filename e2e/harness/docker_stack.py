@@ -85,12 +85,16 @@ COMPONENT_ALIASES = {
 }
 
 
-def prepare_data_root(root: Path) -> Path:
-    """Create the data root and its folders, writable for the containers' uid 50000 (mode 0777)."""
-    for sub in ("", *DATA_SUBDIRS):
-        folder = root / sub
+def writable_for_containers(*folders: Path) -> None:
+    """Create the folders, writable for the containers' uid 50000 (mode 0777: a bind mount keeps the host owner)."""
+    for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o777)
+
+
+def prepare_data_root(root: Path) -> Path:
+    """Create the data root and its folders, writable for the containers."""
+    writable_for_containers(*(root / sub for sub in ("", *DATA_SUBDIRS)))
     return root
 
 
@@ -154,8 +158,7 @@ class DockerStack(Stack):
     def prepare(self) -> Path:
         """The data folder, and a test run's env file (idempotent); return the env file's path."""
         prepare_data_root(self.data_root)
-        self.mail_dir.mkdir(parents=True, exist_ok=True)
-        self.mail_dir.chmod(0o777)  # the sink runs as uid 50000; a bind mount keeps the host owner
+        writable_for_containers(self.mail_dir)  # the mail-sink service writes there
         if self.test_run:
             ensure_env_file(self.env_path, REPO_ROOT / ".env.example")
             update_env_file(

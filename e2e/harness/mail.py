@@ -53,11 +53,8 @@ def smtp_answers(host: str, port: int) -> bool:
 
 def read_mails(mail_dir: Path) -> list[EmailMessage]:
     """Every message in `mail_dir`, oldest first (the sink's names sort by arrival)."""
-    messages = []
-    for path in sorted(Path(mail_dir).glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
-        messages.append(message)  # type: ignore[arg-type]
-    return messages
+    paths = sorted(Path(mail_dir).glob("*.eml"))
+    return [email.message_from_bytes(p.read_bytes(), policy=default_policy) for p in paths]  # type: ignore[misc]
 
 
 def mail_text(message: EmailMessage) -> str:

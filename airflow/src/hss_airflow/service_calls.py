@@ -284,10 +284,10 @@ def read_sidecar_lyrics(song_path: str, data_root: Path) -> str | None:
             return None
         raise ServiceRejected(f"lyrics sidecar refused: {exc}") from None
     max_bytes = 4 * MAX_LYRICS_CHARS  # UTF-8 needs at most 4 bytes a character
-    if sidecar.stat().st_size > max_bytes:
+    size = sidecar.stat().st_size
+    if size > max_bytes:
         raise ServiceRejected(
-            f"lyrics sidecar {str(sidecar_name)!r} is {sidecar.stat().st_size} bytes; lyrics are limited to "
-            f"{MAX_LYRICS_CHARS} characters"
+            f"lyrics sidecar {str(sidecar_name)!r} is {size} bytes; lyrics are limited to {MAX_LYRICS_CHARS} characters"
         )
     try:
         return sidecar.read_text(encoding="utf-8-sig")
