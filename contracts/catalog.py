@@ -17,7 +17,7 @@ from contracts.audio import AudioAnalysisRequest, AudioAnalysisResponse
 from contracts.content import LyricsAnalysisRequest, LyricsAnalysisResponse
 from contracts.insights import InsightsRequest, InsightsResponse
 from contracts.prediction import PredictionRequest, PredictionResponse
-from contracts.training import TrainingAccepted, TrainingJob, TrainingRequest
+from contracts.training import PromotionRequest, ServingModel, TrainingAccepted, TrainingJob, TrainingRequest
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,19 @@ AUDIO_ANALYZE = Endpoint("POST", "/analyze/comprehensive", AudioAnalysisRequest,
 LYRICS_ANALYZE = Endpoint("POST", "/analyze/lyrics", LyricsAnalysisRequest, LyricsAnalysisResponse)
 TRAINING_START = Endpoint("POST", "/train/smart_ensemble", TrainingRequest, TrainingAccepted, status=202)
 TRAINING_JOB = Endpoint("GET", "/train/jobs/{job_id}", None, TrainingJob)
+MODEL_PROMOTE = Endpoint("POST", "/models/promote", PromotionRequest, ServingModel)
+MODEL_CURRENT = Endpoint("GET", "/models/current", None, ServingModel)
 PREDICT_SINGLE = Endpoint("POST", "/predict/single", PredictionRequest, PredictionResponse)
 INSIGHTS_GENERATE = Endpoint("POST", "/insights/generate", InsightsRequest, InsightsResponse)
 
 AUDIO = ServiceSpec("workflow-audio", "services.audio.app:app", 8001, "workflow_audio", (AUDIO_ANALYZE,))
 CONTENT = ServiceSpec("workflow-content", "services.content.app:app", 8002, "workflow_content", (LYRICS_ANALYZE,))
 TRAINING = ServiceSpec(
-    "workflow-ml-training", "services.ml_training.app:app", 8003, "workflow_ml_training", (TRAINING_START, TRAINING_JOB)
+    "workflow-ml-training",
+    "services.ml_training.app:app",
+    8003,
+    "workflow_ml_training",
+    (TRAINING_START, TRAINING_JOB, MODEL_PROMOTE, MODEL_CURRENT),
 )
 PREDICTION = ServiceSpec(
     "workflow-ml-prediction", "services.ml_prediction.app:app", 8004, "workflow_ml_prediction", (PREDICT_SINGLE,)

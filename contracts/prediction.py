@@ -6,6 +6,10 @@ from pydantic import Field
 
 from contracts.common import Contract, FeatureMap, Probability, SongId
 
+# The built-in model that answers before any model is promoted (workflow-ml-prediction serves it,
+# workflow-ml-training reports it as the serving model).
+BASELINE_VERSION = "baseline-v1"
+
 
 class PredictionRequest(Contract):
     song_id: SongId
@@ -16,7 +20,10 @@ class PredictionRequest(Contract):
     model_version: str | None = Field(
         default=None,
         max_length=200,
-        description="Pin a model (as returned by training). Default: the model models/latest.json names.",
+        description=(
+            "Pin a model that is or was promoted (POST /models/promote), or the baseline. Default: the model "
+            "promoted last (models/latest.json)."
+        ),
     )
 
 

@@ -1,4 +1,5 @@
-"""workflow-ml-training: POST /train/smart_ensemble (202 + job id), GET /train/jobs/{job_id}."""
+"""workflow-ml-training: POST /train/smart_ensemble (202 + job id), GET /train/jobs/{job_id}, and the model
+promotion: POST /models/promote, GET /models/current."""
 
 from __future__ import annotations
 
@@ -102,3 +103,32 @@ class TrainingJob(Contract):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class PromotionRequest(Contract):
+    training_id: str = Field(
+        pattern=IDENTIFIER_PATTERN,
+        description="The succeeded training whose model prediction serves from now on.",
+        examples=["airflow_smart_training_1"],
+    )
+    reason: str = Field(
+        default="",
+        max_length=2000,
+        description="Why it is promoted, kept with the record (the AUC comparison, who approved).",
+    )
+
+
+class ServingModel(Contract):
+    """The model workflow-ml-prediction serves to requests that pin none."""
+
+    model_version: str = Field(description="'<training_id>@<sha8>', or the baseline's version before any promotion.")
+    training_id: str | None = Field(default=None, description="None for the baseline.")
+    baseline: bool = Field(description="True when no model was promoted yet: the built-in baseline answers.")
+    ensemble_auc: Probability | None = Field(
+        default=None, description="Cross-validated AUC of the promoted ensemble (None for the baseline)."
+    )
+    promoted_at: datetime | None = None
+    reason: str = Field(default="", description="The reason given at promotion.")
+    previous_model_version: str | None = Field(
+        default=None, description="What was served before this promotion (None: the baseline)."
+    )

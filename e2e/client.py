@@ -286,6 +286,21 @@ class AirflowClient:
                 return json.loads(value)
         return value
 
+    def approval(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> af.HITLDetail:
+        """The human-in-the-loop request of a task waiting for an answer (subject, body, options)."""
+        with self._call(f"read the approval request of {task_id!r} in run {run_id!r} of DAG {dag_id!r}"):
+            return self.tis.get_hitl_detail(dag_id, run_id, task_id, map_index, _request_timeout=self.timeout)
+
+    def respond(
+        self, dag_id: str, run_id: str, task_id: str, option: str, map_index: int = -1
+    ) -> af.HITLDetailResponse:
+        """Answer it, as a person does under Required actions: PATCH .../taskInstances/{task}/{i}/hitlDetails."""
+        payload = af.UpdateHITLDetailPayload(chosen_options=[option], params_input={})
+        with self._call(f"answer {option!r} to {task_id!r} in run {run_id!r} of DAG {dag_id!r}"):
+            return self.tis.update_hitl_detail(
+                dag_id, run_id, task_id, map_index, payload, _request_timeout=self.timeout
+            )
+
     def asset_events(self, asset_name: str, *, source_run_id: str | None = None) -> list[af.AssetEventResponse]:
         """The events of the asset named `asset_name` (optionally only those one run emitted), oldest first."""
         with self._call(f"read the events of asset {asset_name!r}"):

@@ -1,4 +1,5 @@
-"""dataset_triggered_training: wait for a new dataset in training_data/incoming/, claim it, train on it."""
+"""dataset_triggered_training: wait for a new dataset in training_data/incoming/ and claim it; the asset event
+it emits starts train_on_new_dataset."""
 
 from __future__ import annotations
 
@@ -10,13 +11,11 @@ from airflow.sdk.exceptions import AirflowFailException
 from hss_airflow.assets import TRAINING_DATASET
 from hss_airflow.dag_defaults import DEFAULT_ARGS
 from hss_airflow.incoming import CLAIMED, INCOMING, INCOMING_GLOB, DataRootFileSensor, NothingToClaim, claim_dataset
-from hss_airflow.params import tuning_params
-from hss_airflow.training_dag import TRAINING_DOC, build_training_chain
 
 DOC = f"""
-# Training on a new dataset (sensor-triggered)
+# Claim a new training dataset (sensor-triggered)
 
-`wait_for_new_dataset` → `claim_dataset` → the training chain of `ml_training_smart_ensemble`.
+`wait_for_new_dataset` → `claim_dataset` ⇒ asset `hss_training_dataset` ⇒ DAG `train_on_new_dataset`.
 
 **How to use:** put a dataset CSV (same format as for `ml_training_smart_ensemble`) into
 `<data root>/{INCOMING}/`. Write it under another name (or a dot-name) and rename it in, so it is never
@@ -30,13 +29,11 @@ read half-written.
 - `claim_dataset` moves the oldest CSV to `{CLAIMED}/` with one atomic rename, so a file is trained
   exactly once even if runs overlapped; a re-run of the same run keeps its claim. training_id =
   `<file stem>_<YYYYMMDDTHHMMSS>`. It emits the asset `hss_training_dataset`; the event's extra names the
-  claimed file (`dataset_path`, `original_name`, `training_id`), and the training chain declares the asset as
-  its inlet.
-- The training itself is the shared chain (same code as `ml_training_smart_ensemble`), run inside this
-  DAG so the claim and the model it produced sit in one run. An `AssetWatcher` was not used: the only
-  file event trigger shipped with Airflow 3.3 (`FileDeleteTrigger`) deletes the file it sees, and the
-  dataset is the thing we need to keep.
-{TRAINING_DOC}
+  claimed file (`dataset_path`, `original_name`, `training_id`) and its partition key is the training_id.
+- `train_on_new_dataset` is scheduled on that asset, partitioned: one training run per claimed file, even
+  when several are claimed while a training runs. The Assets view reads dataset → training → model →
+  rescore. An `AssetWatcher` was not used: the only file event trigger shipped with Airflow 3.3
+  (`FileDeleteTrigger`) deletes the file it sees, and the dataset is the thing we need to keep.
 """
 
 
@@ -46,10 +43,9 @@ read half-written.
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    params=tuning_params(),
     tags=["hss", "training", "sensor"],
     doc_md=DOC,
-    dag_display_name="Training on a new dataset",
+    dag_display_name="Claim a new training dataset",
 )
 def dataset_triggered_training() -> None:
     wait = DataRootFileSensor(
@@ -69,12 +65,12 @@ def dataset_triggered_training() -> None:
             claimed = claim_dataset(context["run_id"], when)
         except NothingToClaim as exc:
             raise AirflowFailException(str(exc)) from None
-        context["outlet_events"][TRAINING_DATASET].extra = claimed  # the asset event names the file
+        event = context["outlet_events"][TRAINING_DATASET]
+        event.extra = claimed  # the asset event names the file
+        event.add_partitions(claimed["training_id"])  # one train_on_new_dataset run per claimed file
         return claimed
 
-    claimed = claim()
-    wait >> claimed
-    build_training_chain(claimed)
+    wait >> claim()
 
 
 dataset_triggered_training()

@@ -36,6 +36,7 @@ TRAINING_GRAPH = {
     f"{G}.merge_features": {f"{G}.extract_batch_features", "validate_training_config"},
     "smart_ensemble_training": {f"{G}.merge_features"},
     "aggregate_results": {"smart_ensemble_training"},
+    "promote_model": {"aggregate_results"},
 }
 GRAPHS = {
     "comprehensive_analysis": {
@@ -48,11 +49,12 @@ GRAPHS = {
     },
     "ml_training_smart_ensemble": TRAINING_GRAPH,
     "daily_model_training": TRAINING_GRAPH,
-    "dataset_triggered_training": {
-        "wait_for_new_dataset": set(),
-        "claim_dataset": {"wait_for_new_dataset"},
-        **TRAINING_GRAPH,
-        "validate_training_config": {"claim_dataset"},
+    "dataset_triggered_training": {"wait_for_new_dataset": set(), "claim_dataset": {"wait_for_new_dataset"}},
+    "train_on_new_dataset": TRAINING_GRAPH,
+    "rescore_library": {
+        "list_results": set(),
+        "rescore_batch": {"list_results"},
+        "summarize_rescore": {"rescore_batch"},
     },
     "batch_analysis": {
         "list_songs": set(),
@@ -60,7 +62,9 @@ GRAPHS = {
         "summarize_batch": {"audio_analysis", "list_songs"},
     },
 }
-TRAINING_DAGS = ("ml_training_smart_ensemble", "daily_model_training", "dataset_triggered_training")
+TRAINING_DAGS = ("ml_training_smart_ensemble", "daily_model_training", "train_on_new_dataset")
+# dag_id -> why it takes no conf. Every other DAG declares params with JSON schemas.
+NO_PARAMS_REASONS = {"dataset_triggered_training": "its input is the file it finds in training_data/incoming/"}
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +95,10 @@ def test_task_graph_is_exactly_the_designed_one(dags, dag_id: str) -> None:
 
 
 @pytest.mark.parametrize("dag_id", TRAINING_DAGS)
-def test_training_chain_reads_as_four_steps_with_the_dataset_group(dags, dag_id: str) -> None:
+def test_training_chain_reads_as_five_steps_with_the_dataset_group(dags, dag_id: str) -> None:
     dag = dags[dag_id]
-    top = [k for k in dag.task_group.children if k not in ("wait_for_new_dataset", "claim_dataset")]
-    assert top == ["validate_training_config", G, "smart_ensemble_training", "aggregate_results"]
+    top = list(dag.task_group.children)
+    assert top == ["validate_training_config", G, "smart_ensemble_training", "aggregate_results", "promote_model"]
     group = dag.task_group.children[G]
     assert [t.task_id for t in group.get_roots()] == [f"{G}.plan_batches"]
     assert [t.task_id for t in group.get_leaves()] == [f"{G}.merge_features"]
@@ -131,13 +135,29 @@ def test_every_task_mails_through_the_smtp_notifier_when_it_fails(dags, dag_id: 
         assert notifiers[0].smtp_conn_id == "smtp_default"
 
 
-def test_a_claimed_dataset_is_an_asset_event_the_training_chain_takes_in(dags) -> None:
-    dag = dags["dataset_triggered_training"]
-    assert [a.name for a in dag.get_task("claim_dataset").outlets] == ["hss_training_dataset"]
-    assert [a.name for a in dag.get_task("validate_training_config").inlets] == ["hss_training_dataset"]
-    assert [a.name for a in dag.get_task("aggregate_results").outlets] == ["hss_trained_model"]
+def test_the_assets_chain_dataset_training_model_rescore(dags) -> None:
+    claim = dags["dataset_triggered_training"].get_task("claim_dataset")
+    assert [a.name for a in claim.outlets] == ["hss_training_dataset"]
+    consumer = serialized(dags["train_on_new_dataset"])
+    assert type(consumer.timetable).__name__ == "PartitionedAssetTimetable"  # one run per claimed file
+    assert [a.name for _, a in consumer.timetable.asset_condition.iter_assets()] == ["hss_training_dataset"]
+    inlets = dags["train_on_new_dataset"].get_task("validate_training_config").inlets
+    assert [a.name for a in inlets] == ["hss_training_dataset"]
     plain = dags["ml_training_smart_ensemble"].get_task("validate_training_config")
     assert plain.inlets == []  # a dataset given in conf is no claimed file
+    for dag_id in TRAINING_DAGS:  # only a promotion updates the model asset
+        tasks = dags[dag_id].tasks
+        assert [(t.task_id, a.name) for t in tasks for a in t.outlets] == [("promote_model", "hss_trained_model")]
+    rescore = serialized(dags["rescore_library"])
+    assert [a.name for _, a in rescore.timetable.asset_condition.iter_assets()] == ["hss_trained_model"]
+
+
+@pytest.mark.parametrize("dag_id", TRAINING_DAGS)
+def test_promotion_is_a_conf_choice_of_three_and_defaults_to_auto(dags, dag_id: str) -> None:
+    schema = serialized(dags[dag_id]).params.get_param("promotion").schema
+    assert schema["enum"] == ["auto", "approve", "never"]
+    promote = dags[dag_id].get_task("promote_model")
+    assert promote.mode == "{{ params.promotion }}" and promote.pool == "hss_services"
 
 
 def test_only_comprehensive_analysis_has_a_deadline_when_the_stack_sets_one(
@@ -174,7 +194,7 @@ def test_service_calling_tasks_run_in_a_service_pool(dags, dag_id: str) -> None:
 @pytest.mark.parametrize("dag_id", sorted(GRAPHS))
 def test_every_dag_has_params_with_json_schemas(dags, dag_id: str) -> None:
     dag = serialized(dags[dag_id])
-    assert dag.params
+    assert bool(dag.params) is (dag_id not in NO_PARAMS_REASONS)
     for name in dag.params:
         assert dag.params.get_param(name).schema.get("type"), f"{dag_id} param {name} has no schema type"
 
@@ -243,6 +263,8 @@ BAD_TRAINING_CONFS = {
     "batch_size too big": ({**GOOD_TRAINING, "batch_size": 5001}, "batch_size"),
     "concurrency too high": ({**GOOD_TRAINING, "max_concurrent_requests": 201}, "max_concurrent_requests"),
     "concurrency fractional": ({**GOOD_TRAINING, "max_concurrent_requests": 2.5}, "max_concurrent_requests"),
+    "unknown promotion": ({**GOOD_TRAINING, "promotion": "always"}, "promotion"),
+    "promotion not a string": ({**GOOD_TRAINING, "promotion": True}, "promotion"),
 }
 
 
@@ -254,7 +276,7 @@ def test_bad_training_conf_is_refused_at_trigger(dags, conf: dict, param: str) -
 
 def test_good_training_conf_gets_the_seed_defaults(dags) -> None:
     params = trigger_validation(dags["ml_training_smart_ensemble"], GOOD_TRAINING)
-    assert params == {**GOOD_TRAINING, "batch_size": 400, "max_concurrent_requests": 50}
+    assert params == {**GOOD_TRAINING, "batch_size": 400, "max_concurrent_requests": 50, "promotion": "auto"}
 
 
 def test_batch_conf_defaults_and_refuses_a_pattern_with_a_folder(dags) -> None:

@@ -19,10 +19,13 @@ from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.models.asset import AssetEvent
 from airflow.sdk.exceptions import ParamValidationError
+from airflow.utils.session import create_session
+from sqlalchemy import select
 
 from fixtures.audio import synth_song, write_not_audio
-from fixtures.datasets import make_features_dataset
+from fixtures.datasets import make_features_dataset, make_random_label_dataset
 from fixtures.lyrics import generate_lyrics, write_sidecar
 from fixtures.songs_dataset import make_raw_dataset
 from hss_airflow.storage import safe_name
@@ -122,6 +125,11 @@ def test_training_run_defers_and_its_model_serves_the_next_analysis(
     assert (services / "results" / "training" / training_id / "feature_importances.png").read_bytes()[:4] == b"\x89PNG"
     features = (services / "training_data" / "features" / f"{training_id}.csv").read_text().splitlines()
     assert len(features) == 25 and features[0].endswith(",is_hit")
+    # promotion=auto over the baseline (the first model this session promotes): promoted, and said why.
+    assert str(tis["promote_model"].state) == "success"
+    promotion = report["promotion"]
+    assert promotion["promoted"] is True and promotion["serving_before"] == "baseline-v1"
+    assert "nothing is promoted yet" in promotion["reason"] and promotion["mode"] == "auto"
 
     song = services / "songs" / "after_training.wav"
     synth_song(song, bpm=132.0, tonic="D", seconds=6.0)
@@ -163,7 +171,7 @@ def test_batch_analysis_records_a_broken_song_and_fails_the_run(dags, services: 
     assert summary["failed"] == ["broken"] and summary["analysed"] == 1
 
 
-def test_dataset_dropped_into_incoming_is_claimed_and_trained(dags, services: Path) -> None:
+def test_dataset_dropped_into_incoming_is_claimed_as_a_partitioned_asset_event(dags, services: Path) -> None:
     incoming = services / "training_data" / "incoming"
     staged = make_features_dataset(services / "training_data" / ".staging.csv", n_rows=120)
     incoming.mkdir(parents=True, exist_ok=True)
@@ -175,11 +183,42 @@ def test_dataset_dropped_into_incoming_is_claimed_and_trained(dags, services: Pa
     assert not list(incoming.glob("*.csv"))
     claimed = list((services / "training_data" / "claimed").glob("fresh_export__*.csv"))
     assert len(claimed) == 1
-    # Every row had features: nothing to extract, the mapped task expanded to nothing and merge still ran.
-    assert str(tis["process_training_dataset.merge_features"].state) == "success"
-    assert not [k for k in tis if k.startswith("process_training_dataset.extract_batch_features[")]
-    reports = list((services / "results" / "training").glob("fresh_export_*/report.json"))
-    assert len(reports) == 1 and json.loads(reports[0].read_text())["n_rows"] == 120
+    # The event that schedules train_on_new_dataset (the full-stack tests follow it into the training).
+    with create_session() as session:
+        events = [
+            (e.asset.name, e.extra, e.partition_key)
+            for e in session.scalars(select(AssetEvent).where(AssetEvent.source_run_id == dr.run_id))
+        ]
+    [(asset, extra, partition_key)] = events
+    assert asset == "hss_training_dataset" and extra["original_name"] == "fresh_export.csv"
+    assert extra["dataset_path"] == claimed[0].relative_to(services).as_posix()
+    assert partition_key == extra["training_id"]  # one train_on_new_dataset run per claimed file
+
+
+def test_a_model_worse_than_the_serving_one_is_kept_and_never_promotes_nothing(dags, services: Path) -> None:
+    """A good model serves (AUC ~0.8); one trained on shuffled labels (AUC ~0.5) is kept by auto, and
+    promotion=never keeps even the better one."""
+    good = make_features_dataset(services / "training_data" / "promo_good.csv", n_rows=200, seed=7)
+    conf = {"dataset_path": good.relative_to(services).as_posix(), "training_id": "promo_good"}
+    dr, tis, _ = run(dags["ml_training_smart_ensemble"], conf)  # promoted unless an even better one serves
+    assert str(dr.state) == "success", states(tis)
+    latest = json.loads((services / "models" / "latest.json").read_text())
+    serving, serving_auc = latest["model_version"], latest["ensemble_auc"]
+    assert serving_auc > 0.7, latest
+    cases = (
+        ("auto", "promo_noise", make_random_label_dataset),
+        ("never", "promo_never", lambda path: make_features_dataset(path, n_rows=200, seed=7)),
+    )
+    for mode, training_id, make in cases:
+        csv = make(services / "training_data" / f"{training_id}.csv")
+        conf = {"dataset_path": csv.relative_to(services).as_posix(), "training_id": training_id, "promotion": mode}
+        dr, tis, _ = run(dags["ml_training_smart_ensemble"], conf)
+        assert str(dr.state) == "success", states(tis)
+        assert str(tis["promote_model"].state) == "skipped"  # a skipped task emits no hss_trained_model event
+        promotion = json.loads((services / "results/training" / training_id / "report.json").read_text())["promotion"]
+        assert promotion["promoted"] is False and promotion["serving_before"] == serving, promotion
+        assert "stays in service" in promotion["reason"]
+        assert json.loads((services / "models" / "latest.json").read_text())["model_version"] == serving
 
 
 def test_daily_training_needs_no_conf_and_names_the_model_after_the_logical_date(dags, services: Path) -> None:

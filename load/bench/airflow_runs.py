@@ -32,7 +32,8 @@ from load.bench.limits import seconds_between
 
 BENCH_DAGS = ("comprehensive_analysis", "batch_analysis", "ml_training_smart_ensemble")
 MAX_POLL_S = 2.0
-QUIET_DAGS = ("dataset_triggered_training", "daily_model_training")  # paused: no background runs
+# paused: no background runs (a bench training's promotion would start rescore_library beside the timed runs)
+QUIET_DAGS = ("dataset_triggered_training", "daily_model_training", "train_on_new_dataset", "rescore_library")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,12 @@ workflow-ml-training writes them, workflow-ml-prediction reads them. Layout unde
     models/<training_id>/job.json       the TrainingJob (contracts.training), rewritten atomically as it runs
     models/<training_id>/metrics.json   TrainingMetrics, model_version and config of the finished job
     models/<training_id>/model.joblib   a WeightedEnsemble (below), written to a temp file + os.replace
-    models/latest.json                  LatestModel: the newest good model, what prediction serves by default
+    models/<training_id>/promotion.json ServingModel (contracts.training): the last promotion of this model;
+                                        its presence is what lets prediction serve a pinned version
+    models/latest.json                  LatestModel: the model promoted last, what prediction serves by default
+
+Training writes job.json, metrics.json and model.joblib; only a promotion (workflow-ml-training
+POST /models/promote) writes promotion.json and then latest.json.
 
 A model artifact is a pickle (joblib): load it only from the data root this platform writes.
 """
@@ -16,13 +21,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import joblib
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contracts.common import IDENTIFIER_PATTERN
+from contracts.common import IDENTIFIER_PATTERN, Probability
+from contracts.training import ServingModel
+from services.common.errors import Unavailable
 from services.common.paths import atomic_write, atomic_write_text
 
 ARTIFACT_FORMAT = 1
@@ -31,12 +38,14 @@ JOB_FILE = "job.json"
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.joblib"
 LATEST_FILE = "latest.json"
+PROMOTION_FILE = "promotion.json"
 
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+M = TypeVar("M", bound=BaseModel)
 
 
 class ArtifactError(Exception):
-    """A model file or latest.json that cannot be read or is not what this code writes."""
+    """A model file, latest.json or promotion.json that cannot be read or is not what this code writes."""
 
 
 def is_valid_training_id(training_id: str) -> bool:
@@ -64,6 +73,10 @@ def metrics_path(root: Path, training_id: str) -> Path:
 
 def artifact_path(root: Path, training_id: str) -> Path:
     return model_dir(root, training_id) / MODEL_FILE
+
+
+def promotion_path(root: Path, training_id: str) -> Path:
+    return model_dir(root, training_id) / PROMOTION_FILE
 
 
 def latest_path(root: Path) -> Path:
@@ -120,7 +133,7 @@ class WeightedEnsemble:
 
 
 class LatestModel(BaseModel):
-    """models/latest.json: which model prediction serves when the request pins none."""
+    """models/latest.json: which model prediction serves when the request pins none (the promoted one)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -130,6 +143,12 @@ class LatestModel(BaseModel):
     feature_names: list[str]
     created_at: datetime
     format: int = ARTIFACT_FORMAT
+    # The promotion, so GET /models/current answers from this file alone. Defaults: a latest.json written
+    # before promotions existed (by training) still reads.
+    ensemble_auc: Probability | None = None
+    promoted_at: datetime | None = None
+    reason: str = ""
+    previous_model_version: str | None = None
 
 
 def save_artifact(path: Path, model: WeightedEnsemble) -> None:
@@ -155,23 +174,51 @@ def write_latest(root: Path, pointer: LatestModel) -> None:
     atomic_write_text(latest_path(root), pointer.model_dump_json(indent=2))
 
 
-def read_latest(root: Path) -> LatestModel | None:
-    """None when no model was ever published; ArtifactError when latest.json is unreadable."""
+def _read_json_model(path: Path, kind: type[M], name: str) -> M | None:
+    """None when the file does not exist; ArtifactError when it is not a valid `kind`."""
     try:
-        text = latest_path(root).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     try:
-        return LatestModel.model_validate_json(text)
+        return kind.model_validate_json(text)
     except ValidationError as exc:
-        raise ArtifactError(f"models/{LATEST_FILE} is not valid: {exc.errors()[0]['msg']}") from exc
+        raise ArtifactError(f"{name} is not valid: {exc.errors()[0]['msg']}") from exc
 
 
-def latest_pointer_for(model: WeightedEnsemble) -> LatestModel:
+def read_latest(root: Path) -> LatestModel | None:
+    """None when no model was ever promoted; ArtifactError when latest.json is unreadable."""
+    return _read_json_model(latest_path(root), LatestModel, f"{MODELS_DIR}/{LATEST_FILE}")
+
+
+def latest_unavailable(exc: Exception) -> Unavailable:
+    """The 503 of both services when latest.json cannot be read: nothing can say which model is served."""
+    return Unavailable(
+        f"{MODELS_DIR}/{LATEST_FILE} cannot be read ({exc}); promote a model (POST /models/promote) or fix the file.",
+        code="model_unavailable",
+    )
+
+
+def write_promotion(root: Path, record: ServingModel) -> None:
+    assert record.training_id is not None, "the baseline is never promoted"
+    atomic_write_text(promotion_path(root, record.training_id), record.model_dump_json(indent=2))
+
+
+def read_promotion(root: Path, training_id: str) -> ServingModel | None:
+    """The last promotion of models/<training_id>/: None when it was never promoted; ArtifactError if unreadable."""
+    name = f"{MODELS_DIR}/{training_id}/{PROMOTION_FILE}"
+    return _read_json_model(promotion_path(root, training_id), ServingModel, name)
+
+
+def latest_pointer_for(model: WeightedEnsemble, promotion: ServingModel) -> LatestModel:
     return LatestModel(
         training_id=model.training_id,
         model_version=model.model_version,
         artifact=f"{MODELS_DIR}/{model.training_id}/{MODEL_FILE}",
         feature_names=list(model.feature_names),
         created_at=model.created_at,
+        ensemble_auc=promotion.ensemble_auc,
+        promoted_at=promotion.promoted_at,
+        reason=promotion.reason,
+        previous_model_version=promotion.previous_model_version,
     )

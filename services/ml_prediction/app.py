@@ -23,8 +23,10 @@ router = APIRouter(tags=["prediction"])
     response_model=PREDICT_SINGLE.response,
     summary="Hit probability of one song, with explanations",
     description=(
-        "Scores `audio_features` plus `content_features` with the model `models/latest.json` names (or the pinned "
-        "`model_version`; before any training, the documented baseline `baseline-v1`). Features the model needs "
+        "Scores `audio_features` plus `content_features` with the model promoted last (`models/latest.json`, "
+        "see workflow-ml-training `POST /models/promote`), or the pinned `model_version`, which must be the "
+        "baseline or a model that is or was promoted; before any promotion, the documented baseline "
+        "`baseline-v1` answers. Features the model needs "
         "but the request lacks are imputed with the training median and listed in `missing_features`; more than "
         "half missing is refused. Each explanation is P(song) - P(song with that feature at its training median), "
         "largest |contribution| first."
@@ -34,12 +36,19 @@ router = APIRouter(tags=["prediction"])
             "model": ErrorEnvelope,
             "description": "The pinned model_version does not exist (unknown_model_version).",
         },
+        409: {
+            "model": ErrorEnvelope,
+            "description": "The pinned model_version was trained but never promoted (model_not_promoted).",
+        },
         422: {
             "model": ErrorEnvelope,
             "description": "Invalid request, too many missing features (too_many_missing_features), or a feature "
             "name in both maps (feature_name_collision).",
         },
-        503: {"model": ErrorEnvelope, "description": "latest.json names a model that cannot be loaded."},
+        503: {
+            "model": ErrorEnvelope,
+            "description": "latest.json is unreadable or names a model that cannot be loaded (model_unavailable).",
+        },
     },
 )
 def predict_single(body: PredictionRequest, request: Request) -> PredictionResponse:
@@ -59,8 +68,8 @@ def build_app(settings: PredictionSettings | None = None) -> FastAPI:
         name=SERVICE_NAME,
         version=VERSION,
         description=(
-            "Predicts the hit probability of a song from its audio and lyrics features with the newest trained "
-            "smart ensemble (or a documented baseline before any training), and explains the prediction."
+            "Predicts the hit probability of a song from its audio and lyrics features with the promoted smart "
+            "ensemble (or a documented baseline before any promotion), and explains the prediction."
         ),
         routers=[router],
         settings=settings,

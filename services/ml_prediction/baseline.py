@@ -1,4 +1,4 @@
-"""The built-in baseline: what prediction answers with before any model was trained ("baseline-v1").
+"""The built-in baseline: what prediction answers with before any model was promoted ("baseline-v1").
 
 A fixed, documented logistic formula over five named features; nothing is fitted:
 
@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
-BASELINE_VERSION = "baseline-v1"
+from contracts.prediction import BASELINE_VERSION
 
 BASELINE_MEDIANS: dict[str, float] = {
     "rhythm.danceability": 1.2,

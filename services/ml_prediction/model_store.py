@@ -1,8 +1,9 @@
-"""Which model answers: the one models/latest.json names, a pinned version, or the built-in baseline.
+"""Which model answers: the promoted one models/latest.json names, a pinned version, or the built-in baseline.
 
-Every request stats latest.json (inode, mtime, size): a new training that republishes it is picked
-up without a restart. Loaded artifacts are cached by the same stat key, so an unchanged model is
-never re-read from disk.
+Only promoted models are served (workflow-ml-training POST /models/promote writes latest.json and
+models/<training_id>/promotion.json): a pinned version must be the baseline or have a promotion.json.
+Every request stats latest.json (inode, mtime, size): a new promotion is picked up without a restart.
+Loaded artifacts are cached by the same stat key, so an unchanged model is never re-read from disk.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from services.common.errors import NotFound, ServiceError, Unavailable
+from contracts.prediction import BASELINE_VERSION
+from services.common.errors import Conflict, NotFound, ServiceError, Unavailable
 from services.common.model_artifacts import (
     ArtifactError,
     HitModel,
@@ -22,12 +24,14 @@ from services.common.model_artifacts import (
     artifact_path,
     is_valid_training_id,
     latest_path,
+    latest_unavailable,
     load_artifact,
     read_latest,
+    read_promotion,
     training_id_of,
 )
 from services.common.paths import resolve_data_path
-from services.ml_prediction.baseline import BASELINE, BASELINE_VERSION
+from services.ml_prediction.baseline import BASELINE
 
 log = logging.getLogger("hss.ml_prediction")
 
@@ -52,7 +56,7 @@ class ModelStore:
         self._cache: OrderedDict[Path, tuple[StatKey, WeightedEnsemble]] = OrderedDict()
 
     def current(self) -> HitModel:
-        """The model latest.json names; the baseline when nothing was trained yet."""
+        """The model latest.json names (promoted last); the baseline when nothing was promoted yet."""
         with self._lock:
             key = _stat_key(latest_path(self.root))
             if key is None:
@@ -62,9 +66,7 @@ class ModelStore:
                 try:
                     self._latest = read_latest(self.root)
                 except (ArtifactError, OSError) as exc:
-                    raise Unavailable(
-                        f"models/latest.json cannot be read ({exc}); retrain or fix the file.", code="model_unavailable"
-                    ) from exc
+                    raise latest_unavailable(exc) from exc
                 self._latest_key = key
             pointer = self._latest
             if pointer is None:  # deleted between stat and read
@@ -76,10 +78,17 @@ class ModelStore:
                     f"models/latest.json names {pointer.model_version}, but its artifact is unusable: {exc.message}",
                     code="model_unavailable",
                 ) from exc
-            return self._load(path, pointer.model_version)
+            model = self._load(path, pointer.model_version)
+        if model.model_version != pointer.model_version:  # retrained after its promotion: never serve unpromoted
+            raise Unavailable(
+                f"models/latest.json names {pointer.model_version}, but models/{pointer.training_id}/ now holds "
+                f"{model.model_version} (retrained); promote a model (POST /models/promote).",
+                code="model_unavailable",
+            )
+        return model
 
     def pinned(self, model_version: str) -> HitModel:
-        """A specific model: 'baseline-v1' or '<training_id>@<sha8>' found under models/<training_id>/."""
+        """'baseline-v1', or a promoted (now or earlier) '<training_id>@<sha8>' found under models/<training_id>/."""
         if model_version == BASELINE_VERSION:
             return BASELINE
         training_id = training_id_of(model_version)
@@ -92,6 +101,7 @@ class ModelStore:
             model = self._load(path, model_version)
         if model.model_version != model_version:
             raise self._unknown(model_version, now=model.model_version)
+        self._require_promoted(training_id, model_version)
         return model
 
     def get(self, model_version: str | None) -> HitModel:
@@ -123,6 +133,22 @@ class ModelStore:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return model
+
+    def _require_promoted(self, training_id: str, model_version: str) -> None:
+        try:
+            promotion = read_promotion(self.root, training_id)
+        except (ArtifactError, OSError) as exc:
+            raise Unavailable(
+                f"The promotion record of {model_version} cannot be read ({exc}); promote it again.",
+                code="model_unavailable",
+            ) from exc
+        if promotion is None or promotion.model_version != model_version:
+            raise Conflict(
+                f"Model {model_version} was trained but never promoted; promote it first (POST /models/promote "
+                f"on workflow-ml-training with training_id '{training_id}').",
+                code="model_not_promoted",
+                details={"model_version": model_version},
+            )
 
     def _unknown(self, model_version: str, now: str | None = None) -> NotFound:
         message = f"Unknown model version '{model_version}'."

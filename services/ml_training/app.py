@@ -1,4 +1,5 @@
-"""workflow-ml-training routes. Logic lives in ensemble.py (training) and jobs.py (job store, worker pool)."""
+"""workflow-ml-training routes. Logic lives in ensemble.py (training), jobs.py (job store, worker pool) and
+promotion.py (which model prediction serves)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Path, Request
 
-from contracts.catalog import TRAINING_JOB, TRAINING_START
+from contracts.catalog import MODEL_CURRENT, MODEL_PROMOTE, TRAINING_JOB, TRAINING_START
 from contracts.common import IDENTIFIER_PATTERN
 from contracts.errors import ErrorEnvelope
-from contracts.training import TrainingAccepted, TrainingJob, TrainingRequest
+from contracts.training import PromotionRequest, ServingModel, TrainingAccepted, TrainingJob, TrainingRequest
 from services.common.app_factory import create_app, settings_of
 from services.common.errors import NotFound, Unprocessable
 from services.common.paths import relative_to_root, resolve_data_path
 from services.ml_training.jobs import JobManager
+from services.ml_training.promotion import Promoter
 from services.ml_training.settings import TrainingSettings
 
 SERVICE_NAME = "workflow-ml-training"
@@ -30,6 +32,10 @@ def _manager(request: Request) -> JobManager:
     return request.app.state.jobs
 
 
+def _promoter(request: Request) -> Promoter:
+    return request.app.state.promoter
+
+
 @router.post(
     TRAINING_START.path,
     status_code=TRAINING_START.status,
@@ -39,7 +45,8 @@ def _manager(request: Request) -> JobManager:
         "Accepts at once (202) and trains in a worker process; poll `GET /train/jobs/{job_id}`. Only the path is "
         "checked here (inside the data root, exists, `.csv`); a dataset whose content is wrong ends as a `failed` "
         "job whose `error` says what to fix. `job_id` is the `training_id`: resubmitting a queued, running or "
-        "succeeded training returns that job (`existing: true`) unless `force` is set; a failed one is restarted."
+        "succeeded training returns that job (`existing: true`) unless `force` is set; a failed one is restarted. "
+        "A succeeded model is not served until it is promoted (`POST /models/promote`)."
     ),
     responses={
         403: {"model": ErrorEnvelope, "description": "dataset_path leaves the data root (path_outside_data_root)."},
@@ -83,6 +90,51 @@ def get_job(
     return job
 
 
+@router.post(
+    MODEL_PROMOTE.path,
+    response_model=MODEL_PROMOTE.response,
+    summary="Promote a succeeded training: workflow-ml-prediction serves its model from now on",
+    description=(
+        "Loads the training's model to check it is servable, then writes `models/<training_id>/promotion.json` "
+        "(this record) and `models/latest.json`, which workflow-ml-prediction serves by default; a pinned "
+        "`model_version` is served only when it is or was promoted. `previous_model_version` is what was served "
+        "before. Promoting the current model again returns its record unchanged; promoting an older one "
+        "(rollback) is a new promotion. Promotions are serialised. An unreadable latest.json is replaced "
+        "(`previous_model_version` is then null)."
+    ),
+    responses={
+        404: {"model": ErrorEnvelope, "description": "No such training job (job_not_found)."},
+        409: {
+            "model": ErrorEnvelope,
+            "description": "The job is not succeeded (job_not_succeeded, details.status), or its model.joblib or "
+            "metrics are missing or unreadable (model_artifacts_unusable: retrain with force=true).",
+        },
+        422: {"model": ErrorEnvelope, "description": "Invalid request (e.g. training_id not an identifier)."},
+    },
+)
+def promote_model(body: PromotionRequest, request: Request) -> ServingModel:
+    return _promoter(request).promote(body)
+
+
+@router.get(
+    MODEL_CURRENT.path,
+    response_model=MODEL_CURRENT.response,
+    summary="The model workflow-ml-prediction serves by default",
+    description=(
+        "The last promotion, as `models/latest.json` records it. Before any promotion: the built-in baseline "
+        "(`baseline: true`, `model_version` `baseline-v1`, no `training_id` or `ensemble_auc`)."
+    ),
+    responses={
+        503: {
+            "model": ErrorEnvelope,
+            "description": "models/latest.json cannot be read (model_unavailable); promote a model to replace it.",
+        }
+    },
+)
+def current_model(request: Request) -> ServingModel:
+    return _promoter(request).current()
+
+
 def build_app(settings: TrainingSettings | None = None) -> FastAPI:
     settings = settings or TrainingSettings()
     root: FilePath = settings.resolved_data_root()
@@ -110,7 +162,8 @@ def build_app(settings: TrainingSettings | None = None) -> FastAPI:
         version=VERSION,
         description=(
             "Trains the smart ensemble (five scikit-learn models, weighted by cross-validated AUC) on a features "
-            "CSV from the data root, in a worker process, and publishes the model for workflow-ml-prediction."
+            "CSV from the data root, in a worker process. A trained model is served by workflow-ml-prediction only "
+            "once it is promoted (`POST /models/promote`)."
         ),
         routers=[router],
         settings=settings,
@@ -118,6 +171,7 @@ def build_app(settings: TrainingSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.jobs = manager
+    app.state.promoter = Promoter(root)
     return app
 
 

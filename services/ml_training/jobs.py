@@ -25,11 +25,9 @@ from services.common.model_artifacts import (
     JOB_FILE,
     artifact_path,
     job_path,
-    latest_pointer_for,
     metrics_path,
     models_dir,
     save_artifact,
-    write_latest,
 )
 from services.common.paths import atomic_write_text
 from services.ml_training.ensemble import (
@@ -121,7 +119,10 @@ class _ProgressWriter:
 
 
 def run_training_job(data_root: str, training_id: str, dataset_file: str, config: dict) -> str:
-    """Executed in the worker process: train, publish the artifacts, record the outcome in job.json."""
+    """Executed in the worker process: train, save the artifact and metrics.json, record the outcome in job.json.
+
+    It does not publish: prediction serves the model only once it is promoted (promotion.py).
+    """
     root = Path(data_root)
     store = JobStore(root)
     job = store.read(training_id)
@@ -151,9 +152,8 @@ def run_training_job(data_root: str, training_id: str, dataset_file: str, config
             "feature_names": outcome.model.feature_names,
             "metrics": outcome.metrics.model_dump(mode="json"),
         }
+        # model.joblib and metrics.json before "succeeded": whoever sees the job succeed can promote it at once.
         atomic_write_text(metrics_path(root, training_id), json.dumps(record, indent=2))
-        # latest.json before "succeeded": whoever sees the job succeed also finds its model published.
-        write_latest(root, latest_pointer_for(outcome.model))
         store.write(
             progress.job.model_copy(
                 update={

@@ -19,6 +19,7 @@ PRELOADED_MODULES = (
     "hss_airflow.operators",
     "hss_airflow.batch",
     "hss_airflow.incoming",
+    "hss_airflow.rescore",
     "hss_airflow.results",
     "hss_airflow.training_dag",
     "pandas",

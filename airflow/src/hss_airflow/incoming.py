@@ -1,11 +1,13 @@
-"""dataset_triggered_training: watch training_data/incoming/ and claim a new dataset exactly once.
+"""dataset_triggered_training: watch training_data/incoming/ and claim a new dataset exactly once;
+train_on_new_dataset: find the claim its run was triggered for.
 
 Drop a dataset into `<data root>/training_data/incoming/<name>.csv` — write it elsewhere (or under a
 dot-name, which the glob skips) and rename it in, so it is never seen half-written. The DAG's deferrable
 sensor fires when a CSV is there; `claim_dataset` then moves the oldest one with a single rename into
 `training_data/claimed/` under a run-unique name. A rename is atomic, so two runs can never claim the same
-file: the loser's rename fails and it takes the next file. What was claimed is in the task's XCom and in
-`claimed/`, so a failed training is re-run by clearing that run (it keeps its claim).
+file: the loser's rename fails and it takes the next file. What was claimed is in the task's XCom, in `claimed/` and
+in the `hss_training_dataset` asset event, whose run of train_on_new_dataset trains it: a failed training is
+re-run by clearing that run (its event stays attached).
 """
 
 from __future__ import annotations
@@ -72,3 +74,28 @@ def claim_dataset(run_id: str, when: datetime, root: Path | None = None) -> dict
             continue
         return claim(target, source.name)
     raise NothingToClaim(f"no CSV left in {INCOMING} to claim (another run took it, or it was removed)")
+
+
+class NotTriggeredByAClaim(ValueError):
+    """A train_on_new_dataset run without the hss_training_dataset event of its partition."""
+
+
+CLAIM_KEYS = ("dataset_path", "original_name", "training_id")
+
+
+def claim_of_events(extras: list[dict[str, Any]], partition_key: str | None) -> dict[str, Any]:
+    """The claim a train_on_new_dataset run trains on: the hss_training_dataset event of its partition.
+
+    claim_dataset emits one event per claim with partition key = training_id, and the partitioned schedule
+    makes one run per key, so a run sees exactly its own claim (the newest, should a key repeat)."""
+    mine = [e for e in extras if isinstance(e, dict) and e.get("training_id") == partition_key]
+    if not mine:
+        raise NotTriggeredByAClaim(
+            f"this run was not triggered by a claimed dataset (partition {partition_key!r}, {len(extras)} event(s)): "
+            f"drop a CSV into {INCOMING}/, or trigger ml_training_smart_ensemble with dataset_path and training_id"
+        )
+    claim = mine[-1]
+    missing = [key for key in CLAIM_KEYS if not claim.get(key)]
+    if missing:
+        raise NotTriggeredByAClaim(f"the hss_training_dataset event lacks {', '.join(missing)}: {claim!r}")
+    return {key: claim[key] for key in CLAIM_KEYS}

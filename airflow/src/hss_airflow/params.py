@@ -14,6 +14,7 @@ from airflow.sdk import Param
 from contracts.common import IDENTIFIER_PATTERN
 from contracts.content import MAX_LYRICS_CHARS
 from contracts.data_root import data_path_pattern
+from hss_airflow.promotion import DEFAULT_PROMOTION, PROMOTION_MODES
 from hss_airflow.settings import settings
 
 AUDIO_SUFFIXES = ("wav", "mp3", "flac", "ogg")
@@ -90,6 +91,23 @@ def tuning_params(
     }
 
 
+def promotion_params() -> dict[str, Param]:
+    """`promotion`, shared by every training DAG: what promote_model does with the new model."""
+    return {
+        "promotion": Param(
+            DEFAULT_PROMOTION,
+            type="string",
+            enum=list(PROMOTION_MODES),
+            title="Promotion",
+            description=(
+                "auto: serve the new model unless its AUC is worse than the serving model's by more than the "
+                "tolerance; approve: a person approves or rejects in the UI (Required actions) or the REST API; "
+                "never: train and report only."
+            ),
+        ),
+    }
+
+
 def training_params() -> dict[str, Param]:
     """ml_training_smart_ensemble: dataset_path and training_id required."""
     return {
@@ -105,6 +123,7 @@ def training_params() -> dict[str, Param]:
             description="Names the model (models/<training_id>/) and the features CSV; the idempotency key.",
         ),
         **tuning_params(),
+        **promotion_params(),
     }
 
 
@@ -125,6 +144,7 @@ def daily_training_params(dataset_path: str = "training_data/daily.csv", prefix:
             description="training_id = <prefix>_<YYYYMMDD> of the run's logical date.",
         ),
         **tuning_params(),
+        **promotion_params(),
     }
 
 

@@ -2,14 +2,16 @@
 
 The report holds the metrics of every candidate model and of the ensemble (from the training job), the
 dataset as the DAG prepared it (rows, features, rows dropped because a service refused them) and the
-model version. The chart has two panels: cross-validated AUC per model (the AUC floor drawn in, dropped
-models greyed) and the ensemble's top feature importances. It is drawn with matplotlib's object API
+model version; `promotion` is filled in by promote_model (promoted or kept, and why). The chart has two
+panels: cross-validated AUC per model (the AUC floor drawn in, dropped models greyed) and the ensemble's
+top feature importances. It is drawn with matplotlib's object API
 (Figure + Agg canvas), no pyplot state, so it is safe in any worker.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from hss_airflow.settings import settings
 from hss_airflow.storage import atomic_write_bytes, atomic_write_json, relative_to_root
 
 CHART_NAME = "feature_importances.png"
+REPORT_NAME = "report.json"
 TOP_FEATURES = 15
 
 
@@ -52,6 +55,17 @@ def training_report(job: dict[str, Any], dataset: dict[str, Any] | None, run: di
         "timing": {k: job.get(k) for k in ("created_at", "started_at", "finished_at")},
         "run": {**run, "written_at": datetime.now(UTC).isoformat()},
     }
+
+
+def report_path(training_id: str, root: Path | None = None) -> Path:
+    return report_dir(training_id, root) / REPORT_NAME
+
+
+def record_promotion(training_id: str, promotion: dict[str, Any], root: Path | None = None) -> Path:
+    """Add promote_model's decision to report.json as `promotion` (atomic rewrite; a rerun replaces it)."""
+    path = report_path(training_id, root)
+    report = json.loads(path.read_text(encoding="utf-8"))
+    return atomic_write_json(path, {**report, "promotion": promotion})
 
 
 def render_chart(report: dict[str, Any], auc_floor: float | None = None) -> bytes:
@@ -93,7 +107,7 @@ def write_training_report(report: dict[str, Any], root: Path | None = None, auc_
     root = root or settings().data_root
     folder = report_dir(report["training_id"], root)
     chart = atomic_write_bytes(folder / CHART_NAME, render_chart(report, auc_floor))
-    path = atomic_write_json(folder / "report.json", {**report, "chart": CHART_NAME})
+    path = atomic_write_json(folder / REPORT_NAME, {**report, "chart": CHART_NAME, "promotion": None})
     best = max(report["models"].items(), key=lambda kv: kv[1]["auc"])[0] if report["models"] else None
     return {
         "training_id": report["training_id"],

@@ -3,12 +3,14 @@ dataset_triggered_training (one definition, no copies):
 
     validate_training_config -> process_training_dataset [plan_batches -> extract_batch_features (mapped)
     -> merge_features] -> smart_ensemble_training (deferrable MLTrainingOperator) -> aggregate_results
+    -> promote_model (PromoteModelOperator)
 
 Where the config comes from differs per DAG and is resolved in validate_training_config:
 - ml_training_smart_ensemble: params dataset_path + training_id (both required);
 - daily_model_training: params dataset_path + training_id_prefix; training_id = <prefix>_<YYYYMMDD> of the
   logical date (of run_after for a manual run without one);
-- dataset_triggered_training: the claim task's XCom (claimed file + training_id) passed as `claimed`.
+- train_on_new_dataset: the `hss_training_dataset` event that triggered the run (the claimed file +
+  training_id; `from_claim=True`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from typing import Any
 from airflow.sdk import XComArg, get_current_context, task, task_group
 from airflow.sdk.exceptions import AirflowFailException
 
-from hss_airflow.assets import TRAINED_MODEL, TRAINING_DATASET
+from hss_airflow.assets import TRAINING_DATASET
 from hss_airflow.dag_defaults import AUDIO_POOL, SERVICES_POOL
 from hss_airflow.datasets import PARALLEL_BATCHES, DatasetError, check_training_config, merge_features, plan_dataset
 from hss_airflow.datasets import run_batch as extract_batch
+from hss_airflow.incoming import NotTriggeredByAClaim, claim_of_events
 from hss_airflow.operators import MLTrainingOperator
+from hss_airflow.promotion import AUC_TOLERANCE
+from hss_airflow.promotion_operator import PromoteModelOperator
 from hss_airflow.reports import training_report, write_training_report
 
 GROUP_ID = "process_training_dataset"
@@ -47,8 +52,14 @@ TRAINING_DOC = f"""
    job in the triggerer, the worker slot is free. Resubmitting the same training_id returns the existing
    job (idempotent retries).
 4. **aggregate_results** writes `results/training/<training_id>/report.json` (metrics per model and the
-   ensemble, dataset stats, dropped rows) and `feature_importances.png` next to it, and updates the
-   `hss_trained_model` asset.
+   ensemble, dataset stats, dropped rows) and `feature_importances.png` next to it.
+5. **promote_model** decides whether prediction serves the new model, by conf `promotion`:
+   `auto` (default) promotes unless its cross-validated AUC is more than **{AUC_TOLERANCE}** below the
+   serving model's; `approve` waits (state *awaiting input*, no worker slot) for a person to Approve or
+   Reject under *Required actions* or through the REST API (no answer in 24 h rejects); `never` keeps the
+   serving model. Promoted: the task succeeds and updates the asset `hss_trained_model`, which runs
+   `rescore_library`. Kept: the task is *skipped* with the reason (no asset event). Either way the
+   decision is in the task log and in the report's `promotion`.
 """
 
 
@@ -59,17 +70,22 @@ def _fail_on_bad_input(fn, *args: Any, **kwargs: Any) -> Any:
         raise AirflowFailException(str(exc)) from None
 
 
-def build_training_chain(claimed: XComArg | None = None) -> tuple[Any, Any]:
+def build_training_chain(*, from_claim: bool = False) -> tuple[Any, Any]:
     """Add the chain to the DAG being defined; return (first task, last task) for wiring around it.
 
-    With `claimed` (a claimed dataset file), the chain's first task declares `hss_training_dataset` as its
-    inlet: the lineage reads dataset -> training -> model."""
+    With `from_claim`, the dataset and training_id come from the run's `hss_training_dataset` event (the
+    DAG is scheduled on that asset) and the first task declares the asset as its inlet."""
 
-    @task(task_id="validate_training_config", inlets=[TRAINING_DATASET] if claimed is not None else [])
-    def validate_training_config(claimed: dict[str, Any] | None = None) -> dict[str, Any]:
+    @task(task_id="validate_training_config", inlets=[TRAINING_DATASET] if from_claim else [])
+    def validate_training_config() -> dict[str, Any]:
         context = get_current_context()
         params = dict(context["params"])
-        if claimed:
+        if from_claim:
+            events = context["triggering_asset_events"][TRAINING_DATASET]
+            try:
+                claimed = claim_of_events([e.extra for e in events], context["dag_run"].partition_key)
+            except NotTriggeredByAClaim as exc:
+                raise AirflowFailException(str(exc)) from None
             params.update(dataset_path=claimed["dataset_path"], training_id=claimed["training_id"])
         if not params.get("training_id"):
             when = context.get("logical_date") or context["dag_run"].run_after
@@ -102,14 +118,14 @@ def build_training_chain(claimed: XComArg | None = None) -> tuple[Any, Any]:
         parts = extract_batch_features.partial(config=config).expand(batch=batches)
         return merge(config, parts)
 
-    @task(task_id="aggregate_results", outlets=[TRAINED_MODEL])
+    @task(task_id="aggregate_results")
     def aggregate_results(job: dict[str, Any]) -> dict[str, Any]:
         context = get_current_context()
         dataset = context["ti"].xcom_pull(task_ids=MERGE_TASK_ID)  # not an argument: keeps the graph a chain
         run = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"]}
         return write_training_report(training_report(job, dataset, run), auc_floor=AUC_FLOOR)
 
-    config = validate_training_config(claimed)
+    config = validate_training_config()
     features = process_training_dataset(config)
     training = MLTrainingOperator(
         task_id="smart_ensemble_training",
@@ -122,4 +138,11 @@ def build_training_chain(claimed: XComArg | None = None) -> tuple[Any, Any]:
         pool=SERVICES_POOL,
         doc_md="Starts the smart-ensemble job and defers; the trigger polls GET /train/jobs/{job_id}.",
     )
-    return config, aggregate_results(training.output)
+    promote = PromoteModelOperator(
+        task_id="promote_model",
+        summary=aggregate_results(training.output),
+        mode="{{ params.promotion }}",
+        pool=SERVICES_POOL,
+        doc_md="Promotes the new model, keeps the serving one (skipped, with the reason) or asks a person.",
+    )
+    return config, promote

@@ -36,6 +36,8 @@ DAG_IDS = (
     "dataset_triggered_training",
     "batch_analysis",
     "daily_model_training",
+    "train_on_new_dataset",
+    "rescore_library",
 )
 SONG_ID, SONG_PATH = "e2e_song", "songs/e2e_song.wav"
 CORRUPT_PATH = "songs/e2e_corrupt.wav"

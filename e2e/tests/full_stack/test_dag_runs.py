@@ -7,6 +7,7 @@ import os
 import time
 
 from e2e.client import AirflowClient
+from e2e.demo import failure_report
 from e2e.harness.base import Stack
 from e2e.tests.full_stack.conftest import (
     BATCH_FOLDER,
@@ -74,13 +75,18 @@ def test_training_on_raw_rows_gives_a_new_model_that_the_next_analysis_uses(
         if key[0].endswith("extract_batch_features") and state == "success"
     ]
     assert len(extracted) == RAW_SONGS // 12  # the rows needed features: two mapped extraction batches ran
+    # promotion=auto (the default) over the baseline: promoted, so prediction serves it from now on
+    promoted = client.xcom("ml_training_smart_ensemble", run_id, "promote_model")
+    assert promoted["promoted"] is True and promoted["serving"]["model_version"] == trained["model_version"]
     assert json.loads(latest.read_text())["model_version"] == trained["model_version"]
 
     _, summary, document = analyse(client, stack)
     assert summary["model_version"] == document["prediction"]["model_version"] == trained["model_version"]
 
 
-def test_a_new_dataset_file_starts_training(client: AirflowClient, stack: Stack) -> None:
+def test_a_new_dataset_file_is_claimed_and_its_asset_event_starts_a_training(
+    client: AirflowClient, stack: Stack
+) -> None:
     incoming = stack.data_root / "training_data" / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
     name = f"e2e_drop_{int(time.time())}.csv"
@@ -95,15 +101,30 @@ def test_a_new_dataset_file_starts_training(client: AirflowClient, stack: Stack)
                 continue
             claimed = client.xcom("dataset_triggered_training", run.dag_run_id, "claim_dataset")
             if claimed["original_name"] == name:
-                report = client.xcom("dataset_triggered_training", run.dag_run_id, "aggregate_results")
-                assert report["model_version"]
                 assert not (incoming / name).exists()  # claimed (moved), so it is trained exactly once
-                # the claim emitted hss_training_dataset, naming the file it claimed
+                # the claim emitted hss_training_dataset, naming the file, partitioned by its training_id
                 [event] = client.asset_events("hss_training_dataset", source_run_id=run.dag_run_id)
                 assert event.source_task_id == "claim_dataset" and event.extra == claimed
+                assert event.partition_key == claimed["training_id"]
+                training = wait_for_partition_run(client, "train_on_new_dataset", claimed["training_id"], deadline)
+                report = client.xcom("train_on_new_dataset", training, "aggregate_results")
+                assert report["training_id"] == claimed["training_id"] and report["rows"] == 120
                 return
         time.sleep(2)
     raise AssertionError(f"no successful dataset_triggered_training run claimed {name} in {RUN_TIMEOUT:.0f} s")
+
+
+def wait_for_partition_run(client: AirflowClient, dag_id: str, partition_key: str, deadline: float) -> str:
+    """The run the asset event of `partition_key` created, once it succeeded."""
+    while time.monotonic() < deadline:
+        mine = [r for r in client.list_runs(dag_id, limit=20) if r.partition_key == partition_key]
+        if mine:
+            final = client.wait_for_run(dag_id, mine[0].dag_run_id, timeout=max(1.0, deadline - time.monotonic()))
+            assert final.state.value == "success", failure_report(client, dag_id, final.dag_run_id)
+            assert final.run_type.value == "asset_triggered", final.run_type
+            return final.dag_run_id
+        time.sleep(2)
+    raise AssertionError(f"no {dag_id} run for partition {partition_key!r}")
 
 
 def test_batch_analysis_maps_one_task_per_song_and_spreads_them_over_the_workers(

@@ -1,7 +1,7 @@
 """Fixtures of the workflow-ml-prediction tests: data roots with really trained models, songs, clients.
 
 Models are trained in-process by the training service's own job runner (the same code the worker
-process runs), so these tests read exactly the artifact layout training publishes.
+process runs) and promoted by its Promoter, so these tests read exactly the artifact layout those write.
 """
 
 from __future__ import annotations
@@ -14,18 +14,20 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from contracts.training import JobStatus, TrainingJob
+from contracts.training import JobStatus, PromotionRequest, TrainingJob
 from fixtures.datasets import features_frame, make_features_dataset
 from services.conftest import DATA_DIRS
 from services.ml_prediction.app import build_app
 from services.ml_prediction.settings import PredictionSettings
 from services.ml_training.jobs import JobStore, run_training_job
+from services.ml_training.promotion import Promoter
 
 NON_FEATURES = ("song_id", "song_path", "is_hit")
 
 
-def train_model(root: Path, training_id: str, *, seed: int = 7, n_rows: int = 200) -> str:
-    """Train and publish a model under root (models/<training_id>/, latest.json); returns its model_version."""
+def train_model(root: Path, training_id: str, *, seed: int = 7, n_rows: int = 200, promote: bool = True) -> str:
+    """Train a model under root (models/<training_id>/) and, unless promote=False, promote it (latest.json,
+    promotion.json); returns its model_version."""
     dataset = make_features_dataset(root / "training_data" / f"{training_id}.csv", n_rows=n_rows, seed=seed)
     store = JobStore(root)
     store.write(
@@ -42,6 +44,8 @@ def train_model(root: Path, training_id: str, *, seed: int = 7, n_rows: int = 20
     assert run_training_job(str(root), training_id, str(dataset), config) == "succeeded"
     job = store.read(training_id)
     assert job is not None and job.model_version
+    if promote:
+        assert Promoter(root).promote(PromotionRequest(training_id=training_id)).model_version == job.model_version
     return job.model_version
 
 
@@ -56,7 +60,7 @@ def song_features(seed: int = 99, index: int = 0) -> tuple[dict[str, float], dic
 
 @pytest.fixture(scope="session")
 def trained_root(tmp_path_factory) -> tuple[Path, str]:
-    """A data root holding one trained model ('pred_a'), published in latest.json. Do not modify it."""
+    """A data root holding one trained and promoted model ('pred_a'). Do not modify it."""
     root = tmp_path_factory.mktemp("pred_trained") / "data"
     for sub in DATA_DIRS:
         (root / sub).mkdir(parents=True)
@@ -85,5 +89,5 @@ def song() -> Callable[..., tuple[dict[str, float], dict[str, float]]]:
 
 @pytest.fixture(scope="session")
 def train() -> Callable[..., str]:
-    """train(root, training_id, seed=7) -> model_version, trained and published under root."""
+    """train(root, training_id, seed=7, promote=True) -> model_version, trained (and promoted) under root."""
     return train_model

@@ -1,4 +1,4 @@
-"""workflow-ml-prediction over HTTP: baseline, trained model, explanations, missing features, versions."""
+"""workflow-ml-prediction over HTTP: baseline, promoted model, explanations, missing features, versions."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from contracts.catalog import PREDICT_SINGLE
+from contracts.catalog import MODEL_PROMOTE, PREDICT_SINGLE
 from contracts.errors import ErrorEnvelope
-from contracts.prediction import PredictionResponse
+from contracts.prediction import BASELINE_VERSION, PredictionResponse
+from contracts.training import PromotionRequest
 from services.common.model_artifacts import load_artifact, read_latest
-from services.ml_prediction.baseline import BASELINE_MEDIANS, BASELINE_VERSION
+from services.ml_prediction.baseline import BASELINE_MEDIANS
+from services.ml_training.promotion import Promoter
 
 URL = PREDICT_SINGLE.path
 
@@ -77,10 +79,25 @@ def test_baseline_without_lyrics_imputes_and_reports_them(data_root: Path, predi
     assert "lyrics.hook_strength" not in {e["feature"] for e in body["explanations"]}
 
 
-# --- trained model ----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_trained_but_unpromoted_model_is_not_served(data_root: Path, prediction_client, song, train) -> None:
+    version = train(data_root, "unpromoted", promote=False)
+    audio, content = song()
+    with prediction_client(data_root) as client:
+        default = client.post(URL, json=body_of("s1", audio, content))
+        pinned = client.post(URL, json=body_of("s1", audio, content, model_version=version))
+    assert not (data_root / "models/latest.json").exists()
+    assert default.status_code == 200 and default.json()["model_version"] == BASELINE_VERSION
+    assert pinned.status_code == 409, pinned.text
+    error = ErrorEnvelope.model_validate(pinned.json()).error
+    assert error.code == "model_not_promoted" and error.details == {"model_version": version}
+    assert str(MODEL_PROMOTE) in error.message and "'unpromoted'" in error.message
 
 
-def test_the_model_latest_json_names_answers(trained_root, trained_client, song) -> None:
+# --- promoted model ---------------------------------------------------------------------------
+
+
+def test_the_promoted_model_latest_json_names_answers(trained_root, trained_client, song) -> None:
     _, version = trained_root
     audio, content = song()
     r = trained_client.post(URL, json=body_of("s1", audio, content))
@@ -164,18 +181,36 @@ def test_unknown_model_version_is_a_404_envelope(trained_client, song, version: 
 
 
 @pytest.mark.slow
-def test_a_new_training_switches_the_served_model_without_restart(trained_copy, prediction_client, song, train):
+def test_a_new_promotion_switches_the_served_model_without_restart(trained_copy, prediction_client, song, train):
     root, first = trained_copy
     audio, content = song()
     with prediction_client(root) as client:
         before = client.post(URL, json=body_of("s1", audio, content)).json()
-        second = train(root, "pred_b", seed=11)
+        second = train(root, "pred_b", seed=11, promote=False)
+        unpromoted = client.post(URL, json=body_of("s1", audio, content)).json()
+        Promoter(root).promote(PromotionRequest(training_id="pred_b"))
         after = client.post(URL, json=body_of("s1", audio, content)).json()
-        old = client.post(URL, json=body_of("s1", audio, content, model_version=first)).json()
-    assert before["model_version"] == first
+        old = client.post(URL, json=body_of("s1", audio, content, model_version=first))
+    assert before["model_version"] == first and unpromoted["model_version"] == first
     assert second != first and read_latest(root).model_version == second
     assert after["model_version"] == second and after["baseline"] is False
-    assert old["model_version"] == first and old["hit_probability"] == before["hit_probability"]
+    # promoted earlier, no longer current: a pin still serves it
+    assert old.status_code == 200, old.text
+    assert old.json()["model_version"] == first and old.json()["hit_probability"] == before["hit_probability"]
+
+
+@pytest.mark.slow
+def test_a_promoted_model_retrained_in_place_is_not_served(trained_copy, prediction_client, song, train) -> None:
+    root, first = trained_copy
+    retrained = train(root, "pred_a", seed=11, promote=False)  # same training_id, other data: a new version
+    audio, content = song()
+    with prediction_client(root) as client:
+        default = client.post(URL, json=body_of("s1", audio, content))
+        pinned = client.post(URL, json=body_of("s1", audio, content, model_version=retrained))
+    assert retrained != first
+    assert default.status_code == 503 and error_code(default) == "model_unavailable"
+    assert retrained in default.json()["error"]["message"]
+    assert pinned.status_code == 409 and error_code(pinned) == "model_not_promoted"
 
 
 def test_a_broken_latest_json_makes_the_service_not_ready(trained_copy, prediction_client, song) -> None:

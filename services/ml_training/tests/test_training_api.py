@@ -1,13 +1,14 @@
-"""workflow-ml-training over HTTP: a real training end to end, its artifacts, restart, idempotency, prediction."""
+"""workflow-ml-training over HTTP: a real training end to end, its artifacts, restart, idempotency, promotion."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from fastapi.testclient import TestClient
 
-from contracts.catalog import PREDICT_SINGLE, TRAINING_JOB, TRAINING_START
+from contracts.catalog import MODEL_PROMOTE, PREDICT_SINGLE, TRAINING_JOB, TRAINING_START
 from contracts.errors import ErrorEnvelope
 from contracts.prediction import PredictionResponse
 from contracts.training import TrainingAccepted, TrainingJob
@@ -34,6 +35,15 @@ def trained(new_root, training_client, wait_for_job):
     return root, accepted, job, seen
 
 
+@pytest.fixture
+def trained_copy(trained, tmp_path):
+    """A private copy of the trained root a test may change: (root, final job)."""
+    root, _, job, _ = trained
+    copy = tmp_path / "data"
+    shutil.copytree(root, copy)
+    return copy, job
+
+
 def test_post_is_accepted_at_once_with_the_training_id_as_job_id(trained) -> None:
     _, accepted, _, _ = trained
     body = TrainingAccepted.model_validate(accepted)
@@ -55,32 +65,34 @@ def test_job_succeeds_with_monotonic_progress_five_models_and_a_good_auc(trained
     assert job.error is None and job.dataset_path == DATASET
 
 
-def test_artifacts_and_latest_pointer_are_written(trained) -> None:
+def test_artifacts_are_written_but_nothing_is_published(trained) -> None:
     root, _, job, _ = trained
     folder = root / "models" / "hits_v1"
     assert {p.name for p in folder.iterdir()} == {"job.json", "metrics.json", "model.joblib"}  # no temp leftovers
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["model_version"] == job["model_version"]
     assert metrics["metrics"]["ensemble_auc"] == job["metrics"]["ensemble_auc"]
-    latest = read_latest(root)
-    assert latest is not None and latest.model_version == job["model_version"]
-    assert latest.artifact == "models/hits_v1/model.joblib"
-    assert load_artifact(root / latest.artifact).model_version == job["model_version"]
-    assert latest.feature_names == metrics["feature_names"] and "song_id" not in latest.feature_names
+    assert load_artifact(folder / "model.joblib").model_version == job["model_version"]
+    assert "song_id" not in metrics["feature_names"]
+    assert read_latest(root) is None, "training must not publish: only a promotion writes latest.json"
 
 
-def test_prediction_service_on_the_same_root_serves_the_trained_model(trained) -> None:
-    root, _, job, _ = trained
+def test_prediction_on_the_same_root_serves_the_model_once_it_is_promoted(trained_copy, training_client) -> None:
+    root, job = trained_copy
     row = features_frame(n_rows=1, seed=99).iloc[0]
     features = {k: float(v) for k, v in row.items() if k not in ("song_id", "song_path", "is_hit") and v == v}
     audio = {k: v for k, v in features.items() if not k.startswith("lyrics.")}
     content = {k: v for k, v in features.items() if k.startswith("lyrics.")}
+    song = {"song_id": "s1", "audio_features": audio, "content_features": content}
     with TestClient(build_prediction_app(PredictionSettings(data_root=root, api_key=None))) as client:
-        r = client.post(
-            PREDICT_SINGLE.path, json={"song_id": "s1", "audio_features": audio, "content_features": content}
-        )
-    assert r.status_code == 200, r.text
-    body = PredictionResponse.model_validate(r.json())
+        before = client.post(PREDICT_SINGLE.path, json=song)
+        with training_client(root) as training:
+            promoted = training.post(MODEL_PROMOTE.path, json={"training_id": "hits_v1"})
+        after = client.post(PREDICT_SINGLE.path, json=song)
+    assert before.status_code == 200 and before.json()["baseline"] is True, before.text
+    assert promoted.status_code == 200, promoted.text
+    assert after.status_code == 200, after.text
+    body = PredictionResponse.model_validate(after.json())
     assert body.model_version == job["model_version"] and body.baseline is False
     assert body.missing_features == [] and len(body.explanations) == 10
 
