@@ -21,10 +21,12 @@ WORKERS ?= 1
 LOAD_PROFILE ?= default
 LOAD_ARGS ?=
 BENCH_ARGS ?=
+# make dags-deploy FORCE=1: commit even a DAG file that does not import (Airflow then takes its DAGs out of service)
+FORCE ?=
 # Debian packages the local full stack and the compose checks need, by the command that proves each one.
 SYSTEM_DEPS = initdb:postgresql redis-server:redis-server docker-compose:docker-compose
 
-.PHONY: help system-deps install test test-unit e2e up down status load bench lint format contracts bench-audio demo clean
+.PHONY: help system-deps install test test-unit e2e up down status dags-deploy dags-rollback dags-history load bench lint format contracts bench-audio demo clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +37,7 @@ help: ## List the targets
 	@echo "  make up WORKERS=3                    three Celery workers (compose: --scale airflow-worker=3)"
 	@echo "  make up E2E_BACKEND=local            the local-process stack even where Docker runs"
 	@echo "  make e2e PYTEST_ARGS='-k faults'     a part of the full-stack tests"
+	@echo "  make dags-deploy FORCE=1             commit even a file that does not import (its DAGs go stale)"
 	@echo "  make load LOAD_PROFILE=smoke         a short load run (profiles in load/profiles.toml)"
 	@echo "  make bench BENCH_ARGS='--only audio --quick'    a part, tiny inputs (report under artifacts/bench/)"
 	@echo "  make load LOAD_PROFILE=services-50 LOAD_ARGS='--user-classes ContentUser'    one light service"
@@ -75,6 +78,15 @@ down: ## Stop what `make up` started
 
 status: ## Show what `make up` runs (.stack/stack.json) and whether each part answers
 	$(RUN) python -m e2e.stack_cli status
+
+dags-deploy: ## Commit airflow/dags into the running full stack's Git DAG bundle hss-dags (a new DAG version)
+	$(RUN) python -m e2e.dags_cli deploy $(if $(FORCE),--force,)
+
+dags-rollback: ## Make the previous deploy's DAG content current again, as a new DAG version
+	$(RUN) python -m e2e.dags_cli rollback
+
+dags-history: ## The deploys of the running full stack's DAG repository, newest first
+	$(RUN) python -m e2e.dags_cli history
 
 load: install ## Locust against the make-up stack (started when none is up): totals, PASS/FAIL per threshold, reports in load/reports/
 	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m load.run --profile $(LOAD_PROFILE) $(LOAD_ARGS)

@@ -24,6 +24,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 # ---- stage 3: the runtime image ---------------------------------------------------------------------
 FROM ${HSS_PYTHON_IMAGE}
+# git: the Git DAG bundle (hss-dags) clones the stack's DAG repository with it.
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
 # uid 50000 as in Airflow's own image, group 0 so an arbitrary uid (`user: "<uid>:0"`) can write its home.
 RUN useradd --uid 50000 --gid 0 --home-dir /opt/airflow --create-home --shell /bin/bash airflow \
     && mkdir -p /opt/airflow/auth /opt/airflow/logs /app/data \

@@ -102,6 +102,7 @@ class AirflowClient:
         self.xcoms = af.XComApi(self.api)
         self.import_errors_api = af.ImportErrorApi(self.api)
         self.assets = af.AssetApi(self.api)
+        self.versions = af.DagVersionApi(self.api)
         if login:
             self.login()
 
@@ -139,6 +140,29 @@ class AirflowClient:
     def get_dag(self, dag_id: str) -> af.DAGResponse:
         with self._call(f"get DAG {dag_id!r}"):
             return self.dags.get_dag(dag_id, _request_timeout=self.timeout)
+
+    def list_dags(self) -> list[af.DAGResponse]:
+        with self._call("list DAGs"):
+            return self.dags.get_dags(limit=100, _request_timeout=self.timeout).dags
+
+    def dag_versions(self, dag_id: str) -> list[af.DagVersionResponse]:
+        """GET /api/v2/dags/{dag_id}/dagVersions, oldest first (version_number 1, 2, …)."""
+        with self._call(f"list the versions of DAG {dag_id!r}"):
+            page = self.versions.get_dag_versions(
+                dag_id, limit=100, order_by=["version_number"], _request_timeout=self.timeout
+            )
+        return page.dag_versions
+
+    def dag_doc(self, dag_id: str) -> str:
+        """The doc_md the api-server serves for the DAG's latest version."""
+        with self._call(f"get the details of DAG {dag_id!r}"):
+            return self.dags.get_dag_details(dag_id, _request_timeout=self.timeout).doc_md or ""
+
+    def clear_run(self, dag_id: str, run_id: str, *, on_latest_version: bool = False) -> None:
+        """Rerun a whole run. By default on the DAG version it ran on, as Airflow 3's clear does."""
+        body = af.DAGRunClearBody(dry_run=False, run_on_latest_version=on_latest_version)
+        with self._call(f"clear run {run_id!r} of DAG {dag_id!r}"):
+            self.runs.clear_dag_run(dag_id, run_id, body, _request_timeout=self.timeout)
 
     def import_errors(self) -> list[af.ImportErrorResponse]:
         with self._call("list import errors"):

@@ -137,15 +137,18 @@ class ContentUser(ServiceUser):
 class PredictionUser(ServiceUser):
     host = _host(catalog.PREDICTION.name)
     weight = 4
-    bodies = payloads.prediction_requests()
+    bodies: list[dict] = []  # real features of the load songs, analysed at test start (prepare below)
 
     @task(4)
     def predict(self) -> None:
-        self.post_checked(PREDICTION, random.choice(self.bodies), "hit_probability")
+        if self.bodies:
+            self.post_checked(PREDICTION, random.choice(self.bodies), "hit_probability")
 
     @task(1)
     def predict_without_lyrics(self) -> None:
         """Unknown lyrics: the service imputes the content features and lists them as missing (still a 200)."""
+        if not self.bodies:
+            return
         body = dict(random.choice(self.bodies), content_features={})
         self.post_checked(PREDICTION, body, "hit_probability")
 
@@ -234,13 +237,15 @@ class AirflowUser(FastHttpUser):
 
 @events.test_start.add_listener
 def prepare(environment, **_kwargs) -> None:
-    """Songs in the data root and the insights payload, once, before the users start."""
+    """Songs in the data root, their real features and the insights payload, once, before the users start."""
     selected = {cls.__name__ for cls in environment.user_classes}
     try:
         if any(USER_CLASSES[name].needs_songs for name in selected):
             payloads.prepare_songs(data_root(TARGETS))
-        if "InsightsUser" in selected:
-            InsightsUser.body = payloads.fetch_insights_request(TARGETS)
+        if selected & {"PredictionUser", "InsightsUser"}:
+            analyses = payloads.analyse_songs(TARGETS)
+            PredictionUser.bodies = payloads.prediction_requests(analyses)
+            InsightsUser.body = payloads.insights_request(TARGETS, analyses[3])
     except Exception as exc:
         log.error("cannot prepare the load payloads, stopping: %s", exc)
         environment.process_exit_code = 3

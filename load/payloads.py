@@ -3,7 +3,8 @@
 - songs: six 8 s synthesized songs (different tempi and keys, with a lyrics sidecar) written once
   into `<data root>/songs/load/`; audio requests and DAG runs name them relative to the root.
 - lyrics: the fixtures' named texts plus seeded generated ones (upbeat, sad, neutral).
-- prediction: rows of `fixtures.datasets.features_frame` split into audio/content feature maps.
+- prediction: the real audio and lyrics features of the load songs, analysed once by the running stack
+  at test start (a promoted model is trained on Essentia's features: invented rows would lack most).
 - insights: built once from real audio, content and prediction responses of the running stack.
 
 No Locust import here (see load/__init__.py); HTTP goes through `requests`, which the locustfile
@@ -12,7 +13,6 @@ may call too (gevent-patched there).
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,6 @@ from contracts.audio import AudioAnalysisRequest, AudioAnalysisResponse
 from contracts.content import LyricsAnalysisRequest, LyricsAnalysisResponse
 from contracts.insights import InsightsRequest
 from contracts.prediction import PredictionRequest, PredictionResponse
-from fixtures.datasets import AUDIO_FEATURES, CONTENT_FEATURES, NOISE_FEATURES, features_frame
 from fixtures.lyrics import NAMED_LYRICS, generate_lyrics, write_sidecar
 from load.targets import AUDIO, CONTENT, PREDICTION, target_url
 
@@ -95,47 +94,59 @@ def lyrics_requests(generated: int = 12) -> list[dict]:
     ]
 
 
-def prediction_requests(n_rows: int = 50, seed: int = 11) -> list[dict]:
-    """Feature rows of the fixtures' dataset as prediction requests (gaps left out: JSON has no NaN)."""
-    frame = features_frame(n_rows=n_rows, seed=seed)
-
-    def feature_map(row, names) -> dict[str, float]:
-        return {name: float(row[name]) for name in names if name in row and not math.isnan(row[name])}
-
-    bodies = []
-    for _, row in frame.iterrows():
-        body = PredictionRequest(
-            song_id=f"load_{row['song_id']}",
-            audio_features=feature_map(row, AUDIO_FEATURES + NOISE_FEATURES),
-            content_features=feature_map(row, CONTENT_FEATURES),
-        )
-        bodies.append(body.model_dump(mode="json", exclude_none=True))
-    return bodies
+@dataclass(frozen=True)
+class Analysis:
+    song: LoadSong
+    audio: AudioAnalysisResponse
+    content: LyricsAnalysisResponse
 
 
-def fetch_insights_request(targets: dict, song: LoadSong = LOAD_SONGS[3], timeout: float = 60.0) -> dict:
-    """One real audio + content + prediction round trip for `song`, assembled into an insights request."""
+def _poster(targets: dict, timeout: float):
     headers = {"X-API-Key": targets.get("api_key") or ""}
 
     def post(service: str, path: str, body: dict) -> dict:
         url = f"{target_url(targets, service)}{path}"
         response = requests.post(url, json=body, headers=headers, timeout=timeout)
         if not response.ok:
-            raise RuntimeError(f"insights payload: {url} answered {response.status_code}: {response.text[:300]}")
+            raise RuntimeError(f"load payloads: {url} answered {response.status_code}: {response.text[:300]}")
         return response.json()
 
-    audio = AudioAnalysisResponse.model_validate(
-        post("workflow-audio", AUDIO, {"song_id": song.song_id, "song_path": song.song_path})
-    )
-    content = LyricsAnalysisResponse.model_validate(
-        post("workflow-content", CONTENT, {"song_id": song.song_id, "lyrics": song.lyrics})
-    )
-    prediction = PredictionResponse.model_validate(
-        post(
-            "workflow-ml-prediction",
-            PREDICTION,
-            {"song_id": song.song_id, "audio_features": audio.features, "content_features": content.features},
+    return post
+
+
+def analyse_songs(targets: dict, songs: tuple[LoadSong, ...] = LOAD_SONGS, timeout: float = 60.0) -> list[Analysis]:
+    """One real audio + lyrics analysis per load song (the songs must be in the data root: prepare_songs)."""
+    post = _poster(targets, timeout)
+    return [
+        Analysis(
+            song,
+            AudioAnalysisResponse.model_validate(
+                post("workflow-audio", AUDIO, {"song_id": song.song_id, "song_path": song.song_path})
+            ),
+            LyricsAnalysisResponse.model_validate(
+                post("workflow-content", CONTENT, {"song_id": song.song_id, "lyrics": song.lyrics})
+            ),
         )
+        for song in songs
+    ]
+
+
+def prediction_requests(analyses: list[Analysis]) -> list[dict]:
+    """A prediction request per analysed song, with its real features."""
+    return [
+        PredictionRequest(
+            song_id=a.song.song_id, audio_features=a.audio.features, content_features=a.content.features
+        ).model_dump(mode="json", exclude_none=True)
+        for a in analyses
+    ]
+
+
+def insights_request(targets: dict, analysis: Analysis, timeout: float = 60.0) -> dict:
+    """The analysis plus a real prediction for it, assembled into an insights request."""
+    [body] = prediction_requests([analysis])
+    predicted = _poster(targets, timeout)("workflow-ml-prediction", PREDICTION, body)
+    prediction = PredictionResponse.model_validate(predicted)
+    request = InsightsRequest(
+        song_id=analysis.song.song_id, audio=analysis.audio, content=analysis.content, prediction=prediction
     )
-    request = InsightsRequest(song_id=song.song_id, audio=audio, content=content, prediction=prediction)
     return request.model_dump(mode="json")

@@ -144,8 +144,8 @@ def ensure_stack(stack_file: Path, echo: Echo = say) -> dict:
 def wait_until_ready(stack_info: dict, user_classes: tuple[str, ...], echo: Echo = say) -> None:
     """Each targeted service answers /ready; with AirflowUser, the DAG is parsed and not paused."""
     services = {targets.USER_CLASSES[c].target for c in user_classes} - {"airflow"}
-    if "InsightsUser" in user_classes:
-        services |= set(targets.INSIGHTS_SOURCES)
+    if set(user_classes) & set(targets.REAL_PAYLOAD_USERS):
+        services |= set(targets.REAL_SOURCES)
     checks = {name: _ready_check(f"{targets.target_url(stack_info, name)}/ready") for name in sorted(services)}
     if "AirflowUser" in user_classes:
         checks["airflow"] = lambda: _dag_problem(stack_info)

@@ -47,15 +47,16 @@ USER_CLASSES: dict[str, UserClassSpec] = {
     for spec in (
         UserClassSpec("AudioUser", catalog.AUDIO.name, (AUDIO,), needs_songs=True),
         UserClassSpec("ContentUser", catalog.CONTENT.name, (CONTENT,)),
-        UserClassSpec("PredictionUser", catalog.PREDICTION.name, (PREDICTION,)),
-        UserClassSpec("InsightsUser", catalog.INTELLIGENCE.name, (INSIGHTS,), needs_songs=True),  # see INSIGHTS_SOURCES
+        UserClassSpec("PredictionUser", catalog.PREDICTION.name, (PREDICTION,), needs_songs=True),  # REAL_SOURCES
+        UserClassSpec("InsightsUser", catalog.INTELLIGENCE.name, (INSIGHTS,), needs_songs=True),  # REAL_SOURCES
         UserClassSpec(
             "AirflowUser", "airflow", (AIRFLOW_LOGIN, AIRFLOW_TRIGGER, AIRFLOW_POLL, DAG_RUN), needs_songs=True
         ),
     )
 }
-# The insights payload is built once from real audio, content and prediction responses.
-INSIGHTS_SOURCES = (catalog.AUDIO.name, catalog.CONTENT.name, catalog.PREDICTION.name)
+# The prediction and insights payloads are built once from real audio, content (and prediction) responses.
+REAL_SOURCES = (catalog.AUDIO.name, catalog.CONTENT.name, catalog.PREDICTION.name)
+REAL_PAYLOAD_USERS = ("PredictionUser", "InsightsUser")
 
 
 def request_owner(name: str) -> str | None:

@@ -3,6 +3,7 @@ it emits starts train_on_new_dataset."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
@@ -40,6 +41,10 @@ read half-written.
 @dag(
     dag_id="dataset_triggered_training",
     schedule="@continuous",
+    # A start date, so each run's data interval starts where the last one ended: without one, the first
+    # interval is empty and the second run gets the first one's logical date ("run already exists", and the
+    # watch stops after one file).
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

@@ -70,7 +70,7 @@ def rescore_library() -> None:
     def rescore(paths: list[str]) -> dict[str, Any]:
         context = get_current_context()
         context["batch_label"] = f"{len(paths)} songs"  # type: ignore[typeddict-unknown-key]
-        return rescore_batch(paths, model_of(context), context["run_id"], prediction_client(context["ti"].log))
+        return rescore_batch(paths, model_of(context), context["run_id"], prediction_client())
 
     @task(task_id="summarize_rescore", trigger_rule="none_failed")  # an empty library maps no batch
     def summarize_rescore(batches: list[dict[str, Any]]) -> dict[str, Any]:

@@ -210,6 +210,7 @@ def test_daily_training_runs_at_two_without_catch_up(dags) -> None:
 def test_dataset_watch_runs_continuously_one_run_at_a_time_with_a_deferrable_sensor(dags) -> None:
     dag = dags["dataset_triggered_training"]
     assert serialized(dag).timetable.summary == "@continuous" and dag.max_active_runs == 1
+    assert dag.start_date is not None  # else the second run repeats the first one's logical date
     sensor = dag.get_task("wait_for_new_dataset")
     assert sensor.deferrable is True and sensor.soft_fail is True
     assert sensor.filepath == "training_data/incoming/*.csv"

@@ -231,3 +231,20 @@ def test_daily_training_needs_no_conf_and_names_the_model_after_the_logical_date
     assert str(dr.state) == "success"
     report = json.loads((services / "results" / "training" / "daily_20260304" / "report.json").read_text())
     assert report["model_version"].startswith("daily_20260304@") and report["n_rows"] == 80
+
+
+def test_rescore_library_records_the_serving_models_probability_beside_the_original(dags, services: Path) -> None:
+    serving = json.loads((services / "models" / "latest.json").read_text())["model_version"]
+    song = services / "songs" / "rescored.wav"
+    synth_song(song, bpm=118.0, tonic="C", seconds=6.0)
+    analysed, tis, _ = run(dags["comprehensive_analysis"], {"song_id": "rescored", "song_path": str(song)})
+    assert str(analysed.state) == "success", states(tis)
+
+    dr, tis, _ = run(dags["rescore_library"], {})  # by hand: the serving model
+
+    assert str(dr.state) == "success", states(tis)
+    document = result_of(services, "rescored", analysed)
+    assert document["prediction"]["model_version"] == serving  # the analysis' own prediction, untouched
+    [rescore] = document["rescores"]
+    assert rescore["model_version"] == serving and rescore["rescore_run_id"] == dr.run_id
+    assert rescore["hit_probability"] == pytest.approx(document["prediction"]["hit_probability"])  # same model

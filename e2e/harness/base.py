@@ -22,6 +22,8 @@ from pathlib import Path
 
 import requests
 
+from e2e.harness.dag_repo import DagRepo
+
 
 @dataclass(frozen=True)
 class FlowerAccess:
@@ -54,6 +56,7 @@ class Stack(ABC):
     flower: FlowerAccess | None
     data_root: Path  # the data root as this process sees it (songs/, training_data/, models/, results/)
     mail_dir: Path  # where the stack's SMTP sink writes each message it gets, as one .eml file
+    dag_repo: DagRepo | None  # the Git DAG bundle's repository (the full stacks); None: a plain DAG folder
 
     @abstractmethod
     def up(self) -> Stack:

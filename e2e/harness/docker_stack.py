@@ -35,6 +35,7 @@ from e2e.harness.compose_project import (
     ensure_base_images,
     output_tail,
 )
+from e2e.harness.dag_repo import BUNDLE_NAME, DagRepo
 from e2e.harness.env_file import ensure_env_file, read_env_file, update_env_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,8 @@ STALE_DB_HINT = (
 )
 DEFAULT_DATA_DIR = ".stack/data"  # relative to the repository, as the compose file's ${HSS_DATA_DIR:-…}
 DEFAULT_MAIL_DIR = ".stack/mail"  # ${HSS_MAIL_DIR:-…}: where the mail-sink service writes
+DEFAULT_DAGS_REPO = ".stack/dags.git"  # ${HSS_DAGS_REPO:-…}: the Git DAG bundle's repository, mounted read-only
+DAGS_SOURCE = REPO_ROOT / "airflow" / "dags"
 HOST_PORT_VARS = (
     "HSS_AIRFLOW_HOST_PORT",
     "HSS_FLOWER_HOST_PORT",
@@ -131,6 +134,7 @@ class DockerStack(Stack):
             self.project_name = f"hss-e2e-{secrets.token_hex(4)}"
             self.data_root = self.state_dir / "compose-data"
             self.mail_dir = self.state_dir / "compose-mail"
+            self.dag_repo = DagRepo(self.state_dir / "compose-dags.git")
         else:
             values = self.env_values()
             if not values.get("COMPOSE_PROJECT_NAME"):
@@ -139,6 +143,7 @@ class DockerStack(Stack):
             self.project_name = values.get("COMPOSE_PROJECT_NAME") or DEFAULT_PROJECT
             self.data_root = (REPO_ROOT / (values.get("HSS_DATA_DIR") or DEFAULT_DATA_DIR)).resolve()
             self.mail_dir = (REPO_ROOT / (values.get("HSS_MAIL_DIR") or DEFAULT_MAIL_DIR)).resolve()
+            self.dag_repo = DagRepo((REPO_ROOT / (values.get("HSS_DAGS_REPO") or DEFAULT_DAGS_REPO)).resolve())
         self.compose = ProjectCompose(
             context=REPO_ROOT,
             compose_file_name=[BASE_FILE, TEST_OVERLAY] if self.test_run else [BASE_FILE],
@@ -159,6 +164,7 @@ class DockerStack(Stack):
         """The data folder, and a test run's env file (idempotent); return the env file's path."""
         prepare_data_root(self.data_root)
         writable_for_containers(self.mail_dir)  # the mail-sink service writes there
+        self.progress(self.dag_repo.sync(DAGS_SOURCE))  # the containers read it (git's default modes: world-readable)
         if self.test_run:
             ensure_env_file(self.env_path, REPO_ROOT / ".env.example")
             update_env_file(
@@ -167,6 +173,7 @@ class DockerStack(Stack):
                     **dict.fromkeys(HOST_PORT_VARS, ""),  # empty = ephemeral host port (see docker-compose.test.yml)
                     "HSS_DATA_DIR": str(self.data_root),
                     "HSS_MAIL_DIR": str(self.mail_dir),
+                    "HSS_DAGS_REPO": str(self.dag_repo.path),
                     **self.airflow_env,
                     "HSS_SCHEDULER_CONTAINER": f"{self.project_name}-airflow-scheduler",
                     "COMPOSE_PROJECT_NAME": self.project_name,
@@ -441,6 +448,7 @@ class DockerStack(Stack):
             "api_key": self.api_key,
             "data_root": str(self.data_root),
             "mail_dir": str(self.mail_dir),
+            "dag_bundle": {"name": BUNDLE_NAME, "repo": str(self.dag_repo.path)},
             "compose": {
                 "project": self.project_name,
                 "env_file": str(self.env_path),

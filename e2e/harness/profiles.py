@@ -43,6 +43,7 @@ class Profile:
 
     name = ""
     executor = ""
+    git_dag_bundle = False  # True: the DAGs come from the stack's Git DAG bundle (e2e/harness/dag_repo.py)
 
     def start_backends(self, stack: ProfileStack) -> dict[str, str]:
         """Start backing processes (database, broker) in stack.group; return Airflow env overrides."""
@@ -74,11 +75,14 @@ FLOWER_PORT = 5555
 # forked process of ≈150 MB). A task whose worker died is noticed after 30 s without a heartbeat
 # (default 300 s) and retried, so a lost worker costs half a minute, not five. The worker imports the DAGs'
 # modules once before its pool forks (hss_airflow/celery_config.py), so each task does not import them again.
+# A task queued to a worker that died before starting it (its Celery message is gone with the worker) is
+# requeued after 180 s in the queued state (default 600 s, longer than a run's whole budget in the tests).
 CELERY_ENV = {
     "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
     "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "hss_airflow.celery_config.CELERY_CONFIG",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "180",
 }
 
 
@@ -95,6 +99,7 @@ def worker_hostname(index: int) -> str:
 class CeleryProfile(Profile):
     name = "celery"
     executor = "CeleryExecutor"
+    git_dag_bundle = True  # the full stack, as compose: versioned DAGs (the embedded demo keeps a plain folder)
 
     def __init__(self, workers: int = 1) -> None:
         if workers < 1:

@@ -38,6 +38,7 @@ from e2e.harness.airflow_stack import (
     write_private_json,
 )
 from e2e.harness.base import FlowerAccess, Stack
+from e2e.harness.dag_repo import BUNDLE_NAME, DagRepo, bundle_env
 from e2e.harness.mail import smtp_connection_env, start_mail_sink
 from e2e.harness.memory import groups_pss
 from e2e.harness.processes import LaunchError, ProcessGroup
@@ -140,6 +141,7 @@ class LocalStack(Stack):
         self.service_urls: dict[str, str] = {}
         self.ready_times: dict[str, float] = {}
         self.settings: AirflowSettings | None = None
+        self.dag_repo: DagRepo | None = None
 
     # --- locations -------------------------------------------------------------------------------
     @property
@@ -196,6 +198,16 @@ class LocalStack(Stack):
             data_root=self.data_root,
         )
         write_passwords_file(self.settings)
+        if self.profile.git_dag_bundle:
+            self.dag_repo = DagRepo(self.state_dir / "dags.git")
+            self.progress(self.dag_repo.sync(self.dags_folder))
+            self.settings.extra_env.update(
+                {
+                    **bundle_env(self.dag_repo.path),
+                    # this stack's own clones, not the machine-wide default under /tmp
+                    "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(self.airflow_home / "dag_bundles"),
+                }
+            )
         self.settings.extra_env.update(self.profile.start_backends(self))
         smtp_port = start_mail_sink(
             self.group, self.mail_dir, self.logs_dir, fixed_ports=self.fixed_ports, timeout=self.timeout
@@ -335,6 +347,7 @@ class LocalStack(Stack):
             "data_root": str(self.data_root),
             "mail_dir": str(self.mail_dir),
             "dags_folder": str(self.dags_folder),
+            **({"dag_bundle": {"name": BUNDLE_NAME, "repo": str(self.dag_repo.path)}} if self.dag_repo else {}),
             "airflow_home": str(self.airflow_home),
             "logs_dir": str(self.logs_dir),
             "pids": {p.name: p.pid for p in self.group.processes if p.alive()},

@@ -310,8 +310,8 @@ def test_the_local_stacks_tuning_holds_in_compose_too(base: dict) -> None:
 
     scheduler = environment(base["services"]["airflow-scheduler"])
     assert float(scheduler["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"]) == SCHEDULER_IDLE_SLEEP_S
-    key = "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"
-    assert scheduler[key] == CELERY_ENV[key]
+    for key in ("AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT", "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT"):
+        assert scheduler[key] == CELERY_ENV[key], key
 
 
 def test_every_airflow_component_has_the_analysis_deadline_and_the_smtp_sink(base: dict) -> None:
@@ -437,3 +437,26 @@ def test_the_workers_preload_the_dag_modules_as_on_the_local_stack(base: dict, w
     for cfg in (base, with_overlay):
         for name in ("airflow-worker", "airflow-scheduler"):
             assert environment(cfg["services"][name]).get(key) == CELERY_ENV[key], name
+
+
+def test_every_airflow_component_reads_the_dags_from_the_same_git_bundle_as_the_local_full_stack(
+    tmp_path: Path,
+) -> None:
+    from e2e.harness.dag_repo import REPO_IN_CONTAINERS, bundle_env
+
+    repo = tmp_path / "dags.git"
+    rendered = render(tmp_path, [BASE, OVERLAY], {**overlay_run_env(), "HSS_DAGS_REPO": str(repo)})
+    components = (
+        "airflow-dag-processor",
+        "airflow-scheduler",
+        "airflow-worker",
+        "airflow-triggerer",
+        "airflow-apiserver",
+    )
+    for name in components:
+        service = rendered["services"][name]
+        env = environment(service)
+        for key, value in bundle_env(REPO_IN_CONTAINERS).items():
+            assert env.get(key) == value, (name, key)
+        volumes = [str(v) for v in service.get("volumes", [])]
+        assert any(v.startswith(f"{repo}:{REPO_IN_CONTAINERS}") and v.endswith(":ro") for v in volumes), volumes

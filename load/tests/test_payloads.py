@@ -9,11 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from contracts.audio import AudioAnalysisRequest
+from contracts.audio import AudioAnalysisRequest, AudioAnalysisResponse
 from contracts.common import IDENTIFIER_PATTERN
-from contracts.content import LyricsAnalysisRequest
+from contracts.content import LyricsAnalysisRequest, LyricsAnalysisResponse
 from contracts.prediction import PredictionRequest
-from fixtures.datasets import AUDIO_FEATURES, CONTENT_FEATURES
 from load import payloads
 from load.targets import REPO_ROOT, STACK_FILE_ENV, USER_CLASSES
 
@@ -40,15 +39,18 @@ def test_lyrics_requests_are_distinct_valid_texts_including_an_instrumental() ->
     assert len(set(texts)) == len(texts) >= 12 and "" in texts
 
 
-def test_prediction_requests_split_feature_rows_into_audio_and_content_maps() -> None:
-    bodies = payloads.prediction_requests(n_rows=30)
-    assert len(bodies) == 30
-    for body in bodies:
-        request = PredictionRequest.model_validate(body)  # FeatureMap refuses NaN: the gaps were left out
-        assert set(AUDIO_FEATURES) & set(request.audio_features)
-        assert not set(CONTENT_FEATURES) & set(request.audio_features)
-        assert set(request.content_features) <= set(CONTENT_FEATURES) and request.content_features
-    assert any(len(b["content_features"]) < len(CONTENT_FEATURES) for b in payloads.prediction_requests(n_rows=200))
+def test_prediction_requests_carry_each_analysed_songs_real_features() -> None:
+    song = payloads.LOAD_SONGS[3]
+    audio = {"rhythm.bpm": 120.0, "lowlevel.loudness_ebu128.integrated": -9.0}
+    analysis = payloads.Analysis(
+        song,
+        AudioAnalysisResponse.model_construct(song_id=song.song_id, features=audio),
+        LyricsAnalysisResponse.model_construct(song_id=song.song_id, features={"lyrics.hook_strength": 0.5}),
+    )
+    [body] = payloads.prediction_requests([analysis])
+    request = PredictionRequest.model_validate(body)
+    assert request.song_id == song.song_id and request.audio_features == audio
+    assert request.content_features == {"lyrics.hook_strength": 0.5}
 
 
 def test_prepare_songs_writes_songs_and_sidecars_once(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ analysis stored (audio `features`, lyrics `features`): no audio is analysed agai
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -31,9 +32,10 @@ BATCH_SIZE = 200  # result files per mapped rescore task
 THREADS = 4  # predictions in flight per task (the prediction service answers in ~20 ms)
 
 Predict = Callable[[dict[str, Any]], dict[str, Any]]
+log = logging.getLogger(__name__)  # the task log (Airflow routes the standard loggers of a task there)
 
 
-def prediction_client(log: Any, timeout: float = 30.0) -> Predict:
+def prediction_client(timeout: float = 30.0) -> Predict:
     """POST /predict/single over the prediction connection; 4xx -> ServiceRejected, still-transient -> raise."""
 
     def predict(payload: dict[str, Any]) -> dict[str, Any]:

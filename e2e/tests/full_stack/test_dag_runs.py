@@ -109,6 +109,8 @@ def test_a_new_dataset_file_is_claimed_and_its_asset_event_starts_a_training(
                 training = wait_for_partition_run(client, "train_on_new_dataset", claimed["training_id"], deadline)
                 report = client.xcom("train_on_new_dataset", training, "aggregate_results")
                 assert report["training_id"] == claimed["training_id"] and report["rows"] == 120
+                # and the watch goes on: a new continuous run waits for the next file
+                assert any(r.run_after > run.run_after for r in client.list_runs("dataset_triggered_training", 5))
                 return
         time.sleep(2)
     raise AssertionError(f"no successful dataset_triggered_training run claimed {name} in {RUN_TIMEOUT:.0f} s")

@@ -1,0 +1,147 @@
+"""`make dags-deploy` / `make dags-rollback` / `make dags-history`: DAG versions on the running full stack.
+
+    python -m e2e.dags_cli [--state-dir DIR] [--source DIR] [--force] deploy|rollback|history
+
+deploy    parse the DAG files of --source (default airflow/dags/) as Airflow would and refuse when one does
+          not import: the current version keeps serving. Else commit them into the stack's DAG repository
+          (the Git DAG bundle `hss-dags`) and follow the dag-processor until every DAG reports the new bundle
+          version. --force commits a file that does not import anyway: Airflow 3.3 then shows the import
+          error and marks that file's DAGs stale (out of service) until a deploy that parses, or a rollback.
+rollback  commit the content of the deploy before the current one, as a new version, and follow it the same way.
+history   the deploys, newest first.
+
+Runs keep the DAG version they started on. To rerun an old run on its own version, clear it in the UI
+("Clear", without "Run on latest version") or `POST /api/v2/dags/{dag_id}/dagRuns/{run_id}/clear` with
+`{"dry_run": false, "run_on_latest_version": false}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from e2e.client import AirflowClient, AirflowClientError
+from e2e.harness.dag_repo import BUNDLE_NAME, BUNDLE_REFRESH_S, DagRepo, DagRepoError, Deploy
+from e2e.harness.stack_file import read_stack_file, say
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_STATE_DIR = REPO_ROOT / ".stack"
+DEFAULT_SOURCE = REPO_ROOT / "airflow" / "dags"
+FOLLOW_TIMEOUT = 90.0  # the bundle is refreshed every BUNDLE_REFRESH_S, then every file is parsed
+
+
+def parse_errors(source: Path) -> dict[str, str]:
+    """{file: error} of the DAG files that do not import, parsed the way the dag-processor does."""
+    from airflow.dag_processing.dagbag import DagBag  # Airflow's import is slow; only deploy needs it
+
+    bag = DagBag(dag_folder=str(source))
+    return {Path(name).name: error.strip().splitlines()[-1] for name, error in bag.import_errors.items()}
+
+
+def stack_repo(state_dir: Path) -> tuple[dict, DagRepo]:
+    info = read_stack_file(state_dir / "stack.json")
+    if info is None:
+        raise DagRepoError(f"no stack is up ({state_dir / 'stack.json'} is missing): make up first")
+    bundle = info.get("dag_bundle")
+    if not bundle:
+        raise DagRepoError(
+            "this stack reads airflow/dags as a plain folder (make demo): a change there is picked up as it is saved; "
+            "DAG versions from the Git bundle are a full-stack feature (make up)"
+        )
+    return info, DagRepo(bundle["repo"])
+
+
+def client_of(info: dict) -> AirflowClient:
+    airflow = info["airflow"]
+    return AirflowClient(airflow["url"], airflow["username"], airflow["password"])
+
+
+def follow(client: AirflowClient, deploy: Deploy, timeout: float = FOLLOW_TIMEOUT) -> int:
+    """Wait until each DAG serves `deploy`'s commit; print the DAG versions; 1 when a file of it did not parse."""
+    started = time.monotonic()
+    say(f"waiting for the dag-processor (the bundle is refreshed every {BUNDLE_REFRESH_S} s)…")
+    while time.monotonic() - started < timeout:
+        errors = [e for e in client.import_errors() if e.bundle_name == BUNDLE_NAME]
+        dags = client.list_dags()
+        behind = [d.dag_id for d in dags if d.bundle_version != deploy.commit]
+        if errors and len(behind) < len(dags):  # this version was parsed, and some file of it failed
+            for error in errors:
+                last = (error.stack_trace or "").strip().splitlines() or ["(no trace)"]
+                say(f"  ✘ {Path(error.filename).name}: {last[-1]}")
+            say(
+                "Airflow marks the DAGs of those files stale (out of service) until a deploy that parses: fix and "
+                "deploy, or make dags-rollback (GET /api/v2/importErrors shows the errors)."
+            )
+            return 1
+        if dags and not behind:
+            break
+        time.sleep(2)
+    else:
+        say(f"not every DAG reports {deploy.commit[:8]} after {timeout:.0f} s: behind: {', '.join(behind)}")
+        return 1
+    for dag in sorted(dags, key=lambda d: d.dag_id):
+        versions = client.dag_versions(dag.dag_id)
+        latest = versions[-1]
+        new = "new" if latest.bundle_version == deploy.commit else f"unchanged since {latest.bundle_version[:8]}"
+        say(f"  {dag.dag_id:<28} version {latest.version_number} ({new})")
+    say(f"served in {time.monotonic() - started:.0f} s; runs started before keep their version.")
+    return 0
+
+
+def deploy(repo: DagRepo, client: AirflowClient, source: Path, *, force: bool = False) -> int:
+    """Check, commit and follow one deploy of `source`; the exit code (0 served, 1 refused or not served)."""
+    errors = parse_errors(source)
+    if errors:
+        for name, error in errors.items():
+            say(f"  ✘ {name}: {error}")
+        if not force:
+            say("not deployed: the current version keeps serving. Fix the file and deploy again.")
+            return 1
+    made = repo.deploy(source, str(source))
+    if made is None:
+        say(f"nothing to deploy: {source} matches what {BUNDLE_NAME} serves ({repo.head()[:8]}).")
+        return 0
+    say(f"deployed {made.commit[:8]} to {BUNDLE_NAME} ({repo.path}): {made.message}")
+    return follow(client, made)
+
+
+def rollback(repo: DagRepo, client: AirflowClient) -> int:
+    made = repo.rollback()
+    say(f"rolled back: {made.commit[:8]} — {made.message}")
+    return follow(client, made)
+
+
+def cmd_history(state_dir: Path) -> int:
+    _, repo = stack_repo(state_dir)
+    for i, deploy in enumerate(repo.history()):
+        say(f"{'*' if i == 0 else ' '} {deploy.commit[:8]}  {deploy.message}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m e2e.dags_cli", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("deploy", "rollback", "history"))
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: .stack/ in the repo")
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="default: airflow/dags/")
+    parser.add_argument(
+        "--force", action="store_true", help="commit even a DAG file that does not import (its DAGs go stale)"
+    )
+    args = parser.parse_args(argv)
+    state_dir = args.state_dir.resolve()
+    try:
+        if args.command == "history":
+            return cmd_history(state_dir)
+        info, repo = stack_repo(state_dir)
+        client = client_of(info)
+        if args.command == "deploy":
+            return deploy(repo, client, args.source.resolve(), force=args.force)
+        return rollback(repo, client)
+    except (DagRepoError, AirflowClientError) as exc:
+        say(f"error: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
