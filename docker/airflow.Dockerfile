@@ -24,9 +24,13 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 # ---- stage 3: the runtime image ---------------------------------------------------------------------
 FROM ${HSS_PYTHON_IMAGE}
-# git: the Git DAG bundle (hss-dags) clones the stack's DAG repository with it.
+# git: the Git DAG bundle (hss-dags) clones the stack's DAG repository with it. The repository is a bind
+# mount owned by the host's user, not uid 50000: git refuses such a repository ("dubious ownership") unless a
+# protected config trusts it, and a local clone strips GIT_CONFIG_* from the environment of the side that
+# reads it, so the trust goes into the system config. This image reads no other repository.
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* \
+    && git config --system --add safe.directory '*'
 # uid 50000 as in Airflow's own image, group 0 so an arbitrary uid (`user: "<uid>:0"`) can write its home.
 RUN useradd --uid 50000 --gid 0 --home-dir /opt/airflow --create-home --shell /bin/bash airflow \
     && mkdir -p /opt/airflow/auth /opt/airflow/logs /app/data \

@@ -325,13 +325,19 @@ class AirflowClient:
                 dag_id, run_id, task_id, map_index, payload, _request_timeout=self.timeout
             )
 
+    def asset(self, asset_name: str) -> af.AssetResponse:
+        """The asset named `asset_name`: who produces it (producing_tasks), what it schedules (scheduled_dags)."""
+        with self._call(f"read asset {asset_name!r}"):
+            found = self.assets.get_assets(name_pattern=asset_name, _request_timeout=self.timeout).assets
+        [asset] = [a for a in found if a.name == asset_name] or [None]
+        if asset is None:
+            raise AirflowClientError(f"no asset named {asset_name!r}")
+        return asset
+
     def asset_events(self, asset_name: str, *, source_run_id: str | None = None) -> list[af.AssetEventResponse]:
         """The events of the asset named `asset_name` (optionally only those one run emitted), oldest first."""
+        asset = self.asset(asset_name)
         with self._call(f"read the events of asset {asset_name!r}"):
-            found = self.assets.get_assets(name_pattern=asset_name, _request_timeout=self.timeout).assets
-            [asset] = [a for a in found if a.name == asset_name] or [None]
-            if asset is None:
-                raise AirflowClientError(f"no asset named {asset_name!r}")
             events = self.assets.get_asset_events(
                 asset_id=asset.id, source_run_id=source_run_id, order_by=["timestamp"], _request_timeout=self.timeout
             )

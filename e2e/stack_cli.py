@@ -28,6 +28,7 @@ from pathlib import Path
 
 import requests
 
+from e2e.harness.dag_repo import DagRepo
 from e2e.harness.env_file import ensure_env_file, read_env_file, write_private
 from e2e.harness.processes import tail
 from e2e.harness.stack_file import group_members, live_pids, pid_alive, print_access, read_stack_file, say
@@ -378,6 +379,10 @@ def cmd_status(state_dir: Path) -> int:
     for name, url in (info.get("services") or {}).items():
         say(f"  {name:<24} {url}   /ready {probe(f'{url}/ready')}")
     say(f"  data root    {info.get('data_root')}")
+    if bundle := info.get("dag_bundle"):
+        history = DagRepo(bundle["repo"]).history(limit=1) if Path(bundle["repo"]).is_dir() else []
+        current = f"{history[0].commit[:8]} ({history[0].message})" if history else "missing"
+        say(f"  DAGs         Git bundle {bundle['name']} at {current}; make dags-deploy / dags-rollback")
     if info.get("mail_dir"):
         say(f"  alert mails  {info['mail_dir']}: {len(list(Path(info['mail_dir']).glob('*.eml')))} so far")
     if info.get("backend") == "docker":

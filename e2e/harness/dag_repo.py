@@ -58,10 +58,6 @@ def bundle_env(repo: str | Path) -> dict[str, str]:
     return {
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([bundle]),
         f"AIRFLOW_CONN_{REPO_CONN_ID.upper()}": json.dumps({"conn_type": "git", "host": str(repo)}),
-        # The repository may belong to another user (a bind mount keeps the host's owner): let git read it.
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": "safe.directory",
-        "GIT_CONFIG_VALUE_0": "*",
     }
 
 

@@ -34,6 +34,18 @@ def report_promotion(stack: Stack, training_id: str) -> dict:
     return json.loads((stack.data_root / "results/training" / training_id / "report.json").read_text())["promotion"]
 
 
+def test_the_assets_link_dataset_training_model_and_rescore(client: AirflowClient) -> None:
+    """What the UI's Assets view draws: who updates each asset and which DAG it schedules."""
+    dataset = client.asset("hss_training_dataset")
+    assert {(t.dag_id, t.task_id) for t in dataset.producing_tasks} == {("dataset_triggered_training", "claim_dataset")}
+    assert [d.dag_id for d in dataset.scheduled_dags] == ["train_on_new_dataset"]
+    model = client.asset("hss_trained_model")
+    assert {(t.dag_id, t.task_id) for t in model.producing_tasks} == {
+        (dag_id, "promote_model") for dag_id in (DAG, "daily_model_training", "train_on_new_dataset")
+    }
+    assert [d.dag_id for d in model.scheduled_dags] == ["rescore_library"]
+
+
 def test_an_approved_model_is_promoted_and_the_library_is_rescored_with_it(client: AirflowClient, stack: Stack) -> None:
     analysis = run_to_end(client, "comprehensive_analysis", {"song_id": SONG_ID, "song_path": SONG_PATH})
     analysed = client.xcom("comprehensive_analysis", analysis, "aggregate_results")
