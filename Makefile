@@ -23,8 +23,8 @@ LOAD_ARGS ?=
 BENCH_ARGS ?=
 # make dags-deploy FORCE=1: commit even a DAG file that does not import (Airflow then takes its DAGs out of service)
 FORCE ?=
-# Debian packages the local full stack and the compose checks need, by the command that proves each one.
-SYSTEM_DEPS = initdb:postgresql redis-server:redis-server docker-compose:docker-compose
+# Debian packages the local full stack, the compose checks and the browser test need, by the command that proves each one.
+SYSTEM_DEPS = initdb:postgresql redis-server:redis-server docker-compose:docker-compose chromium:chromium
 
 .PHONY: help system-deps install test test-unit e2e up down status dags-deploy dags-rollback dags-history load bench lint format contracts bench-audio demo clean
 

@@ -28,6 +28,7 @@ from e2e.harness.airflow_stack import DAGS_FOLDER
 from e2e.harness.processes import LaunchError
 from e2e.harness.service_metrics import analysis_critical_path, service_seconds
 from e2e.harness.stack import DEFAULT_STATE_DIR, LocalStack
+from e2e.harness.stack_file import results_url
 
 TRAINING_DAG = "ml_training_smart_ensemble"
 ANALYSIS_DAG = "comprehensive_analysis"
@@ -171,6 +172,7 @@ def demo(stack: LocalStack, args: argparse.Namespace) -> int:
     print(f"service time:     {critical:.2f} s on the critical path of {ANALYSIS_DAG} ({parts})")
     print(f"Airflow's share:  {times[ANALYSIS_DAG] - critical:.1f} s (trigger→success minus service time)")
     print(f"Airflow UI:       {stack.airflow_url}   login {stack.username} / {stack.password}")
+    print(f"Song analyses:    {results_url(stack.airflow_url)}   (the UI's nav entry, same login)")
     print(f"logs:             {stack.logs_dir}")
     print("=" * 72, flush=True)
     return 0

@@ -31,7 +31,15 @@ import requests
 from e2e.harness.dag_repo import DagRepo
 from e2e.harness.env_file import ensure_env_file, read_env_file, write_private
 from e2e.harness.processes import tail
-from e2e.harness.stack_file import group_members, live_pids, pid_alive, print_access, read_stack_file, say
+from e2e.harness.stack_file import (
+    group_members,
+    live_pids,
+    pid_alive,
+    print_access,
+    read_stack_file,
+    results_url,
+    say,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STATE_DIR = REPO_ROOT / ".stack"
@@ -372,6 +380,7 @@ def cmd_status(state_dir: Path) -> int:
     airflow_url = airflow.get("url")
     say(f"{info.get('backend', 'local')} backend ({info.get('executor', '?')}), from {stack_file}")
     say(f"  Airflow UI   {airflow_url}   {probe(f'{airflow_url}/api/v2/monitor/health')}")
+    say(f"  results      {results_url(airflow_url or '')}   (after login)")
     say(f"               login {airflow.get('username')} / {airflow.get('password')}")
     if flower := info.get("flower"):
         flower_url = flower.get("url")

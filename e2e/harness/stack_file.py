@@ -51,10 +51,18 @@ def live_pids(info: dict) -> dict[str, int]:
     return pids
 
 
+RESULTS_PATH = "/hss/songs"  # the hss_ui plugin's song list (hss_airflow.web)
+
+
+def results_url(airflow_url: str) -> str:
+    return f"{airflow_url.rstrip('/')}{RESULTS_PATH}"
+
+
 def print_access(info: dict, stack_file: Path, env_file: Path) -> None:
     airflow = info.get("airflow") or {}
     say(f"stack is up ({info.get('backend', 'local')} backend) — details in {stack_file}")
     say(f"  Airflow UI   {airflow.get('url')}   login {airflow.get('username')} / {airflow.get('password')}")
+    say(f'  results      {results_url(airflow.get("url") or "")}   (the UI\'s nav entry "Song analyses", same login)')
     if flower := info.get("flower"):
         login = f"   login {flower.get('username')} / {flower.get('password')}" if flower.get("password") else ""
         say(f"  Flower       {flower.get('url')}{login}")

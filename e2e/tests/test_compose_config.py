@@ -328,7 +328,8 @@ def test_every_airflow_component_has_the_analysis_deadline_and_the_smtp_sink(bas
 def test_every_component_that_touches_data_mounts_the_host_data_folder(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     rendered = render(tmp_path, [BASE, OVERLAY], {**overlay_run_env(), "HSS_DATA_DIR": str(data_dir)})
-    readers = ("airflow-worker", "airflow-triggerer", *(spec.name for spec in SERVICES))
+    # the api-server too: the result pages (hss_ui plugin) read the data root
+    readers = ("airflow-worker", "airflow-triggerer", "airflow-apiserver", *(spec.name for spec in SERVICES))
     for name in readers:
         volumes = [str(v) for v in rendered["services"][name].get("volumes", [])]
         assert any(v.startswith(f"{data_dir}:/app/data") for v in volumes), (name, volumes)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from e2e.client import AirflowClientError
 from e2e.harness.processes import LaunchError
-from load.bench import audio, dags, data, docker, growth, services, training
+from load.bench import audio, dags, data, docker, growth, services, training, ui_pages
 from load.bench.airflow_runs import BenchStack
 from load.bench.report import Machine, Section, load_average, render_table, to_json, write_markdown
 
@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "bench"
 DEFAULT_REPORT = REPO_ROOT / "docs" / "PERFORMANCE.md"
 KEEP_RUNS = 3
-BENCHMARKS = ("overhead", "scaling", "services", "analysis", "batch", "training", "growth", "docker")
+BENCHMARKS = ("overhead", "scaling", "services", "ui", "analysis", "batch", "training", "growth", "docker")
 GROUPS = {"audio": ("overhead", "scaling"), "dags": ("analysis", "batch", "training"), "all": BENCHMARKS}
 STACK_BENCHMARKS = ("analysis", "batch", "training", "growth")
 
@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--only",
-        help="comma list: audio (overhead,scaling), services, dags (analysis,batch,training), growth, docker "
+        help="comma list: audio (overhead,scaling), services, ui, dags (analysis,batch,training), growth, docker "
         "(run only when a Docker daemon answers; pair it with analysis for the docker/local ratio)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny inputs: checks the bench runs, figures are rough")
@@ -105,6 +105,11 @@ def run(args: argparse.Namespace, chosen: list[str], run_dir: Path, say: Callabl
         run_time = "10s" if quick else "30s"
         sections.append(
             _guarded("services", title, lambda: services.services_section(run_dir / "load", say, run_time), say)
+        )
+    if "ui" in chosen:
+        songs = 100 if quick else 1000
+        sections.append(
+            _guarded("ui", "Result pages", lambda: ui_pages.ui_section(say, songs=songs, trainings=songs // 10), say)
         )
     if any(b in chosen for b in STACK_BENCHMARKS):
         _local_stack_benchmarks(chosen, run_dir, dag_params, growth_params, sections, say)

@@ -1,0 +1,3 @@
+"""The result pages on the api-server (/hss): library.py reads the files, pages.py and charts.py draw them,
+app.py serves them behind the Airflow UI's login. Imported only by the api-server (the plugin's
+`fastapi_apps`), never by a task."""

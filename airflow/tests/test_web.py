@@ -1,0 +1,188 @@
+"""The /hss pages (hss_airflow.web) behind Airflow's own login, on a data root the test writes.
+
+The app is mounted the way the api-server mounts a plugin's `fastapi_apps`, with Airflow's auth manager and
+its JWT middleware, so the login checks are Airflow's (revoked tokens are looked up in the test DB).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.api_fastapi.app import init_auth_manager
+from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+from airflow.api_fastapi.auth.middlewares.refresh_token import JWTRefreshMiddleware
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from hss_airflow.web.app import PER_PAGE, build_app
+from hss_airflow.web.library import Library
+
+
+def analysis(song_id: str, run_id: str, probability: float, written_at: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "song_id": song_id,
+        "song_path": f"songs/{song_id}.wav",
+        "run": {"dag_id": "comprehensive_analysis", "run_id": run_id, "written_at": written_at},
+        "audio": {
+            "features": {"rhythm.bpm": 124.0},
+            "highlights": {
+                "tempo_bpm": 124.0,
+                "key": "A",
+                "scale": "minor",
+                "key_strength": 0.8,
+                "duration_s": 20.0,
+                "loudness": -8.5,
+                "danceability": 1.31,
+            },
+        },
+        "content": {"instrumental": False, "sentiment": {"label": "positive", "compound": 0.62}},
+        "prediction": {
+            "hit_probability": probability,
+            "model_version": "t1@abcd1234",
+            "explanations": [
+                {"feature": "rhythm.danceability", "value": 1.31, "contribution": 0.081},
+                {"feature": "lowlevel.loudness_ebu128.integrated", "value": -8.5, "contribution": -0.034},
+            ],
+        },
+        "insights": {
+            "summary": "A minor at 124 BPM.",
+            "recommendations": [
+                {"area": "tempo", "priority": "low", "message": "Keep the tempo."},
+                {"area": "loudness", "priority": "high", "message": "Master to -14 LUFS."},
+            ],
+        },
+        **extra,
+    }
+
+
+def write(root: Path, rel: str, document: Any) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    write(tmp_path, "results/song_a/run_1.json", analysis("song_a", "run_1", 0.41, "2026-11-30T10:00:00"))
+    rescored = {"rescores": [{"model_version": "t2@ffff0000", "hit_probability": 0.57}]}
+    write(tmp_path, "results/song_a/run_2.json", analysis("song_a", "run_2", 0.44, "2026-12-01T09:00:00", **rescored))
+    write(tmp_path, "results/song_b/run_3.json", analysis("song_b", "run_3", 0.83, "2026-12-01T08:00:00"))
+    write(tmp_path, "results/song_c/run_4.json", '{"song_id": "song_c", "prediction": {"hit_prob')  # cut short
+    write(tmp_path, "results/song_c/.run_5.json.x.tmp", "{")  # an atomic write in progress: not a note
+    write(tmp_path, "results/batch/run_9.json", {"total": 3})  # a batch summary, not an analysis
+    report = {
+        "training_id": "t1",
+        "model_version": "t1@abcd1234",
+        "n_rows": 120,
+        "n_features": 18,
+        "dataset": {"dropped_count": 2},
+        "models": {
+            "random_forest": {"auc": 0.84, "auc_std": 0.03, "weight": 0.6, "included": True},
+            "knn": {"auc": 0.52, "auc_std": 0.05, "weight": 0.0, "included": False},
+        },
+        "ensemble": {"auc": 0.86},
+        "feature_importances": {"rhythm.danceability": 0.12},
+        "promotion": {"promoted": True, "mode": "auto", "decided_by": "rule (auto)", "reason": "auto: better"},
+        "run": {"run_id": "manual__t1", "written_at": "2026-12-01T07:00:00"},
+    }
+    write(tmp_path, "results/training/t1/report.json", report)
+    write(tmp_path, "results/training/t2/report.json", "[1, 2")
+    return tmp_path
+
+
+@pytest.fixture
+def client(root: Path, airflow_db: Path) -> TestClient:
+    server = FastAPI()  # what the api-server does for a plugin: auth manager, JWT middleware, the mount
+    init_auth_manager(server)
+    server.add_middleware(JWTRefreshMiddleware)
+    server.mount("/hss", build_app(Library(root)))
+    return TestClient(server, follow_redirects=False)
+
+
+@pytest.fixture
+def token() -> str:
+    from airflow.api_fastapi.app import get_auth_manager
+
+    return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
+
+
+PAGES = ["/hss/songs", "/hss/songs/song_a", "/hss/training", "/hss/training/t1"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_without_the_ui_login_every_page_sends_the_browser_to_the_login(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/auth/login?next=")
+    assert client.get(path, cookies={"_token": "forged"}).status_code == 303
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_the_ui_session_cookie_and_a_bearer_token_both_open_the_page(client: TestClient, token: str, path: str) -> None:
+    assert client.get(path, cookies={"_token": token}).status_code == 200
+    client.cookies.clear()
+    assert client.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_the_list_shows_each_songs_newest_analysis_sorted_and_notes_the_broken_file(client, token) -> None:
+    html = client.get("/hss/songs?sort=probability&order=desc", cookies={"_token": token}).text
+    assert html.index("song_b") < html.index("song_a")  # 83% before 44%
+    assert "83.0%" in html and "44.0%" in html and "41.0%" not in html  # only the newest analysis of song_a
+    assert "/dags/comprehensive_analysis/runs/run_2" in html  # a link to its DAG run in the UI
+    assert "results/song_c/run_4.json: not readable JSON" in html and ".run_5" not in html and "batch" not in html
+
+
+def test_the_song_page_has_highlights_explanations_recommendations_and_each_models_probability(client, token) -> None:
+    html = client.get("/hss/songs/song_a", cookies={"_token": token}).text
+    assert "<span class='big' id='hit-probability'>44.0%</span>" in html
+    for fact in ("124.0 BPM", "A minor", "-8.5 LUFS", "1.31", "20.0 s", "positive (+0.62)"):
+        assert fact in html, fact
+    assert "<svg" in html and "rhythm.danceability" in html and "+0.081" in html and "-0.034" in html
+    assert html.index("Master to -14 LUFS.") < html.index("Keep the tempo.")  # high before low
+    assert "t2@ffff0000: 57.0%" in html and "41.0%" in html  # the rescore, and the older analysis
+
+
+def test_unknown_ids_are_404_pages_and_a_broken_report_is_a_note(client, token, root: Path) -> None:
+    for path in ("/hss/songs/nobody", "/hss/songs/training", "/hss/songs/batch", "/hss/training/nothing"):
+        response = client.get(path, cookies={"_token": token})
+        assert response.status_code == 404 and "<h1>Not found</h1>" in response.text, path
+    assert Library(root).song("..") is None and Library(root).training("../t1") == (None, None)
+    broken = client.get("/hss/training/t2", cookies={"_token": token})
+    assert broken.status_code == 200 and "results/training/t2/report.json: not readable JSON" in broken.text
+    listing = client.get("/hss/training", cookies={"_token": token}).text
+    assert "t1@abcd1234" in listing and "0.860" in listing and "<b>promoted</b>" in listing and "t2: " not in listing
+
+
+def test_the_training_page_charts_the_models_and_says_whether_it_was_promoted(client, token) -> None:
+    html = client.get("/hss/training/t1", cookies={"_token": token}).text
+    assert "<b id='ensemble-auc'>0.860</b>" in html and "120 rows used, 2 dropped" in html
+    assert html.count("<svg") == 2 and "random_forest" in html and "0.840 ± 0.030" in html
+    assert "<b>Promoted</b> (mode auto, by rule (auto)): auto: better" in html
+
+
+def test_the_list_paginates(tmp_path: Path, airflow_db: Path, token: str) -> None:
+    for i in range(PER_PAGE + 5):
+        write(tmp_path, f"results/s{i:03d}/r.json", analysis(f"s{i:03d}", "r", i / 100, f"2026-12-01T{i % 24:02d}:00"))
+    server = FastAPI()
+    init_auth_manager(server)
+    server.mount("/hss", build_app(Library(tmp_path)))
+    client = TestClient(server)
+    first = client.get("/hss/songs?sort=song&order=asc", cookies={"_token": token}).text
+    second = client.get("/hss/songs?sort=song&order=asc&page=2", cookies={"_token": token}).text
+    assert "page 1 of 2" in first and "s000" in first and "s054" not in first
+    assert "page 2 of 2" in second and "s054" in second and "s000" not in second
+    assert client.get("/hss/songs?sort=nonsense", cookies={"_token": token}).status_code == 422
+
+
+def test_the_plugin_adds_the_nav_entry_and_the_app_at_hss() -> None:
+    from airflow import plugins_manager
+
+    [info] = [p for p in plugins_manager.get_plugin_info() if p["name"] == "hss_ui"]
+    [view] = info["external_views"]
+    assert view["name"] == "Song analyses" and view["href"] == "hss/songs" and view["destination"] == "nav"
+    assert [app["url_prefix"] for app in info["fastapi_apps"]] == ["/hss"]
+    assert os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"].endswith("airflow/plugins")
