@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from e2e.client import AirflowClient, AirflowClientError
 from e2e.harness.dag_repo import BUNDLE_NAME, BUNDLE_REFRESH_S, DagRepo, DagRepoError, Deploy
@@ -58,15 +60,32 @@ def client_of(info: dict) -> AirflowClient:
     return AirflowClient(airflow["url"], airflow["username"], airflow["password"])
 
 
-def follow(client: AirflowClient, deploy: Deploy, timeout: float = FOLLOW_TIMEOUT) -> int:
-    """Wait until each DAG serves `deploy`'s commit; print the DAG versions; 1 when a file of it did not parse."""
-    started = time.monotonic()
+def latest_versions(client: AirflowClient) -> dict[str, Any]:
+    """dag_id -> the DAG's latest version (its number and bundle_version)."""
+    return {dag.dag_id: client.dag_versions(dag.dag_id)[-1] for dag in client.list_dags()}
+
+
+def follow(
+    client: AirflowClient,
+    made: Deploy,
+    before: dict[str, Any],
+    changed: set[str],
+    timeout: float = FOLLOW_TIMEOUT,
+) -> int:
+    """Wait until every DAG's latest version carries `made`'s commit; print each; 1 when a file did not import.
+
+    Airflow 3.3 makes a new version of a changed DAG when a run used the current one (that run keeps it), and
+    updates the current version in place when none did; an unchanged DAG's version takes the new commit."""
+    started, since = time.monotonic(), datetime.now(UTC)
     say(f"waiting for the dag-processor (the bundle is refreshed every {BUNDLE_REFRESH_S} s)…")
     while time.monotonic() - started < timeout:
-        errors = [e for e in client.import_errors() if e.bundle_name == BUNDLE_NAME]
-        dags = client.list_dags()
-        behind = [d.dag_id for d in dags if d.bundle_version != deploy.commit]
-        if errors and len(behind) < len(dags):  # this version was parsed, and some file of it failed
+        # an error recorded since this deploy, in a file it changed (an older one may still be listed)
+        errors = [
+            e
+            for e in client.import_errors()
+            if e.bundle_name == BUNDLE_NAME and Path(e.filename).name in changed and e.timestamp >= since
+        ]
+        if errors:
             for error in errors:
                 last = (error.stack_trace or "").strip().splitlines() or ["(no trace)"]
                 say(f"  ✘ {Path(error.filename).name}: {last[-1]}")
@@ -75,18 +94,28 @@ def follow(client: AirflowClient, deploy: Deploy, timeout: float = FOLLOW_TIMEOU
                 "deploy, or make dags-rollback (GET /api/v2/importErrors shows the errors)."
             )
             return 1
-        if dags and not behind:
+        latest = latest_versions(client)
+        behind = [dag_id for dag_id, v in latest.items() if v.bundle_version != made.commit]
+        if latest and not behind:
             break
         time.sleep(2)
     else:
-        say(f"not every DAG reports {deploy.commit[:8]} after {timeout:.0f} s: behind: {', '.join(behind)}")
+        say(f"not every DAG shows {made.commit[:8]} after {timeout:.0f} s: behind: {', '.join(behind)}")
         return 1
-    for dag in sorted(dags, key=lambda d: d.dag_id):
-        versions = client.dag_versions(dag.dag_id)
-        latest = versions[-1]
-        new = "new" if latest.bundle_version == deploy.commit else f"unchanged since {latest.bundle_version[:8]}"
-        say(f"  {dag.dag_id:<28} version {latest.version_number} ({new})")
-    say(f"served in {time.monotonic() - started:.0f} s; runs started before keep their version.")
+    files = {d.dag_id: Path(d.relative_fileloc or d.fileloc).name for d in client.list_dags()}
+    for dag_id, version in sorted(latest.items()):
+        earlier = before.get(dag_id)
+        if earlier is None or version.version_number > earlier.version_number:
+            if earlier:
+                what = "new version; runs of the one before keep it"
+            else:  # not listed before: new, or out of service (stale) until this deploy
+                what = "new DAG" if version.version_number == 1 else "back in service"
+        elif files.get(dag_id) in changed:
+            what = "changed, updated in place: no run used the version before"
+        else:
+            what = "unchanged"
+        say(f"  {dag_id:<28} version {version.version_number} ({what})")
+    say(f"served in {time.monotonic() - started:.0f} s.")
     return 0
 
 
@@ -99,18 +128,20 @@ def deploy(repo: DagRepo, client: AirflowClient, source: Path, *, force: bool = 
         if not force:
             say("not deployed: the current version keeps serving. Fix the file and deploy again.")
             return 1
+    before = latest_versions(client)
     made = repo.deploy(source, str(source))
     if made is None:
         say(f"nothing to deploy: {source} matches what {BUNDLE_NAME} serves ({repo.head()[:8]}).")
         return 0
     say(f"deployed {made.commit[:8]} to {BUNDLE_NAME} ({repo.path}): {made.message}")
-    return follow(client, made)
+    return follow(client, made, before, repo.changed_files(made.commit))
 
 
 def rollback(repo: DagRepo, client: AirflowClient) -> int:
+    before = latest_versions(client)
     made = repo.rollback()
     say(f"rolled back: {made.commit[:8]} — {made.message}")
-    return follow(client, made)
+    return follow(client, made, before, repo.changed_files(made.commit))
 
 
 def cmd_history(state_dir: Path) -> int:

@@ -109,6 +109,11 @@ class DagRepo:
         names = self._git("ls-tree", "--name-only", f"{ref}:{SUBDIR}").splitlines()
         return {name: self._git("show", f"{ref}:{SUBDIR}/{name}") for name in names}
 
+    def changed_files(self, commit: str) -> set[str]:
+        """The DAG file names `commit` changed, added or deleted against its parent."""
+        out = self._git("diff-tree", "--no-commit-id", "--name-only", "-r", "--root", commit)
+        return {Path(line).name for line in out.splitlines() if line.startswith(f"{SUBDIR}/")}
+
     # --- writing ---------------------------------------------------------------------------------
     def init(self, source: Path) -> Deploy | None:
         """Create the bare repository with a first deploy of `source`; an existing one is kept (None)."""
