@@ -14,7 +14,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from contracts.catalog import AUDIO, AUDIO_ANALYZE, CONTENT, LYRICS_ANALYZE, Endpoint, ServiceSpec
+from contracts.catalog import (
+    AUDIO,
+    AUDIO_ANALYZE,
+    CONTENT,
+    LYRICS_ANALYZE,
+    PREDICT_SINGLE,
+    PREDICTION,
+    Endpoint,
+    ServiceSpec,
+)
 from hss_airflow.http_calls import call_endpoint
 from hss_airflow.service_calls import ServiceRejected, ServiceUnavailable
 
@@ -24,6 +33,7 @@ log = logging.getLogger(__name__)
 SERVICES: dict[str, tuple[ServiceSpec, Endpoint]] = {
     "audio": (AUDIO, AUDIO_ANALYZE),
     "content": (CONTENT, LYRICS_ANALYZE),
+    "prediction": (PREDICTION, PREDICT_SINGLE),  # rescore_library
 }
 
 __all__ = ["SERVICES", "ServiceRejected", "ServiceUnavailable", "call_service"]
@@ -32,7 +42,7 @@ __all__ = ["SERVICES", "ServiceRejected", "ServiceUnavailable", "call_service"]
 def call_service(
     kind: str, payload: dict[str, Any], *, timeout: float = 300.0, attempts: int = 4, backoff: float = 1.0
 ) -> dict[str, Any]:
-    """POST `payload` to the `kind` service ("audio" / "content"); the validated response as a dict.
+    """POST `payload` to the `kind` service ("audio" / "content" / "prediction"); the validated response.
 
     The timeout is longer than the operators' because a batch queues many songs on workflow-audio's
     worker pool at once; a request waits there for a free worker."""

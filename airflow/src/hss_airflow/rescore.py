@@ -14,15 +14,14 @@ analysis stored (audio `features`, lyrics `features`): no audio is analysed agai
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from contracts.catalog import PREDICT_SINGLE, PREDICTION
-from hss_airflow.http_calls import call_endpoint
+from hss_airflow.feature_client import call_service
 from hss_airflow.service_calls import ServiceRejected
 from hss_airflow.settings import settings
 from hss_airflow.storage import atomic_write_json, relative_to_root
@@ -32,18 +31,11 @@ BATCH_SIZE = 200  # result files per mapped rescore task
 THREADS = 4  # predictions in flight per task (the prediction service answers in ~20 ms)
 
 Predict = Callable[[dict[str, Any]], dict[str, Any]]
-log = logging.getLogger(__name__)  # the task log (Airflow routes the standard loggers of a task there)
 
 
 def prediction_client(timeout: float = 30.0) -> Predict:
-    """POST /predict/single over the prediction connection; 4xx -> ServiceRejected, still-transient -> raise."""
-
-    def predict(payload: dict[str, Any]) -> dict[str, Any]:
-        return call_endpoint(
-            PREDICTION.conn_id, PREDICT_SINGLE, payload, timeout=timeout, attempts=4, backoff=1.0, log=log
-        )
-
-    return predict
+    """POST /predict/single (feature_client.call_service): 4xx -> ServiceRejected, still-transient -> raise."""
+    return partial(call_service, "prediction", timeout=timeout)
 
 
 def requested_model(conf_model: str | None, event_extras: list[dict[str, Any]]) -> str | None:

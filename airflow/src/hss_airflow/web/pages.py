@@ -42,6 +42,11 @@ def notes(items: list[str]) -> str:
     return f"<div class='notes'><b>{len(items)} file(s) skipped:</b><ul>{shown}{more}</ul></div>"
 
 
+def when(stamp: str) -> str:
+    """'2026-12-01T09:00:00.123+00:00' -> '2026-12-01 09:00:00' (UTC, escaped)."""
+    return escape(stamp[:19].replace("T", " "))
+
+
 def pct(value: float | None) -> str:
     return NONE if value is None else f"{value:.1%}"
 
@@ -82,7 +87,7 @@ def songs_page(listing: Listing, *, sort: str, order: str, page_no: int, per_pag
     body = "".join(
         f"<tr><td><a href='{PREFIX}/songs/{quote(a.song_id)}'>{escape(a.song_id)}</a></td>"
         f"<td class='num'>{pct(a.hit_probability)}</td><td>{escape(a.model_version or NONE)}</td>"
-        f"<td>{escape(a.written_at[:19].replace('T', ' '))}</td><td class='num'>{r['count']}</td>"
+        f"<td>{when(a.written_at)}</td><td class='num'>{r['count']}</td>"
         f"<td>{run_link(a.dag_id, a.run_id)}</td></tr>"
         for r in shown
         for a in [r["analysis"]]
@@ -146,7 +151,7 @@ def song_page(song_id: str, listing: Listing) -> str:
         or "<li>none</li>"
     )
     history = "".join(
-        f"<tr><td>{escape(a.written_at[:19].replace('T', ' '))}</td><td>{run_link(a.dag_id, a.run_id)}</td>"
+        f"<tr><td>{when(a.written_at)}</td><td>{run_link(a.dag_id, a.run_id)}</td>"
         f"<td class='num'>{pct(a.hit_probability)}</td><td>{escape(a.model_version or NONE)}</td>"
         f"<td>{'; '.join(f'{escape(m)}: {pct(p)}' for m, p in a.rescores) or NONE}</td></tr>"
         for a, _ in listing.items
@@ -154,7 +159,7 @@ def song_page(song_id: str, listing: Listing) -> str:
     body = (
         f"<p><span class='big' id='hit-probability'>{pct(latest.hit_probability)}</span> hit probability, "
         f"model <span class='pill'>{escape(latest.model_version or NONE)}</span>, analysed "
-        f"{escape(latest.written_at[:19].replace('T', ' '))} UTC ({run_link(latest.dag_id, latest.run_id)})</p>"
+        f"{when(latest.written_at)} UTC ({run_link(latest.dag_id, latest.run_id)})</p>"
         f"{notes(listing.notes)}<p>{escape(str(insights.get('summary', '')))}</p>"
         f"<div class='grid'><div><h2>Highlights</h2>{highlights}</div><div>{chart}</div></div>"
         f"<h2>Recommendations</h2><ul>{rec_list}</ul>"
@@ -176,7 +181,7 @@ def trainings_page(listing: Listing) -> str:
         f"<tr><td><a href='{PREFIX}/training/{quote(t.training_id)}'>{escape(t.training_id)}</a></td>"
         f"<td>{escape(t.model_version)}</td><td class='num'>{auc(t.ensemble_auc)}</td>"
         f"<td class='num'>{t.rows if t.rows is not None else NONE}</td><td class='num'>{t.dropped}</td>"
-        f"<td>{promoted(t)}</td><td>{escape(t.written_at[:19].replace('T', ' '))}</td></tr>"
+        f"<td>{promoted(t)}</td><td>{when(t.written_at)}</td></tr>"
         for t in listing.items
     )
     table = (
