@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -102,9 +103,13 @@ def data_path_pattern(root: StrPath, suffix: str = "") -> str:
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     """Call write(fh) on a temp file in the same folder, fsync, rename over `path`; return `path`.
 
-    On any failure the temp file is removed and the old file stays."""
+    On any failure the temp file is removed and the old file stays. A writer killed mid-write (SIGKILL,
+    a lost container) cannot clean up: each target has one writer at a time (a task try, a lock holder),
+    so the next write of the same target — the retry — removes such leftovers first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        leftover.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)  # as an ordinary write: mkstemp's 0600 would hide results from the host's user

@@ -106,6 +106,11 @@ class AirflowClient:
         if login:
             self.login()
 
+    def rebase(self, base_url: str) -> None:
+        """Talk to the api-server at a new address (a restarted container may publish a new host port)."""
+        self.base_url = base_url.rstrip("/")
+        self.api.configuration.host = self.base_url
+
     # --- errors ----------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _call(self, what: str) -> Iterator[None]:

@@ -399,8 +399,22 @@ def cmd_status(state_dir: Path) -> int:
     pids = {"launcher": info.get("launcher_pid"), **(info.get("pids") or {})}
     dead = [f"{name} ({pid})" for name, pid in pids.items() if not pid_alive(pid)]
     say(f"  processes    {len(pids) - len(dead)} of {len(pids)} alive; gone: {', '.join(dead) or 'none'}")
+    code = supervision_status(info.get("supervision") or {})
     if dead:
         say("some processes are gone: make down cleans up, then make up.")
+    return code
+
+
+def supervision_status(report: dict[str, dict]) -> int:
+    """The supervisor's view (stack.json "supervision"): restarts and state per process; 1 on a crash loop."""
+    if not report:
+        return 0
+    say(f"  {'process':<24} {'restarts':>8}  state")
+    for name, entry in report.items():
+        say(f"    {name:<22} {entry.get('restarts', 0):>8}  {entry.get('state', '?')}")
+    if looping := [name for name, entry in report.items() if entry.get("crash_loop")]:
+        say(f"crash loop: {', '.join(looping)} keep dying; their logs under logs/ say why (make down stops it).")
+        return 1
     return 0
 
 
@@ -416,12 +430,17 @@ def docker_status(state_dir: Path, info: dict) -> int:
     unhealthy = [
         name for name, state, health in containers if health != "done" and (state != "running" or health != "healthy")
     ]
+    restarts = stack.container_restarts()
     say(
         f"  containers   {len(containers) - len(unhealthy)} of {len(containers)} healthy or done (workers: "
         f"{info.get('workers')})"
     )
+    say(f"    {'container':<44} {'state':<10} {'health':<10} restarts")
     for name, state, health in containers:
-        say(f"    {name:<44} {state:<10} {health}")
+        say(f"    {name:<44} {state:<10} {health:<10} {restarts.get(name, 0)}")
+    if looping := [name for name, state, _ in containers if state == "restarting"]:
+        say(f"crash loop: {', '.join(looping)} keep restarting — `docker compose logs <service>` says why.")
+        return 1
     if unhealthy:
         say(f"not healthy: {', '.join(unhealthy)} — `docker compose logs <service>` says why.")
     return 0

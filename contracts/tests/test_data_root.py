@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,8 @@ from contracts.data_root import (
     relative_to_root,
     resolve_in_root,
 )
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -167,6 +172,40 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path: Path, monkeypatch: py
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+from contracts.data_root import atomic_write
+def half(fh):
+    fh.write(b'{"half": ')
+    fh.flush()
+    time.sleep(600)
+atomic_write(Path(sys.argv[1]), half)
+"""
+
+
+def test_the_retry_after_a_writer_killed_mid_write_leaves_no_temp_file(tmp_path: Path) -> None:
+    target, other = tmp_path / "run_1.json", tmp_path / ".run_2.json.abc123.tmp"
+    atomic_write_json(target, {"try": 1})
+    other.write_bytes(b"another target's write in progress")
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target)], cwd=REPO_ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(tmp_path.glob(".run_1.json.*.tmp")):
+            assert writer.poll() is None and time.monotonic() < deadline, "the writer never started its temp file"
+            time.sleep(0.05)
+    finally:
+        writer.kill()  # SIGKILL mid-write: no except/finally of atomic_write runs
+        writer.wait()
+    [leftover] = tmp_path.glob(".run_1.json.*.tmp")
+    assert leftover.read_bytes() == b'{"half": '
+    assert json.loads(target.read_text()) == {"try": 1}  # readers still see the whole old file
+
+    atomic_write_json(target, {"try": 2})  # the retry
+    assert json.loads(target.read_text()) == {"try": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "run_1.json"]  # only its own leftovers go
 
 
 def test_atomic_write_json_is_sorted_with_a_final_newline_and_refuses_nan(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import requests
 from cryptography.fernet import Fernet
 
+from e2e.harness.env_file import write_private
 from e2e.harness.processes import LaunchError, ManagedProcess, ProcessGroup, free_port, tail
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -82,10 +83,7 @@ def load_or_create_secrets(home: Path) -> dict[str, str]:
 
 
 def write_private_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    write_private(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_passwords_file(settings: AirflowSettings) -> Path:
@@ -163,7 +161,14 @@ def start_init(
     """Start the init step in the background (one shell running the commands in order); see wait_init."""
     script = " && ".join(shlex.join(argv) for argv in init_commands(pools_file))
     return group.start(
-        ManagedProcess("airflow-init", ["/bin/sh", "-c", script], logs_dir / "airflow-init.log", env=env, cwd=REPO_ROOT)
+        ManagedProcess(
+            "airflow-init",
+            ["/bin/sh", "-c", script],
+            logs_dir / "airflow-init.log",
+            env=env,
+            cwd=REPO_ROOT,
+            restart="no",  # a one-shot, as compose's airflow-init
+        )
     )
 
 
@@ -280,6 +285,8 @@ def start_airflow(
     for process, probe in extra:
         processes.append(process)
         probes[process.name] = probe
+    for process in processes:
+        process.probe = probes[process.name]  # what a restart waits for (Stack.restart / Stack.crash)
     progress(f"starting {', '.join(p.name for p in processes)}…")
     started_at = {}
     for process in processes:

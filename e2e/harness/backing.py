@@ -5,9 +5,10 @@ stack stops it like any other component). `initdb` and `postgres` refuse to run 
 (CI) both run as the `postgres` system user through `setpriv`, which execs (no extra process to stop),
 on a data dir that user owns. As a normal user they run as that user.
 
-Redis: `redis-server` with persistence off on a free port.
+Redis: `redis-server` on a free port, with an append-only file in its temp dir (a restart keeps the queue).
 
-Both are tuned for tests, not durability: fsync off, no snapshots. Nothing here touches the
+Both are tuned for tests, not durability: PostgreSQL without fsync, Redis without snapshots; each survives
+a restart of its process, not a lost disk. Nothing here touches the
 machine's own PostgreSQL (5432) or Redis (6379).
 """
 
@@ -142,6 +143,9 @@ class ThrowawayPostgres:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
+REDIS_PERSISTENCE = ("--appendonly", "yes", "--appendfsync", "everysec")
+
+
 @dataclass
 class ThrowawayRedis:
     logs_dir: Path
@@ -159,7 +163,8 @@ class ThrowawayRedis:
         exe = shutil.which("redis-server")
         if exe is None:
             raise LaunchError(f"redis-server not found: {INSTALL_HINT}")
-        argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        # The append-only file keeps queued Celery messages across a broker restart (docker-compose.yml: the same).
+        argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *REDIS_PERSISTENCE]
         argv += ["--dir", str(self.work_dir)]
         return ManagedProcess("redis", argv, self.logs_dir / "redis.log", cwd=self.work_dir)
 

@@ -5,6 +5,9 @@
     stack.airflow_url, stack.username, stack.password, stack.api_key, stack.service_urls, stack.flower
     stack.stop_service("workflow-audio"); stack.start_service("workflow-audio")
     stack.kill_worker()                  # SIGKILL a Celery worker mid-task; a fresh one takes its place
+    stack.crash("airflow-scheduler")     # SIGKILL; the restart policy / the local supervisor starts it again
+    stack.restart("postgres")            # a graceful restart (docker compose restart)
+    stack.restart_counts()               # {"airflow-scheduler": 1, …}
     stack.logs("airflow-scheduler")      # a component's log as text
     stack.memory_bytes()                 # what the whole stack holds in memory now
     stack.down()
@@ -77,6 +80,27 @@ class Stack(ABC):
     @abstractmethod
     def kill_worker(self) -> None:
         """SIGKILL a Celery worker with whatever it runs, then start a replacement and wait until it is ready."""
+
+    @abstractmethod
+    def pause_workers(self) -> None:
+        """Stop every Celery worker gracefully: tasks the scheduler queues from now on wait in the broker."""
+
+    @abstractmethod
+    def resume_workers(self) -> None:
+        """Start the workers again and wait until each answers."""
+
+    @abstractmethod
+    def crash(self, component: str) -> None:
+        """SIGKILL a component (e.g. "airflow-scheduler", "workflow-audio") as a crash, not a stop; return once
+        its restart policy (docker) or the supervisor (local) has it serving again."""
+
+    @abstractmethod
+    def restart(self, component: str) -> None:
+        """Stop a component gracefully and start it again (`docker compose restart`); return once it serves."""
+
+    @abstractmethod
+    def restart_counts(self) -> dict[str, int]:
+        """compose service name → restarts made by the restart policy / the supervisor since up()."""
 
     @abstractmethod
     def logs(self, component: str) -> str:

@@ -36,6 +36,7 @@ from e2e.harness.compose_project import (
     output_tail,
 )
 from e2e.harness.dag_repo import BUNDLE_NAME, DagRepo
+from e2e.harness.docker_faults import WORKER_SERVICE, ContainerFaults
 from e2e.harness.env_file import ensure_env_file, read_env_file, update_env_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,6 @@ HOST_PORT_VARS = (
 DATA_SUBDIRS = ("songs", "training_data", "training_data/incoming", "training_data/claimed", "models", "results")
 AIRFLOW_SERVICE, AIRFLOW_PORT = "airflow-apiserver", 8080
 FLOWER_SERVICE, FLOWER_PORT = "flower", 5555
-WORKER_SERVICE = "airflow-worker"
 # What a failed health check points at: the compose service whose log explains it.
 HEALTH_KEY_SERVICE = {
     "metadatabase": "postgres",
@@ -101,7 +101,7 @@ def prepare_data_root(root: Path) -> Path:
     return root
 
 
-class DockerStack(Stack):
+class DockerStack(ContainerFaults, Stack):
     backend = "docker"
 
     def __init__(
@@ -388,32 +388,8 @@ class DockerStack(Stack):
                 )
             time.sleep(0.5)
 
-    def kill_worker(self) -> None:
-        """SIGKILL the worker container(s), start them again, wait until every worker answers Flower's inspect.
-
-        Flower keeps dead workers in its list, so a worker counts only when its `timestamp` (Flower's clock)
-        is newer than the newest one seen a moment after the kill, when the dead workers can no longer answer.
-        """
-        self._compose("kill", "-s", "SIGKILL", WORKER_SERVICE)
-        start_error = None
-        try:
-            self._compose("start", WORKER_SERVICE)
-        except DockerStackError as exc:  # the restart policy may be restarting it right now
-            start_error = exc
-        time.sleep(2.0)  # let answers to inspects sent before the kill land in Flower first
-        settled = max((info.get("timestamp", 0.0) for info in self.flower_workers().values()), default=0.0)
-        deadline = time.monotonic() + self.timeout
-
-        def fresh() -> int:
-            return sum(info.get("timestamp", 0.0) > settled for info in self.flower_workers().values())
-
-        while fresh() < self.workers:
-            if time.monotonic() > deadline:
-                raise DockerStackError(
-                    f"{fresh()} of {self.workers} Celery workers answered Flower {self.timeout:.0f} s after the kill"
-                    f"{f' ({start_error})' if start_error else ''}:\n{self._log_tail(WORKER_SERVICE)}"
-                )
-            time.sleep(1.0)
+    def _service_name(self, component: str) -> str:
+        return COMPONENT_ALIASES.get(component, component)
 
     def memory_bytes(self) -> float:
         """`docker stats` memory summed over the project's running containers."""

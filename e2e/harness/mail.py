@@ -39,7 +39,8 @@ def start_mail_sink(group: ProcessGroup, mail_dir: Path, log_dir: Path, *, fixed
     port = pick_port(SMTP_PORT, fixed_ports)
     argv = [sys.executable, str(MAIL_SINK), "--dir", str(mail_dir), "--host", "127.0.0.1", "--port", str(port)]
     sink = group.start(ManagedProcess("mail-sink", argv, log_dir / "mail-sink.log", cwd=REPO_ROOT))
-    sink.wait_healthy(timeout, probe=lambda: smtp_answers("127.0.0.1", port))
+    sink.probe = lambda: smtp_answers("127.0.0.1", port)
+    sink.wait_healthy(timeout)
     return port
 
 

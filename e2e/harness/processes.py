@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,21 +56,34 @@ class ManagedProcess:
     health_url: str | None = None
     stop_signal: int = signal.SIGTERM  # PostgreSQL: SIGINT (fast shutdown; SIGTERM waits for every client)
     popen: subprocess.Popen | None = None
+    probe: Callable[[], bool] | None = None  # "is it serving?" beyond health_url (set by whoever starts it)
+    # compose's `restart:` — "unless-stopped": the supervisor (supervisor.py) restarts it when it dies;
+    # "no": a one-shot (airflow-init). stop() marks it stopped on purpose, as `docker compose stop` does.
+    restart: str = "unless-stopped"
+    stopped: bool = False
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def start(self) -> ManagedProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(
-            list(self.argv),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **self.env},
-            cwd=self.cwd,
-            start_new_session=True,  # its own process group: stop() ends it and its children only
-        )
-        log.close()
+        with self.lock:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = self.log_path.open("ab")
+            self.popen = subprocess.Popen(
+                list(self.argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                cwd=self.cwd,
+                start_new_session=True,  # its own process group: stop() ends it and its children only
+            )
+            log.close()
+            self.stopped = False
         return self
+
+    @property
+    def exit_code(self) -> int | None:
+        """None while it runs (or before it started); a negative code is the signal that ended it."""
+        return self.popen.poll() if self.popen else None
 
     @property
     def pid(self) -> int | None:
@@ -88,7 +102,7 @@ class ManagedProcess:
     def wait_healthy(self, timeout: float, probe: Callable[[], bool] | None = None) -> float:
         """Block until `probe()` (default: GET health_url answers 2xx); return the seconds it took."""
         started = time.monotonic()
-        check = probe or self._http_ok
+        check = probe or self.probe or self._http_ok
         while time.monotonic() - started < timeout:
             self.check_alive()
             if check():
@@ -108,11 +122,19 @@ class ManagedProcess:
             return False
 
     def stop(self, grace: float = 15.0) -> None:
-        """Signal the process group (stop_signal), SIGKILL whatever is left after `grace` seconds."""
+        """Signal the process group (stop_signal), SIGKILL whatever is left after `grace` seconds.
+
+        A stop is on purpose: the supervisor leaves the process down until start()."""
+        with self.lock:
+            self.stopped = True
+            self._stop(grace)
+
+    def _stop(self, grace: float) -> None:
         if self.popen is None or self.popen.poll() is not None:
             return
-        pgid = os.getpgid(self.popen.pid)
-        os.killpg(pgid, self.stop_signal)
+        pgid = self.popen.pid  # it leads its own group (start_new_session)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, self.stop_signal)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(grace)
         with contextlib.suppress(ProcessLookupError):  # children (pool workers, forks) may outlive the leader
@@ -121,13 +143,16 @@ class ManagedProcess:
             self.popen.wait(5)
 
     def kill(self) -> None:
-        """SIGKILL the whole process group at once (a crash, not a shutdown) and reap the leader."""
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpgid(self.popen.pid), signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(10)
+        """SIGKILL the whole process group at once (a crash, not a shutdown) and reap the leader.
+
+        Not a stop: the supervisor restarts it, as compose's restart policy restarts a crashed container."""
+        with self.lock:
+            if self.popen is None or self.popen.poll() is not None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(10)
 
 
 class ProcessGroup:

@@ -116,8 +116,9 @@ class CeleryProfile(Profile):
         initdb_seconds = self.postgres.init()
         postgres = stack.group.start(self.postgres.process())
         redis = stack.group.start(self.redis.process())
-        postgres.wait_healthy(stack.timeout, probe=self.postgres.ready)
-        redis.wait_healthy(stack.timeout, probe=self.redis.ready)
+        postgres.probe, redis.probe = self.postgres.ready, self.redis.ready
+        postgres.wait_healthy(stack.timeout)
+        redis.wait_healthy(stack.timeout)
         stack.progress(
             f"  PostgreSQL :{self.postgres.port} (initdb {initdb_seconds:.1f} s) and Redis :{self.redis.port} ready"
         )
@@ -171,7 +172,7 @@ class CeleryProfile(Profile):
         app = Celery(broker=self.redis.url)
         try:
             return [name.split("@", 1)[0] for reply in app.control.ping(timeout=timeout) for name in reply]
-        except OSError:  # broker not reachable (yet)
+        except Exception:  # broker not reachable (yet, or again after a restart): OSError, redis' own errors
             return []
         finally:
             app.close()

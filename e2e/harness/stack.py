@@ -41,9 +41,11 @@ from e2e.harness.base import FlowerAccess, Stack
 from e2e.harness.dag_repo import BUNDLE_NAME, DagRepo, bundle_env
 from e2e.harness.mail import smtp_connection_env, start_mail_sink
 from e2e.harness.memory import groups_pss
+from e2e.harness.process_faults import COMPOSE_NAMES, ProcessFaults
 from e2e.harness.processes import LaunchError, ProcessGroup
-from e2e.harness.profiles import CeleryProfile, get_profile, worker_process_name
+from e2e.harness.profiles import CeleryProfile, get_profile
 from e2e.harness.services import connection_uri_env, pick_port, start_services
+from e2e.harness.supervisor import Supervisor
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO_ROOT / ".stack"
@@ -86,17 +88,7 @@ def groups_left(pgids: list[int], timeout: float = 10.0) -> list[int]:
         time.sleep(0.2)
 
 
-# Compose service names (what tests and `Stack.logs()` use) → this backend's process names.
-COMPOSE_NAMES = {
-    "airflow-apiserver": "api-server",
-    "airflow-scheduler": "scheduler",
-    "airflow-dag-processor": "dag-processor",
-    "airflow-triggerer": "triggerer",
-    "airflow-init": "airflow-init",
-}
-
-
-class LocalStack(Stack):
+class LocalStack(ProcessFaults, Stack):
     backend = "local"
 
     def __init__(
@@ -142,6 +134,8 @@ class LocalStack(Stack):
         self.ready_times: dict[str, float] = {}
         self.settings: AirflowSettings | None = None
         self.dag_repo: DagRepo | None = None
+        self.supervisor: Supervisor | None = None  # restarts what dies, from up() until down()
+        self._stack_file_lock = threading.Lock()
 
     # --- locations -------------------------------------------------------------------------------
     @property
@@ -179,6 +173,7 @@ class LocalStack(Stack):
             self.down()
             raise
         self.ready_times["stack"] = time.monotonic() - started
+        self.supervisor = Supervisor(self.group, on_change=self._supervision_changed, say=self.progress).start()
         self.write_stack_file()
         self.progress(f"stack ready in {self.ready_times['stack']:.1f} s — Airflow {self.airflow_url}")
         return self
@@ -261,6 +256,9 @@ class LocalStack(Stack):
             self._down()
 
     def _down(self) -> None:
+        if self.supervisor is not None:  # first: nothing may be restarted while the stack stops
+            self.supervisor.stop()
+            self.supervisor = None
         processes = self.group.processes
         alive = [p for p in processes if p.alive()]
         if alive:
@@ -305,19 +303,9 @@ class LocalStack(Stack):
             process.start()
         process.wait_healthy(self.timeout)
 
-    def kill_worker(self) -> None:
-        """SIGKILL every Celery worker (as `docker compose kill airflow-worker` does), then start each again."""
-        if not isinstance(self.profile, CeleryProfile):
-            raise RuntimeError(f"profile {self.profile.name!r} has no Celery worker to kill")
-        workers = [self._process(worker_process_name(i)) for i in range(1, self.profile.workers + 1)]
-        for worker in workers:
-            worker.kill()
-        if answering := self.profile.ping_workers():
-            raise RuntimeError(f"Celery workers still answer after SIGKILL: {answering}")
-        for worker in workers:
-            worker.start()
-        for index, worker in enumerate(workers, start=1):
-            worker.wait_healthy(self.timeout, probe=lambda index=index: self.profile.worker_answers(index))
+    def _supervision_changed(self) -> None:
+        if self._wrote_stack_file:  # pids changed: make down and make status read them from stack.json
+            self.write_stack_file()
 
     def memory_bytes(self) -> float:
         """PSS summed over every process of the stack (each started process leads its own group)."""
@@ -351,6 +339,7 @@ class LocalStack(Stack):
             "airflow_home": str(self.airflow_home),
             "logs_dir": str(self.logs_dir),
             "pids": {p.name: p.pid for p in self.group.processes if p.alive()},
+            "supervision": self.supervisor.report() if self.supervisor else {},
             "backend": self.backend,
             "workers": self.profile.workers if isinstance(self.profile, CeleryProfile) else 0,
             **self.profile.urls(self),
@@ -358,9 +347,10 @@ class LocalStack(Stack):
         }
 
     def write_stack_file(self) -> Path:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        write_private_json(self.stack_file, self.info())
-        self._wrote_stack_file = True
+        with self._stack_file_lock:  # the supervisor's thread rewrites it too
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            write_private_json(self.stack_file, self.info())
+            self._wrote_stack_file = True
         return self.stack_file
 
     def _refuse_if_running(self) -> None:

@@ -177,6 +177,9 @@ def test_status_of_a_docker_stack_lists_each_container_and_names_the_unhealthy(
                 ("hss-workflow-flower-1", "exited", "-"),
             ]
 
+        def container_restarts(self) -> dict[str, int]:
+            return {"hss-workflow-airflow-worker-2": 3}
+
     seen: dict = {}
 
     def fake_docker_stack(state_dir: Path, env_file: Path, workers: int = 1) -> FakeDockerStack:
@@ -199,8 +202,33 @@ def test_status_of_a_docker_stack_lists_each_container_and_names_the_unhealthy(
     assert seen == {"env_file": tmp_path / ".env", "workers": 2}
     assert "containers   2 of 4 healthy or done (workers: 2)" in out
     assert "hss-workflow-airflow-worker-2" in out and "unhealthy" in out
+    assert "hss-workflow-airflow-worker-2                running    unhealthy  3" in out  # its restarts
     assert "not healthy: hss-workflow-airflow-worker-2, hss-workflow-flower-1" in out
     assert f"data root    {tmp_path / 'data'}" in out
+
+
+def test_status_shows_the_supervisors_restarts_and_fails_on_a_crash_loop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = {
+        "backend": "local",
+        "airflow": {"url": "http://127.0.0.1:9", "username": "admin", "password": "pw"},
+        "pids": {},
+        "supervision": {
+            "scheduler": {"restarts": 1, "state": "running", "crash_loop": False},
+            "triggerer": {"restarts": 6, "state": "crash loop: exited (1), restart in 30 s", "crash_loop": True},
+        },
+    }
+    (tmp_path / "stack.json").write_text(json.dumps(info))
+    assert cmd_status(tmp_path) == 1  # a crash loop is not a healthy stack
+    out = capsys.readouterr().out
+    assert "    scheduler                     1  running" in out
+    assert "    triggerer                     6  crash loop: exited (1), restart in 30 s" in out
+    assert "crash loop: triggerer keep dying" in out
+
+    info["supervision"]["triggerer"] = {"restarts": 6, "state": "running", "crash_loop": False}
+    (tmp_path / "stack.json").write_text(json.dumps(info))
+    assert cmd_status(tmp_path) == 0
 
 
 def test_up_refuses_fewer_than_one_worker(tmp_path: Path) -> None:
