@@ -146,6 +146,11 @@ class AirflowClient:
         with self._call(f"get DAG {dag_id!r}"):
             return self.dags.get_dag(dag_id, _request_timeout=self.timeout)
 
+    def dag_details(self, dag_id: str) -> af.DAGDetailsResponse:
+        """The DAG with its params (name → {"value", "schema", "description"}), doc_md, bundle version…"""
+        with self._call(f"get the details of DAG {dag_id!r}"):
+            return self.dags.get_dag_details(dag_id, _request_timeout=self.timeout)
+
     def list_dags(self) -> list[af.DAGResponse]:
         with self._call("list DAGs"):
             return self.dags.get_dags(limit=100, _request_timeout=self.timeout).dags
@@ -168,6 +173,21 @@ class AirflowClient:
         body = af.DAGRunClearBody(dry_run=False, run_on_latest_version=on_latest_version)
         with self._call(f"clear run {run_id!r} of DAG {dag_id!r}"):
             self.runs.clear_dag_run(dag_id, run_id, body, _request_timeout=self.timeout)
+
+    def clear_tasks(self, dag_id: str, run_id: str, task_ids: list[str], *, downstream: bool = True) -> list[str]:
+        """Clear these tasks of a run (succeeded ones too) and, by default, what depends on them; Airflow runs them
+        again. Returns the task ids it cleared."""
+        body = af.ClearTaskInstancesBody(
+            dag_run_id=run_id,
+            dry_run=False,
+            task_ids=[af.ClearTaskInstancesBodyTaskIdsInner(task_id) for task_id in task_ids],
+            include_downstream=downstream,
+            only_failed=False,
+            reset_dag_runs=True,
+        )
+        with self._call(f"clear {', '.join(task_ids)} of run {run_id!r} of DAG {dag_id!r}"):
+            cleared = self.tis.post_clear_task_instances(dag_id, body, _request_timeout=self.timeout)
+        return [ti.task_id for ti in cleared.task_instances]
 
     def import_errors(self) -> list[af.ImportErrorResponse]:
         with self._call("list import errors"):
@@ -237,6 +257,21 @@ class AirflowClient:
                     raise
                 retried = True
                 time.sleep(1.0)
+
+    def trigger_raw(self, dag_id: str, conf: object, run_id: str) -> dict:
+        """POST a run with any JSON as `conf` (the generated client only sends objects): for fuzzing.
+        One attempt, no retry; a non-2xx raises AirflowClientError with the status."""
+        url, what = f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns", f"trigger DAG {dag_id!r}"
+        headers = {"Authorization": f"Bearer {self.api.configuration.access_token}"}
+        body = {"conf": conf, "dag_run_id": run_id, "logical_date": None}
+        with self._call(what):
+            response = requests.post(url, json=body, headers=headers, timeout=self.timeout)
+        if not response.ok:
+            detail = _detail(response.text)
+            raise AirflowClientError(
+                _explain(response.status_code, what, self.base_url, detail, self.username), response.status_code
+            )
+        return response.json()
 
     def get_run(self, dag_id: str, run_id: str) -> af.DAGRunResponse:
         with self._call(f"get run {run_id!r} of DAG {dag_id!r}"):
