@@ -179,11 +179,19 @@ def _bytes(text: str) -> float:
     return float(match.group(1)) * MEMORY_UNITS[match.group(2).lower()] if match else 0.0
 
 
+def memory_by_container(names: list[str]) -> dict[str, float]:
+    """`docker stats` memory (bytes) of each named container that runs."""
+    if not names:
+        return {}
+    out = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.MemUsage}}", *names],
+        capture_output=True,
+        text=True,
+    ).stdout
+    rows = (line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+    return {name: _bytes(usage.split("/")[0]) for name, usage in rows}
+
+
 def containers_memory(names: list[str]) -> float:
     """`docker stats` memory (bytes) summed over the named containers; 0 for none."""
-    if not names:
-        return 0.0
-    out = subprocess.run(
-        ["docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", *names], capture_output=True, text=True
-    ).stdout
-    return sum(_bytes(line.split("/")[0]) for line in out.splitlines())
+    return sum(memory_by_container(names).values())

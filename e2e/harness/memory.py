@@ -26,18 +26,24 @@ def _pss_bytes(pid: str) -> int:
     return 0
 
 
-def groups_pss(pgids: set[int]) -> int:
-    """Sum of PSS over every live process whose process group is in `pgids`."""
-    total = 0
+def pss_by_group(pgids: set[int]) -> dict[int, int]:
+    """PSS summed per process group, for the groups in `pgids` (one pass over /proc)."""
+    totals = dict.fromkeys(pgids, 0)
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if os.getpgid(int(entry.name)) in pgids:
-                total += _pss_bytes(entry.name)
+            group = os.getpgid(int(entry.name))
         except ProcessLookupError:
             continue
-    return total
+        if group in totals:
+            totals[group] += _pss_bytes(entry.name)
+    return totals
+
+
+def groups_pss(pgids: set[int]) -> int:
+    """Sum of PSS over every live process whose process group is in `pgids`."""
+    return sum(pss_by_group(pgids).values())
 
 
 class PeakMemory:

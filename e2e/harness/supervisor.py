@@ -46,14 +46,17 @@ class Supervision:
 
 
 def state_of(process: ManagedProcess, record: Supervision) -> str:
+    if process.restart == "no" and not process.alive():
+        return "done" if process.exit_code == 0 else f"failed (exit {process.exit_code})"
+    loop = "crash loop: " if record.crash_loop else ""
     if process.alive():
-        return "crash loop (running again)" if record.crash_loop else "running"
+        return f"{loop}running"
     if process.stopped:
         return "stopped"
     if record.restart_at is not None:
         wait = max(0.0, record.restart_at - time.monotonic())
-        return f"{'crash loop: ' if record.crash_loop else ''}exited ({record.last_exit}), restart in {wait:.0f} s"
-    return f"exited ({process.exit_code})"
+        return f"{loop}exited ({record.last_exit}), restart in {wait:.0f} s"
+    return f"{loop}exited ({process.exit_code}), restarting"
 
 
 class Supervisor:

@@ -34,7 +34,7 @@ def group(tmp_path: Path):
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sup, "RESTART_DELAY_S", 0.1)
     monkeypatch.setattr(sup, "MAX_DELAY_S", 0.4)
-    monkeypatch.setattr(sup, "STABLE_AFTER_S", 1.0)
+    monkeypatch.setattr(sup, "STABLE_AFTER_S", 3.0)  # well above a Python start on a busy machine
 
 
 def start(group: ProcessGroup, tmp_path: Path, name: str, argv: list[str], **kw) -> ManagedProcess:
@@ -69,6 +69,7 @@ def test_stopped_on_purpose_and_one_shots_stay_down(group: ProcessGroup, tmp_pat
         assert not stopped.alive() and not one_shot.alive()
         assert supervisor.restarts() == {"workflow-audio": 0, "airflow-init": 0}
         assert supervisor.report()["workflow-audio"]["state"] == "stopped"
+        assert supervisor.report()["airflow-init"]["state"] == "failed (exit 3)"  # a one-shot: not restarted
         stopped.start()  # `docker compose start`: supervised again
         first = stopped.pid
         stopped.kill()
@@ -78,7 +79,7 @@ def test_stopped_on_purpose_and_one_shots_stay_down(group: ProcessGroup, tmp_pat
 
 
 def test_a_crash_loop_backs_off_and_is_reported(group: ProcessGroup, tmp_path: Path) -> None:
-    process = start(group, tmp_path, "triggerer", CRASHER)
+    start(group, tmp_path, "triggerer", CRASHER)
     lines: list[str] = []
     supervisor = Supervisor(group, say=lines.append, poll=0.02).start()
     try:
@@ -90,7 +91,6 @@ def test_a_crash_loop_backs_off_and_is_reported(group: ProcessGroup, tmp_path: P
         supervisor.stop()
     delays = [sup.Supervision(failures_in_a_row=n).delay() for n in range(1, 6)]
     assert delays == [0.1, 0.2, 0.4, 0.4, 0.4]  # doubling, capped
-    assert process.exit_code == 3
 
 
 def test_a_process_that_stays_up_starts_over_from_the_short_delay(group: ProcessGroup, tmp_path: Path) -> None:
@@ -102,6 +102,6 @@ def test_a_process_that_stays_up_starts_over_from_the_short_delay(group: Process
             process.kill()
             wait_until(lambda first=first: process.alive() and process.pid != first)
         assert supervisor.records["api-server"].failures_in_a_row == 3
-        wait_until(lambda: supervisor.records["api-server"].failures_in_a_row == 0, timeout=5)
+        wait_until(lambda: supervisor.records["api-server"].failures_in_a_row == 0, timeout=10)
     finally:
         supervisor.stop()

@@ -1,5 +1,5 @@
 """Every DAG's params fuzzed through the REST trigger (hypothesis, fixed seed): invalid conf is refused with a 4xx,
-no run is created, nothing hangs. CI runs HSS_FUZZ_DAG_EXAMPLES (default 40) per DAG; `make fuzz` runs more."""
+no run is created, nothing hangs. CI runs HSS_FUZZ_EXAMPLES (default 40) per DAG; `make fuzz` runs more."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from e2e.client import AirflowClient
 from e2e.param_fuzz import fuzz_dag
 
-EXAMPLES = int(os.environ.get("HSS_FUZZ_DAG_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("HSS_FUZZ_EXAMPLES", "40"))
 SEED = int(os.environ.get("HSS_FUZZ_SEED", "1313"))
 # A valid conf per DAG with params (dataset_triggered_training takes none: it is fed by its sensor).
 BASE_CONFS = {
