@@ -20,13 +20,24 @@ E2E_BACKEND ?= auto
 WORKERS ?= 1
 LOAD_PROFILE ?= default
 LOAD_ARGS ?=
+# make soak: minutes of the Locust mix plus DAG runs against the make-up stack
+SOAK_MIN ?= 10
 BENCH_ARGS ?=
+# make fuzz: cases per operation in the fuzzing phase (HSS_FUZZ_EXAMPLES; the CI subset runs 40). 1000 gives
+# every service more than 1,000 cases; the run prints the count per service at the end.
+FUZZ_EXAMPLES ?= 1000
+# make fuzz HSS_FUZZ_SEED=N: other cases than the fixed default seed
+HSS_FUZZ_SEED ?=
+# The suites `make fuzz` runs deep; each reads HSS_FUZZ_EXAMPLES: the services in-process, then on a full stack
+# (E2E_BACKEND) every DAG's params through the REST trigger and the hostile audio files.
+FUZZ_TESTS = services/tests/test_fuzz_schemathesis.py
+FUZZ_TESTS += e2e/tests/full_stack/test_param_fuzz.py e2e/tests/full_stack/test_hostile_audio.py
 # make dags-deploy FORCE=1: commit even a DAG file that does not import (Airflow then takes its DAGs out of service)
 FORCE ?=
 # Debian packages the local full stack, the compose checks and the browser test need, by the command that proves each one.
 SYSTEM_DEPS = initdb:postgresql redis-server:redis-server docker-compose:docker-compose chromium:chromium
 
-.PHONY: help system-deps install test test-unit e2e up down status dags-deploy dags-rollback dags-history load bench lint format contracts bench-audio demo clean
+.PHONY: help system-deps install test test-unit fuzz e2e up down status dags-deploy dags-rollback dags-history load soak bench lint format contracts bench-audio demo clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +48,7 @@ help: ## List the targets
 	@echo "  make up WORKERS=3                    three Celery workers (compose: --scale airflow-worker=3)"
 	@echo "  make up E2E_BACKEND=local            the local-process stack even where Docker runs"
 	@echo "  make e2e PYTEST_ARGS='-k faults'     a part of the full-stack tests"
+	@echo "  make fuzz FUZZ_EXAMPLES=3000 HSS_FUZZ_SEED=7    deeper, other cases than the fixed seed's"
 	@echo "  make dags-deploy FORCE=1             commit even a file that does not import (its DAGs go stale)"
 	@echo "  make load LOAD_PROFILE=smoke         a short load run (profiles in load/profiles.toml)"
 	@echo "  make bench BENCH_ARGS='--only audio --quick'    a part, tiny inputs (report under artifacts/bench/)"
@@ -66,6 +78,11 @@ test: install ## What CI runs: lint, contracts, services, operators, dag.test(),
 test-unit: install ## Only the fast tests (skips the ones marked slow: real Essentia runs, training)
 	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
 
+fuzz: install ## Deep fuzz: schemathesis on the five services (>= 1,000 cases each), every DAG's params over REST, hostile audio
+	@start=$$(date +%s); E2E_BACKEND=$(E2E_BACKEND) HSS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(if $(HSS_FUZZ_SEED),HSS_FUZZ_SEED=$(HSS_FUZZ_SEED),) \
+	  $(RUN) pytest -q -s -p no:cacheprovider --timeout 900 $(FUZZ_TESTS) $(PYTEST_ARGS); \
+	code=$$?; echo "make fuzz: $$(( $$(date +%s) - start )) s, exit $$code"; exit $$code
+
 e2e: install ## Full-stack DAG runs, faults, bad input, auth (E2E_BACKEND=auto|docker|local; logs in artifacts/e2e/)
 	@start=$$(date +%s); E2E_BACKEND=$(E2E_BACKEND) $(RUN) pytest -v -s -p no:cacheprovider e2e/tests/full_stack $(PYTEST_ARGS); \
 	code=$$?; echo "make e2e: $$(( $$(date +%s) - start )) s, exit $$code"; exit $$code
@@ -90,6 +107,9 @@ dags-history: ## The deploys of the running full stack's DAG repository, newest 
 
 load: install ## Locust against the make-up stack (started when none is up): totals, PASS/FAIL per threshold, reports in load/reports/
 	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m load.run --profile $(LOAD_PROFILE) $(LOAD_ARGS)
+
+soak: install ## SOAK_MIN minutes (default 10) of the Locust mix + DAG runs: errors, every run's state, memory growth per process
+	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m load.soak --minutes $(SOAK_MIN)
 
 bench: install ## Benchmarks vs targets and physical limits (audio, light services, DAG runs, growth); writes docs/PERFORMANCE.md
 	$(RUN) python -m load.bench $(BENCH_ARGS)

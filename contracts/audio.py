@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from contracts.common import Contract, DataPath, FeatureMap, SongId
+from contracts.common import DataPath, FeatureMap, SongId, StrictContract
 
 MIN_AUDIO_FEATURES = 150
 
 
-class AudioAnalysisRequest(Contract):
+class AudioAnalysisRequest(StrictContract):
     song_id: SongId
     song_path: DataPath = Field(examples=["songs/demo_song.mp3"])
 
-    model_config = Contract.model_config | {
+    model_config = StrictContract.model_config | {
         "json_schema_extra": {"examples": [{"song_id": "demo_song", "song_path": "songs/demo_song.mp3"}]}
     }
 
 
-class AudioHighlights(Contract):
+class AudioHighlights(StrictContract):
     """The handful of descriptors people read first."""
 
     tempo_bpm: float = Field(ge=0, allow_inf_nan=False, description="Estimated tempo (rhythm.bpm).")
@@ -32,7 +32,8 @@ class AudioHighlights(Contract):
     danceability: float = Field(ge=0, allow_inf_nan=False, description="Essentia danceability (0 to ~3).")
 
 
-class AudioAnalysisResponse(Contract):
+# Strict like a request: workflow-intelligence receives it inside its request (InsightsRequest.audio).
+class AudioAnalysisResponse(StrictContract):
     song_id: SongId
     features: FeatureMap = Field(
         description=(

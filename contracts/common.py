@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator
 
 # Identifiers end up in file names (results/<song_id>/, models/<training_id>/): keep them safe.
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -43,6 +44,40 @@ class Contract(BaseModel):
     """Base for every contract: unknown fields are an error, so typos never pass silently."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StrictContract(Contract):
+    """Base for what a client sends: every request body, and every document a request body carries.
+
+    No coercion: `true` is not a number, `"0.5"` is not a number, `5` is not a string, `1` is not a
+    boolean, `2.5` is not an integer; such a request is refused with 422 `validation_error`. FastAPI
+    validates a body with `validate_python` on the decoded JSON, so this is pydantic's strict *Python*
+    mode. What JSON legitimately carries still passes: an integer where a number is expected (JSON has
+    one number type), a number without a fraction where an integer is expected (`5.0`: JSON Schema's
+    integer), a string for a `Literal`. Strict Python mode takes a datetime or an Enum only as an
+    instance, so a field of such a type on a strict model must be declared with `FROM_JSON_STRING`
+    (`IsoDatetime` is the ready-made datetime); it then accepts the ISO string or the enum's value.
+
+    A model nested in a request body must derive from this class too (its own config decides how its
+    fields validate); contracts/tests/test_strict_contracts.py checks every request of the catalog.
+    """
+
+    model_config = ConfigDict(strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _integral_number_as_integer(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, float) and value.is_integer() and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation is int or int in get_args(annotation):
+                return int(value)
+        return value
+
+
+# For a field of a StrictContract whose JSON form is a string pydantic converts (datetime, date, UUID, an
+# Enum): strict Python validation would accept only the instance.
+FROM_JSON_STRING = Strict(False)
+IsoDatetime = Annotated[datetime, FROM_JSON_STRING]
 
 
 class HealthResponse(Contract):

@@ -6,12 +6,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from contracts.common import Contract, FeatureMap, SongId
+from contracts.common import FeatureMap, SongId, StrictContract
 
 MAX_LYRICS_CHARS = 20_000
 
 
-class LyricsAnalysisRequest(Contract):
+class LyricsAnalysisRequest(StrictContract):
     song_id: SongId
     lyrics: str = Field(
         default="",
@@ -24,7 +24,7 @@ class LyricsAnalysisRequest(Contract):
     )
 
 
-class Sentiment(Contract):
+class Sentiment(StrictContract):
     """VADER sentiment over the whole lyric."""
 
     compound: float = Field(ge=-1, le=1, allow_inf_nan=False, description="Overall polarity, -1..1.")
@@ -36,7 +36,8 @@ class Sentiment(Contract):
     )
 
 
-class LyricsAnalysisResponse(Contract):
+# Strict like a request: workflow-intelligence receives it inside its request (InsightsRequest.content).
+class LyricsAnalysisResponse(StrictContract):
     song_id: SongId
     instrumental: bool = Field(description="True when no lyrics were given: features then describe silence.")
     features: FeatureMap = Field(

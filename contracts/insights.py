@@ -7,12 +7,12 @@ from typing import Literal
 from pydantic import Field
 
 from contracts.audio import AudioAnalysisResponse
-from contracts.common import Contract, SongId
+from contracts.common import Contract, SongId, StrictContract
 from contracts.content import LyricsAnalysisResponse
 from contracts.prediction import PredictionResponse
 
 
-class InsightsRequest(Contract):
+class InsightsRequest(StrictContract):
     song_id: SongId
     audio: AudioAnalysisResponse = Field(description="Response of workflow-audio for this song.")
     content: LyricsAnalysisResponse = Field(description="Response of workflow-content for this song.")

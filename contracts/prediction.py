@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from contracts.common import Contract, FeatureMap, Probability, SongId
+from contracts.common import FeatureMap, Probability, SongId, StrictContract
 
 # The built-in model that answers before any model is promoted (workflow-ml-prediction serves it,
 # workflow-ml-training reports it as the serving model).
 BASELINE_VERSION = "baseline-v1"
 
 
-class PredictionRequest(Contract):
+class PredictionRequest(StrictContract):
     song_id: SongId
     audio_features: FeatureMap = Field(description="`features` of the audio analysis.")
     content_features: FeatureMap = Field(
@@ -27,7 +27,7 @@ class PredictionRequest(Contract):
     )
 
 
-class Explanation(Contract):
+class Explanation(StrictContract):
     feature: str
     value: float | None = Field(default=None, allow_inf_nan=False, description="The song's value (None if imputed).")
     contribution: float = Field(
@@ -36,7 +36,8 @@ class Explanation(Contract):
     )
 
 
-class PredictionResponse(Contract):
+# Strict like a request: workflow-intelligence receives it inside its request (InsightsRequest.prediction).
+class PredictionResponse(StrictContract):
     song_id: SongId
     hit_probability: Probability
     model_version: str = Field(description="Model used; 'baseline-...' when no trained model exists yet.")

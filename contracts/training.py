@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from contracts.common import IDENTIFIER_PATTERN, Contract, DataPath, Probability
+from contracts.common import IDENTIFIER_PATTERN, Contract, DataPath, Probability, StrictContract
 
 
 class JobStatus(StrEnum):
@@ -22,7 +22,7 @@ class JobStatus(StrEnum):
         return self in (JobStatus.succeeded, JobStatus.failed)
 
 
-class TrainingRequest(Contract):
+class TrainingRequest(StrictContract):
     training_id: str = Field(
         pattern=IDENTIFIER_PATTERN,
         description="Names the model: artifacts go to models/<training_id>/. Also the idempotency key.",
@@ -105,7 +105,7 @@ class TrainingJob(Contract):
     finished_at: datetime | None = None
 
 
-class PromotionRequest(Contract):
+class PromotionRequest(StrictContract):
     training_id: str = Field(
         pattern=IDENTIFIER_PATTERN,
         description="The succeeded training whose model prediction serves from now on.",

@@ -206,7 +206,8 @@ def soak(minutes: float, stack_file: Path) -> int:
     states = settle(client, since)
     warmup_s = max(MIN_WARMUP_S, WARMUP_FRACTION * minutes * 60)
     summary = summarize(load, states, memory_rows(sampler, warmup_s), minutes)
-    summary.update(backend=info.get("backend", "local"), warmup_s=warmup_s, samples=len(sampler.samples))
+    series = [[round(t), {name: round(b / 2**20, 1) for name, b in values.items()}] for t, values in sampler.samples]
+    summary.update(backend=info.get("backend", "local"), warmup_s=warmup_s, memory_series_mib=series)
     (load.report_dir / "soak.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print_summary(summary)
     took = time.monotonic() - started

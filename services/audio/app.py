@@ -9,12 +9,12 @@ from fastapi import APIRouter, FastAPI, Request
 
 from contracts.audio import MIN_AUDIO_FEATURES, AudioAnalysisRequest, AudioAnalysisResponse
 from contracts.catalog import AUDIO_ANALYZE
-from contracts.errors import ErrorEnvelope
 from services.audio import __version__
-from services.audio.extractor import SUPPORTED_FORMATS, analyze_request
+from services.audio.extractor import analyze_request
+from services.audio.files import SUPPORTED_FORMATS
 from services.audio.pool import ExtractorPool
 from services.audio.settings import AudioSettings
-from services.common.app_factory import create_app, settings_of
+from services.common.app_factory import create_app, error_responses, settings_of
 
 DESCRIPTION = f"""Runs Essentia's MusicExtractor on one audio file of the data root ({", ".join(SUPPORTED_FORMATS)}).
 
@@ -24,21 +24,37 @@ highlights (tempo, key, duration, loudness, danceability). Extraction runs in a 
 processes; requests beyond the pool size wait for a free worker."""
 
 
-def _errors(**codes: str) -> dict[int | str, dict]:
-    return {int(status[1:]): {"model": ErrorEnvelope, "description": text} for status, text in codes.items()}
-
-
-ANALYZE_ERRORS = _errors(
-    s403="`path_outside_data_root`: the path leaves the data root ('..', absolute elsewhere, symlink out).",
-    s404="`file_not_found`: no file at that path in the data root.",
-    s413="`file_too_large`: the audio file exceeds HSS_AUDIO_MAX_FILE_BYTES.",
-    s422=(
-        "The file cannot be analysed: `unsupported_format` (extension), `empty_file`, `not_audio`, "
-        "`corrupt_audio` (damaged or truncated), `silent_audio`, `audio_too_short` (under "
-        "HSS_AUDIO_MIN_DURATION_S), `not_a_file`; or `validation_error` for a malformed request."
-    ),
-    s503="`worker_crashed` (the worker died and was restarted: retry) or `extractor_unavailable`.",
-    s504="`analysis_timeout`: extraction took longer than HSS_AUDIO_TIMEOUT_S and was stopped.",
+ANALYZE_ERRORS = error_responses(
+    {
+        403: (
+            "`path_outside_data_root`: the path leaves the data root ('..', absolute elsewhere, a symlink or a "
+            "symlinked folder pointing out); `file_unreadable`: the file exists but this service may not open it "
+            "(permissions; a service running as root reads every file)."
+        ),
+        404: "`file_not_found`: no file at that path in the data root (also a dangling symlink).",
+        409: (
+            "`file_changed`: the file was replaced, truncated or rewritten between its checks and the end of the "
+            "worker's private copy of it; retry once it is no longer being written. A change after the copy does "
+            "not matter: the answer is the analysis of the file as it was copied."
+        ),
+        413: (
+            "`file_too_large`: the audio file exceeds HSS_AUDIO_MAX_FILE_BYTES; `payload_too_large`: the request "
+            "body exceeds HSS_MAX_BODY_BYTES."
+        ),
+        422: (
+            "The file cannot be analysed: `unsupported_format` (extension), `empty_file`, `not_audio`, "
+            "`corrupt_audio` (damaged or truncated, or a header that declares more audio than the file holds), "
+            "`silent_audio`, `audio_too_short` (under HSS_AUDIO_MIN_DURATION_S), `audio_too_long` (over "
+            "HSS_AUDIO_MAX_DURATION_S by its header, refused before decoding), `not_a_file` (a directory, a FIFO, "
+            "a device), `invalid_path` (empty, a NUL byte, a name the filesystem refuses, a read error); or "
+            "`validation_error` for a malformed request."
+        ),
+        503: (
+            "`worker_crashed` (the worker died and was restarted: retry) or `extractor_unavailable` (the pool is "
+            "not running, or a worker cannot write its private copy of the file, e.g. a full temp folder)."
+        ),
+        504: "`analysis_timeout`: extraction took longer than HSS_AUDIO_TIMEOUT_S and was stopped.",
+    }
 )
 
 
@@ -49,7 +65,7 @@ def _ready_checks(app: FastAPI) -> dict[str, bool]:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    pool = ExtractorPool(settings_of(app).pool_size)
+    pool = ExtractorPool(settings_of(app).pool_size, max_analyses=settings_of(app).max_analyses_per_worker)
     pool.start()  # spawns the workers; they import Essentia and warm up in the background
     app.state.extractor_pool = pool
     try:

@@ -1,9 +1,11 @@
 """Audio analysis logic: input checks, Essentia MusicExtractor in worker processes, the flat feature map.
 
 Testable without HTTP. The request path (`analyze_request`) is:
-  resolve the path in the data root (403/404) -> check extension, size and magic bytes in this
-  process (422/413) -> run `analyze_file` in an `ExtractorPool` worker (CPU bound, never on the
-  event loop) -> 422 for audio problems found while decoding, 504 on timeout, 503 if a worker died.
+  resolve the path in the data root (403/404/422) -> open it without blocking and check type,
+  extension, size, magic bytes and the duration its header declares in this process
+  (services.audio.files.inspect_file: 403/404/413/422) -> run `analyze_file` in an `ExtractorPool`
+  worker (CPU bound, never on the event loop), which copies the file privately (409 if it changed)
+  -> 422 for audio problems found while decoding, 504 on timeout, 503 if a worker died.
 
 Feature naming rule (the key set is the same for every song, whatever its length or format):
   * every numeric scalar descriptor of MusicExtractor under its Essentia name ('rhythm.bpm',
@@ -28,7 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from contracts.audio import AudioAnalysisRequest, AudioAnalysisResponse, AudioHighlights
-from services.common.errors import PayloadTooLarge, Unavailable, Unprocessable
+from services.audio.files import AudioError, FileIdentity, inspect_file, snapshot
+from services.audio.headers import truncation_problem
+from services.common.errors import Unavailable
 from services.common.paths import resolve_data_path
 
 if TYPE_CHECKING:
@@ -36,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hss.audio")
 
-SUPPORTED_FORMATS = ("wav", "mp3", "flac", "ogg")
 EXTRACTOR_OPTIONS: dict[str, Any] = {}  # MusicExtractor(**EXTRACTOR_OPTIONS): Essentia's defaults
 SKIPPED_PREFIXES = ("metadata.tags.",)
 FIXED_VECTORS: dict[str, int] = {  # descriptor -> its length (fixed by the extractor's configuration)
@@ -52,14 +55,6 @@ FIXED_VECTORS: dict[str, int] = {  # descriptor -> its length (fixed by the extr
     "tonal.thpcp": 36,
     "tonal.chords_histogram": 24,
 }
-
-
-class AudioError(Exception):
-    """A problem with the audio file itself (-> 422). Raised in workers, so it pickles by its args."""
-
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(code, message, details)
-        self.code, self.message, self.details = code, message, details
 
 
 # --- the flat feature map (pure) -----------------------------------------------------------------
@@ -106,98 +101,6 @@ def highlights_of(pool: Any) -> dict[str, Any]:
     }
 
 
-# --- checks on the raw file (pure, cheap: a few header bytes) ------------------------------------
-
-
-def sniff_format(head: bytes) -> str | None:
-    """Container named by the magic bytes (content wins over the extension; ffmpeg decodes by content)."""
-    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:4] == b"OggS":
-        return "ogg"
-    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        return "mp3"
-    return None
-
-
-def inspect_file(path: Path, raw: str, max_file_bytes: int) -> str:
-    """Extension, size and magic-byte checks before any decoding. Returns the format (extension)."""
-    fmt = path.suffix.lower().lstrip(".")
-    details: dict[str, Any] = {"path": raw}
-    if fmt not in SUPPORTED_FORMATS:
-        raise Unprocessable(
-            f"'{raw}' has an unsupported extension '{path.suffix}'; supported formats: {', '.join(SUPPORTED_FORMATS)}.",
-            code="unsupported_format",
-            details={**details, "supported": list(SUPPORTED_FORMATS)},
-        )
-    size = path.stat().st_size
-    if size == 0:
-        raise Unprocessable(f"'{raw}' is an empty file (0 bytes).", code="empty_file", details=details)
-    if size > max_file_bytes:
-        raise PayloadTooLarge(
-            f"'{raw}' is {size} bytes; the limit is {max_file_bytes} bytes.",
-            code="file_too_large",
-            details={**details, "size_bytes": size, "max_bytes": max_file_bytes},
-        )
-    with path.open("rb") as fh:
-        head = fh.read(16)
-    if sniff_format(head) is None:
-        raise Unprocessable(
-            f"'{raw}' is not audio: its content is not WAV, MP3, FLAC or Ogg.", code="not_audio", details=details
-        )
-    return fmt
-
-
-def truncation_problem(path: Path, decoded_s: float) -> str | None:
-    """Why the file looks cut short, judged by what its header declares (None when complete or unknown)."""
-    with path.open("rb") as fh:
-        head = fh.read(65536)
-        fh.seek(max(0, path.stat().st_size - 65536))
-        tail = fh.read()
-    kind, declared = sniff_format(head), None
-    if kind == "ogg":
-        last = tail.rfind(b"OggS")
-        if last < 0 or len(tail) < last + 6 or not tail[last + 5] & 0x04:  # no end-of-stream page
-            return "the Ogg stream has no end-of-stream page"
-    elif kind == "wav":
-        declared = _wav_declared_seconds(head)
-    elif kind == "flac" and len(head) >= 26:
-        bits = int.from_bytes(head[18:26], "big")  # STREAMINFO: 20 bits rate, 3+5 bits, 36 bits samples
-        rate, samples = bits >> 44, bits & ((1 << 36) - 1)
-        declared = samples / rate if rate and samples else None
-    elif kind == "mp3":
-        declared = _mp3_declared_seconds(head)
-    if declared and decoded_s < declared * 0.98 - 0.1:
-        return f"the header declares {declared:.2f} s of audio but only {decoded_s:.2f} s could be decoded"
-    return None
-
-
-def _wav_declared_seconds(head: bytes) -> float | None:
-    pos, byte_rate = 12, 0
-    while pos + 8 <= len(head):
-        chunk, size = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
-        if chunk == b"fmt " and pos + 20 <= len(head):
-            byte_rate = int.from_bytes(head[pos + 16 : pos + 20], "little")
-        if chunk == b"data":  # 0 / 0xFFFFFFFF: written by a streaming encoder that never knew the size
-            return size / byte_rate if byte_rate and 0 < size < 0xFFFFFFFF else None
-        pos += 8 + size + (size & 1)
-    return None
-
-
-def _mp3_declared_seconds(head: bytes) -> float | None:
-    start = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10])) if head[:3] == b"ID3" else 0
-    frame = head[start : start + 200]
-    tag = max(frame.find(b"Xing"), frame.find(b"Info"))  # LAME/Lavf header: frame count when flags & 1
-    if len(frame) < 4 or frame[0] != 0xFF or tag < 0 or len(frame) < tag + 12 or not frame[tag + 7] & 1:
-        return None
-    version = (frame[1] >> 3) & 3  # 3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5
-    rate = (44100, 48000, 32000, 0)[(frame[2] >> 2) & 3] // {3: 1, 2: 2, 0: 4}.get(version, 1)
-    frames = int.from_bytes(frame[tag + 8 : tag + 12], "big")
-    return frames * (1152 if version == 3 else 576) / rate if rate else None
-
-
 # --- what runs inside a worker process -----------------------------------------------------------
 
 _REFERENCE_KEYS: list[str] = []
@@ -240,9 +143,19 @@ def warm_worker() -> dict[str, Any]:
     return {"pid": os.getpid(), "extractor": extractor_name(), "feature_count": len(_REFERENCE_KEYS)}
 
 
-def analyze_file(path: str, raw: str, min_duration_s: float) -> dict[str, Any]:
-    """MusicExtractor on one file -> features, highlights, timing. Raises AudioError for bad audio."""
+def analyze_file(path: str, raw: str, min_duration_s: float, expected: FileIdentity | None = None) -> dict[str, Any]:
+    """MusicExtractor on one file -> features, highlights, timing. Raises AudioError for bad audio.
+
+    Essentia reads a private copy (services.audio.files.snapshot), never `path` itself: the answer is
+    the analysis of one whole file even if `path` is replaced or rewritten meanwhile. `expected`: the
+    identity inspect_file saw, which the file must still have (else 409 file_changed)."""
     started = time.perf_counter()
+    with _worker_tmpdir() as tmp:
+        private = snapshot(Path(path), raw, expected, Path(tmp) / f"song{Path(path).suffix}")
+        return _analyze_copy(str(private), raw, min_duration_s, started)
+
+
+def _analyze_copy(path: str, raw: str, min_duration_s: float, started: float) -> dict[str, Any]:
     try:
         pool = _extract(path)
     except Exception as exc:  # Essentia raises RuntimeError with its own text
@@ -325,24 +238,20 @@ async def analyze_request(
     raw = request.song_path
     path = resolve_data_path(raw, settings.resolved_data_root(), kind="audio file")
     try:
-        await asyncio.to_thread(inspect_file, path, raw, settings.max_file_bytes)
-    except OSError as exc:  # e.g. EACCES: the file exists but this process may not read it
-        raise Unprocessable(
-            f"Path '{raw}' cannot be read: {exc.strerror or exc}.", code="invalid_path", details={"path": raw}
-        ) from None
-    if pool is None:
-        raise Unavailable("The extractor pool is not running.", code="extractor_unavailable")
-    try:
+        inspected = await asyncio.to_thread(inspect_file, path, raw, settings.max_file_bytes, settings.max_duration_s)
+        if pool is None:
+            raise Unavailable("The extractor pool is not running.", code="extractor_unavailable")
         result = await pool.run(
             analyze_file,
             str(path),
             raw,
             settings.min_duration_s,
+            inspected.identity,
             timeout=settings.timeout_s,
             label=raw,
         )
     except AudioError as exc:
-        raise Unprocessable(exc.message, code=exc.code, details=exc.details) from None
+        raise exc.service_error() from None
     return AudioAnalysisResponse(
         song_id=request.song_id,
         features=result["features"],

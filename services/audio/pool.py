@@ -2,7 +2,8 @@
 
 Essentia is CPU bound and holds the GIL, so extraction runs in worker processes, never on the event
 loop. One executor per worker lets a timed-out or crashed worker be killed and replaced without
-touching the requests running in the others.
+touching the requests running in the others. After `max_analyses` analyses a worker is retired and a
+fresh one warms in its place: Essentia keeps a little memory per analysis that nothing frees.
 """
 
 from __future__ import annotations
@@ -27,10 +28,19 @@ log = logging.getLogger("hss.audio")
 class _Lane:
     """One single-process executor: a timed-out or dead worker is replaced without touching the others."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, recycled: bool = False) -> None:
         # spawn, not fork: uvicorn and the pool's own management threads make fork unsafe.
         self.executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         self.warm = self.executor.submit(warm_worker)  # warms in the background; /ready waits for it
+        self.recycled = recycled  # a planned replacement: the service stays ready while it warms
+        self.analyses = 0
+
+    def warm_failed(self) -> bool:
+        return self.warm.done() and (self.warm.cancelled() or self.warm.exception() is not None)
+
+    def retire(self) -> None:
+        """An idle worker exits on its own (it cleans its temp files); nothing waits for it."""
+        self.executor.shutdown(wait=False)
 
     def kill(self) -> None:
         # ProcessPoolExecutor has no public way to stop a running task: kill its worker process,
@@ -47,8 +57,10 @@ class _Lane:
 class ExtractorPool:
     """`size` worker processes; each call takes an idle worker, so at most `size` extractions run at once."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, max_analyses: int = 0) -> None:
         self.size = size
+        self.max_analyses = max_analyses  # 0: a worker serves for the pool's whole life
+        self.recycled = 0
         self._lanes: list[_Lane] = []
         self._idle: asyncio.Queue[_Lane] | None = None
 
@@ -70,7 +82,7 @@ class ExtractorPool:
 
     def ready_checks(self) -> dict[str, bool]:
         warm = bool(self._lanes) and all(
-            lane.warm.done() and not lane.warm.cancelled() and lane.warm.exception() is None for lane in self._lanes
+            (lane.warm.done() or lane.recycled) and not lane.warm_failed() for lane in self._lanes
         )
         return {"extractor_pool_started": bool(self._lanes), "extractor_workers_warm": warm}
 
@@ -78,6 +90,15 @@ class ExtractorPool:
         lane.kill()
         fresh = _Lane()
         self._lanes = [fresh if x is lane else x for x in self._lanes]
+        return fresh
+
+    def _recycle(self, lane: _Lane) -> _Lane:
+        """Retire a worker that did its `max_analyses`; the fresh one warms while the others serve."""
+        lane.retire()
+        fresh = _Lane(recycled=True)
+        self._lanes = [fresh if x is lane else x for x in self._lanes]
+        self.recycled += 1
+        log.info("extractor worker retired after %d analyses; a fresh one is warming", lane.analyses)
         return fresh
 
     @staticmethod
@@ -100,9 +121,13 @@ class ExtractorPool:
         try:
             try:
                 await self._warmed(lane)  # start-up time does not count against the timeout
-                return await asyncio.wait_for(
+                result = await asyncio.wait_for(
                     asyncio.get_running_loop().run_in_executor(lane.executor, fn, *args), timeout
                 )
+                lane.analyses += 1
+                if self.max_analyses and lane.analyses >= self.max_analyses:
+                    lane = self._recycle(lane)
+                return result
             except TimeoutError:
                 lane = self._replace(lane)
                 raise Timeout(

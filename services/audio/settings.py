@@ -11,7 +11,8 @@ from services.common.settings import ServiceSettings
 
 
 class AudioSettings(ServiceSettings):
-    """Environment: HSS_AUDIO_POOL_SIZE, HSS_AUDIO_TIMEOUT_S, HSS_AUDIO_MAX_FILE_BYTES, HSS_AUDIO_MIN_DURATION_S.
+    """Environment: HSS_AUDIO_POOL_SIZE, HSS_AUDIO_TIMEOUT_S, HSS_AUDIO_MAX_FILE_BYTES, HSS_AUDIO_MIN_DURATION_S,
+    HSS_AUDIO_MAX_DURATION_S, HSS_AUDIO_MAX_ANALYSES_PER_WORKER.
 
     In code the fields go by their names: `AudioSettings(data_root=..., pool_size=1, timeout_s=30)`.
     """
@@ -23,6 +24,16 @@ class AudioSettings(ServiceSettings):
         ge=1,
         validation_alias="HSS_AUDIO_POOL_SIZE",
         description="Extractor worker processes (MusicExtractor is CPU bound: one per core). Default: CPU count.",
+    )
+    max_analyses_per_worker: int = Field(
+        default=100,
+        ge=0,
+        validation_alias="HSS_AUDIO_MAX_ANALYSES_PER_WORKER",
+        description=(
+            "A worker process is replaced by a fresh one after this many analyses (0: never). Essentia keeps "
+            "≈0.15 MiB per analysis that nothing frees; recycling bounds a worker's growth, as Celery's "
+            "max_tasks_per_child does."
+        ),
     )
     timeout_s: float = Field(
         default=120.0,
@@ -41,4 +52,13 @@ class AudioSettings(ServiceSettings):
         ge=0,
         validation_alias="HSS_AUDIO_MIN_DURATION_S",
         description="Shorter audio is refused with 422 (audio_too_short): under ~1 s there is no rhythm to measure.",
+    )
+    max_duration_s: float = Field(
+        default=1200.0,
+        gt=0,
+        validation_alias="HSS_AUDIO_MAX_DURATION_S",
+        description=(
+            "Longer audio is refused with 422 (audio_too_long), judged by the header before any decoding: "
+            "hours of audio fit under HSS_AUDIO_MAX_FILE_BYTES at a low bitrate and would run into the timeout."
+        ),
     )

@@ -6,7 +6,8 @@ envelope for every failure, the X-API-Key check on the service's routers, a requ
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import string
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from contracts.catalog import Endpoint
 from contracts.common import HealthResponse, ReadyResponse
 from contracts.errors import ErrorEnvelope
 from services.common.errors import install_error_handlers
@@ -22,16 +24,46 @@ from services.common.middleware import BodySizeLimitMiddleware
 from services.common.security import api_key_dependency
 from services.common.settings import ServiceSettings
 
+
+def error_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route's failures: each status answers the error envelope.
+
+    Each description names in backticks every `error.code` the route answers with that status (e.g.
+    "`file_not_found`: ..."); the fuzz test (services/tests/test_fuzz_schemathesis.py) fails on an answer
+    whose code its status does not name. A route's own entry replaces the shared one of the same status, so
+    a route that documents 422 names `validation_error` again."""
+    return {status: {"model": ErrorEnvelope, "description": text} for status, text in descriptions.items()}
+
+
 # Documented on every service route so the OpenAPI shows the envelope (and schemathesis checks it).
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope, "description": text}
-    for code, text in {
-        400: "The body could not be read (e.g. not UTF-8).",
-        401: "Missing or wrong X-API-Key (when the service runs with HSS_API_KEY).",
-        413: "Request body too large.",
-        422: "The request is well-formed JSON but not acceptable (see error.code).",
-    }.items()
-}
+ERROR_RESPONSES = error_responses(
+    {
+        400: "`bad_request`: the body could not be read.",
+        401: "`unauthorized`: missing or wrong X-API-Key (when the service runs with HSS_API_KEY).",
+        413: "`payload_too_large`: the request body exceeds HSS_MAX_BODY_BYTES.",
+        422: "`validation_error`: the request does not match the schema (a wrong type, a missing or unknown field, "
+        'a bad identifier); nothing is coerced, e.g. `true` or `"0.5"` is not a number.',
+    }
+)
+
+
+def link_to(endpoint: Endpoint, description: str, **fields: Any) -> dict[str, Any]:
+    """An OpenAPI link from a response to `endpoint` of the same service (for `responses={200: {"links": ...}}`).
+
+    `fields` maps a path parameter of `endpoint`, or else a field of its JSON body, to a runtime expression
+    such as "$response.body#/job_id". Clients read the links as "what to call next"; schemathesis' state
+    machine follows them (the stateful test of workflow-ml-training)."""
+    pointer = endpoint.path.replace("~", "~0").replace("/", "~1")
+    placeholders = {name for _, name, _, _ in string.Formatter().parse(endpoint.path) if name}
+    link: dict[str, Any] = {"operationRef": f"#/paths/{pointer}/{endpoint.method.lower()}", "description": description}
+    parameters = {k: v for k, v in fields.items() if k in placeholders}
+    body = {k: v for k, v in fields.items() if k not in placeholders}
+    if parameters:
+        link["parameters"] = parameters
+    if body:
+        link["requestBody"] = body
+    return link
+
 
 ReadyCheck = Callable[[FastAPI], dict[str, bool]]
 
@@ -59,7 +91,7 @@ def create_app(
         version=version,
         description=description,
         lifespan=_lifespan,
-        responses={500: {"model": ErrorEnvelope, "description": "Unexpected error (a bug)."}},
+        responses=error_responses({500: "`internal_error`: an unexpected error (a bug); see the service log."}),
     )
     app.state.service_name = name
     app.state.settings = settings

@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from contracts.catalog import INSIGHTS_GENERATE
-from contracts.errors import ErrorEnvelope
 from contracts.insights import InsightsRequest, InsightsResponse
-from services.common.app_factory import create_app
+from services.common.app_factory import create_app, error_responses
 from services.common.settings import ServiceSettings
 from services.intelligence import rules
 
@@ -27,13 +26,12 @@ router = APIRouter(tags=["insights"])
         "low) that quote the song's own values (tempo, key, loudness vs the -14 LUFS streaming target, "
         "danceability, lyric sentiment and hook strength, hit probability and model version). Deterministic."
     ),
-    responses={
-        422: {
-            "model": ErrorEnvelope,
-            "description": "`validation_error` (malformed or missing nested responses) or `song_id_mismatch` "
-            "(audio/content/prediction belong to another song).",
-        },
-    },
+    responses=error_responses(
+        {
+            422: "`validation_error` (malformed or missing nested responses, wrong types: nothing is coerced) or "
+            "`song_id_mismatch` (audio/content/prediction belong to another song)."
+        }
+    ),
 )
 async def generate_insights(body: InsightsRequest) -> InsightsResponse:
     # Inline on the event loop: the rules are well under a millisecond of CPU and no I/O; the thread pool

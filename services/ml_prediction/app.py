@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 
 from contracts.catalog import PREDICT_SINGLE
-from contracts.errors import ErrorEnvelope
 from contracts.prediction import PredictionRequest, PredictionResponse
-from services.common.app_factory import create_app, settings_of
+from services.common.app_factory import create_app, error_responses, settings_of
 from services.ml_prediction.model_store import ModelStore
 from services.ml_prediction.predictor import predict
 from services.ml_prediction.settings import PredictionSettings
@@ -31,25 +30,15 @@ router = APIRouter(tags=["prediction"])
         "half missing is refused. Each explanation is P(song) - P(song with that feature at its training median), "
         "largest |contribution| first."
     ),
-    responses={
-        404: {
-            "model": ErrorEnvelope,
-            "description": "The pinned model_version does not exist (unknown_model_version).",
-        },
-        409: {
-            "model": ErrorEnvelope,
-            "description": "The pinned model_version was trained but never promoted (model_not_promoted).",
-        },
-        422: {
-            "model": ErrorEnvelope,
-            "description": "Invalid request, too many missing features (too_many_missing_features), or a feature "
-            "name in both maps (feature_name_collision).",
-        },
-        503: {
-            "model": ErrorEnvelope,
-            "description": "latest.json is unreadable or names a model that cannot be loaded (model_unavailable).",
-        },
-    },
+    responses=error_responses(
+        {
+            404: "`unknown_model_version`: the pinned model_version does not exist.",
+            409: "`model_not_promoted`: the pinned model_version was trained but never promoted.",
+            422: "`validation_error` (the request does not match the schema), `too_many_missing_features` (more "
+            "than half of the model's features absent), or `feature_name_collision` (a feature name in both maps).",
+            503: "`model_unavailable`: latest.json is unreadable or names a model that cannot be loaded.",
+        }
+    ),
 )
 def predict_single(body: PredictionRequest, request: Request) -> PredictionResponse:
     settings: PredictionSettings = settings_of(request.app)  # type: ignore[assignment]

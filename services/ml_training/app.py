@@ -13,9 +13,8 @@ from fastapi import APIRouter, FastAPI, Path, Request
 
 from contracts.catalog import MODEL_CURRENT, MODEL_PROMOTE, TRAINING_JOB, TRAINING_START
 from contracts.common import IDENTIFIER_PATTERN
-from contracts.errors import ErrorEnvelope
 from contracts.training import PromotionRequest, ServingModel, TrainingAccepted, TrainingJob, TrainingRequest
-from services.common.app_factory import create_app, settings_of
+from services.common.app_factory import create_app, error_responses, link_to, settings_of
 from services.common.errors import NotFound, Unprocessable
 from services.common.paths import relative_to_root, resolve_data_path
 from services.ml_training.jobs import JobManager
@@ -49,11 +48,25 @@ def _promoter(request: Request) -> Promoter:
         "A succeeded model is not served until it is promoted (`POST /models/promote`)."
     ),
     responses={
-        403: {"model": ErrorEnvelope, "description": "dataset_path leaves the data root (path_outside_data_root)."},
-        404: {"model": ErrorEnvelope, "description": "No file at dataset_path (file_not_found)."},
-        409: {"model": ErrorEnvelope, "description": "force=true while that training is still running (job_active)."},
-        422: {"model": ErrorEnvelope, "description": "Invalid request, or dataset_path is not a .csv (not_a_csv)."},
-        503: {"model": ErrorEnvelope, "description": "The worker pool is not running (training_unavailable)."},
+        TRAINING_START.status: {
+            "links": {
+                "GetTrainingJob": link_to(TRAINING_JOB, "Poll the job.", job_id="$response.body#/job_id"),
+                "PromoteTraining": link_to(
+                    MODEL_PROMOTE, "Promote the training once it succeeded.", training_id="$response.body#/training_id"
+                ),
+            }
+        },
+        **error_responses(
+            {
+                403: "`path_outside_data_root`: dataset_path leaves the data root.",
+                404: "`file_not_found`: no file at dataset_path.",
+                409: "`job_active`: force=true while that training is still queued or running.",
+                422: "`validation_error` (the request does not match the schema), `not_a_csv` (dataset_path is not "
+                "a .csv), `not_a_file` (a directory, ...) or `invalid_path` (empty, a NUL byte, a name the "
+                "filesystem refuses).",
+                503: "`training_unavailable`: the worker pool is not running (service starting or stopping).",
+            }
+        ),
     },
 )
 def start_training(body: TrainingRequest, request: Request) -> TrainingAccepted:
@@ -78,7 +91,22 @@ def start_training(body: TrainingRequest, request: Request) -> TrainingAccepted:
         "when it failed: `error`. Finished jobs survive a service restart; a job that was running when the "
         "service stopped is reported failed (resubmit it)."
     ),
-    responses={404: {"model": ErrorEnvelope, "description": "No such job (job_not_found)."}},
+    responses={
+        200: {
+            "links": {
+                "PromoteTraining": link_to(
+                    MODEL_PROMOTE, "Promote the training once it succeeded.", training_id="$response.body#/training_id"
+                ),
+                "ResubmitTraining": link_to(
+                    TRAINING_START,
+                    "Submit the same training again: the existing job answers unless it failed.",
+                    training_id="$response.body#/training_id",
+                    dataset_path="$response.body#/dataset_path",
+                ),
+            }
+        },
+        **error_responses({404: "`job_not_found`: no such job."}),
+    },
 )
 def get_job(
     job_id: Annotated[str, Path(pattern=IDENTIFIER_PATTERN, max_length=128, description="The training_id.")],
@@ -103,13 +131,23 @@ def get_job(
         "(`previous_model_version` is then null)."
     ),
     responses={
-        404: {"model": ErrorEnvelope, "description": "No such training job (job_not_found)."},
-        409: {
-            "model": ErrorEnvelope,
-            "description": "The job is not succeeded (job_not_succeeded, details.status), or its model.joblib or "
-            "metrics are missing or unreadable (model_artifacts_unusable: retrain with force=true).",
+        200: {
+            "links": {
+                "GetServingModel": link_to(MODEL_CURRENT, "What prediction serves now."),
+                "GetPromotedJob": link_to(
+                    TRAINING_JOB, "The training job of the promoted model.", job_id="$response.body#/training_id"
+                ),
+            }
         },
-        422: {"model": ErrorEnvelope, "description": "Invalid request (e.g. training_id not an identifier)."},
+        **error_responses(
+            {
+                404: "`job_not_found`: no such training job.",
+                409: "`job_not_succeeded` (the job is queued, running or failed; details.status), or "
+                "`model_artifacts_unusable` (its model.joblib or metrics are missing or unreadable: retrain with "
+                "force=true).",
+                422: "`validation_error`: the request does not match the schema (e.g. training_id not an identifier).",
+            }
+        ),
     },
 )
 def promote_model(body: PromotionRequest, request: Request) -> ServingModel:
@@ -124,12 +162,9 @@ def promote_model(body: PromotionRequest, request: Request) -> ServingModel:
         "The last promotion, as `models/latest.json` records it. Before any promotion: the built-in baseline "
         "(`baseline: true`, `model_version` `baseline-v1`, no `training_id` or `ensemble_auc`)."
     ),
-    responses={
-        503: {
-            "model": ErrorEnvelope,
-            "description": "models/latest.json cannot be read (model_unavailable); promote a model to replace it.",
-        }
-    },
+    responses=error_responses(
+        {503: "`model_unavailable`: models/latest.json cannot be read; promote a model to replace it."}
+    ),
 )
 def current_model(request: Request) -> ServingModel:
     return _promoter(request).current()

@@ -1,69 +1,44 @@
-"""Contract fuzzing: schemathesis drives every operation of every app in-process.
+"""Contract fuzzing: schemathesis drives every operation of every app in-process, with valid and invalid input.
 
-Whatever it generates, a service must never answer 5xx, and every response must conform to the
-OpenAPI schema (status code documented, body matching its model, the error envelope for 4xx).
+Whatever it generates, a service must never answer 5xx; every response must conform to the OpenAPI schema
+(status code documented, body matching its model, the error envelope for 4xx); a request that violates the
+schema must be refused (negative_data_rejection) and one that fits it must be accepted
+(positive_data_acceptance), unless it breaks a business rule the route documents with its error code.
+The checks are schemathesis' default set plus the two of services/tests/fuzzing.py; both generation modes
+(positive and negative) run in the examples, coverage and fuzzing phases.
+
+Depth: HSS_FUZZ_EXAMPLES cases per operation (default 40, the fixed-seed CI subset; `make fuzz` runs
+it deep). The stateful test walks workflow-ml-training's OpenAPI links: start a training, poll the job,
+promote it, read the served model. The cases per service are printed at the end of the session.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import shutil
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+from hypothesis import HealthCheck, Phase, settings
 
-from contracts.catalog import SERVICES
-
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
-
-
-def _build(spec_name: str, data_root: Path):
-    """Build the app of one service on a throwaway data root (small pools: this runs on 2 cores)."""
-    if spec_name == "workflow-audio":
-        from services.audio.app import build_app
-        from services.audio.settings import AudioSettings
-
-        return build_app(AudioSettings(data_root=data_root, pool_size=1))
-    if spec_name == "workflow-content":
-        from services.content.app import build_app
-
-        return build_app()
-    if spec_name == "workflow-ml-training":
-        from services.ml_training.app import build_app
-        from services.ml_training.settings import TrainingSettings
-
-        return build_app(TrainingSettings(data_root=data_root))
-    if spec_name == "workflow-ml-prediction":
-        from services.ml_prediction.app import build_app
-        from services.ml_prediction.settings import PredictionSettings
-
-        return build_app(PredictionSettings(data_root=data_root))
-    from services.intelligence.app import build_app
-
-    return build_app()
-
-
-FUZZ_ROOT = Path(__file__).resolve().parent / ".fuzz-data"
-
-
-def _schema(spec_name: str):
-    root = FUZZ_ROOT / spec_name
-    for sub in ("songs", "training_data", "models", "results"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", _build(spec_name, root))
-    # The probes take no input; /ready is *meant* to answer 503 while the audio workers warm up.
-    return schema.exclude(path=["/health", "/ready"])
+from contracts.catalog import MODEL_PROMOTE, SERVICES, TRAINING_JOB, TRAINING_START
+from services.tests import fuzzing
+from services.tests.fuzzing import (
+    EXTRA_CHECKS,
+    FUZZ_EXAMPLES,
+    FUZZ_SCENARIOS,
+    count,
+    schema_for,
+    wait_for_job,
+)
 
 
 def _fuzz(spec_name: str):
-    schema = _schema(spec_name)
+    schema = schema_for(spec_name)
 
     @schema.parametrize()
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def test(case) -> None:
-        case.call_and_validate(checks=CHECKS)
+        count(spec_name, case)
+        case.call_and_validate(additional_checks=EXTRA_CHECKS)
 
     return test
 
@@ -73,6 +48,103 @@ test_content_fuzz = _fuzz("workflow-content")
 test_training_fuzz = _fuzz("workflow-ml-training")
 test_prediction_fuzz = _fuzz("workflow-ml-prediction")
 test_intelligence_fuzz = _fuzz("workflow-intelligence")
+
+
+# --- stateful: workflow-ml-training's links ---------------------------------------------------------
+
+training_schema = schema_for("workflow-ml-training", "workflow-ml-training-stateful")
+STATEFUL_ROOT = fuzzing.FUZZ_ROOT / "workflow-ml-training-stateful"
+
+
+class TrainingWorkflow(training_schema.as_state_machine()):
+    """Scenarios along the links: POST /train/smart_ensemble → GET /train/jobs/{job_id} → POST
+    /models/promote → GET /models/current (and back to the promoted job, and resubmitting it).
+
+    A valid training request trains the demo dataset with 2 folds (a second or two), and the scenario
+    waits until the job has finished, so the steps after it meet a succeeded (or failed) job, not only a
+    queued one."""
+
+    def setup(self) -> None:
+        # Each scenario starts with no job and no promotion: scenarios stay independent, so hypothesis can
+        # replay and shrink one (the job store and latest.json live in models/).
+        models = STATEFUL_ROOT / "models"
+        shutil.rmtree(models)
+        models.mkdir()
+
+    def before_call(self, case) -> None:
+        positive = case.meta is not None and case.meta.generation.mode.is_positive
+        if positive and case.operation.label == str(TRAINING_START) and isinstance(case.body, dict):
+            if case.body.get("dataset_path") not in fuzzing.DATASETS:
+                case.body["dataset_path"] = fuzzing.DEMO_DATASET
+            case.body["cv_folds"] = 2
+
+    def after_call(self, response, case) -> None:
+        super().after_call(response, case)
+        count("workflow-ml-training", case, phase="stateful")
+        if case.operation.label == str(TRAINING_START) and response.status_code == TRAINING_START.status:
+            wait_for_job(STATEFUL_ROOT, response.json()["job_id"])
+
+    def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+        super().validate_response(response, case, additional_checks=[*(additional_checks or []), *EXTRA_CHECKS])
+
+
+def test_training_stateful() -> None:
+    TrainingWorkflow.run(
+        settings=settings(
+            max_examples=FUZZ_SCENARIOS,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.generate],
+            derandomize=True,
+            database=None,
+        )
+    )
+
+
+def test_the_training_links_are_in_the_openapi() -> None:
+    """The stateful test walks these links; without them it would fuzz each operation alone."""
+    links = {
+        (f"{method.upper()} {path}", name)
+        for path, operations in training_schema.raw_schema["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status.startswith("2")
+        for name in response.get("links", {})
+    }
+    assert {
+        (str(TRAINING_START), "GetTrainingJob"),
+        (str(TRAINING_START), "PromoteTraining"),
+        (str(TRAINING_JOB), "PromoteTraining"),
+        (str(MODEL_PROMOTE), "GetServingModel"),
+    } <= links
+
+
+def test_an_error_code_its_status_does_not_document_fails_the_fuzz() -> None:
+    import schemathesis
+    from fastapi import APIRouter
+
+    from services.common.app_factory import create_app, error_responses
+    from services.common.errors import Conflict
+    from services.common.settings import ServiceSettings
+
+    router = APIRouter()
+
+    @router.post("/probe/{which}", responses=error_responses({409: "`documented`: a rule the route names."}))
+    def probe(which: str) -> dict:
+        raise Conflict("a rule", code=which)
+
+    app = create_app(name="probe", version="0", description="", routers=[router], settings=ServiceSettings())
+    operation = schemathesis.openapi.from_asgi("/openapi.json", app)["/probe/{which}"]["POST"]
+    for which, documented in (("documented", True), ("surprise", False)):
+        case = operation.Case(path_parameters={"which": which})
+        response = case.call()
+        assert response.status_code == 409
+        if documented:
+            assert fuzzing.error_code_is_documented(None, response, case)
+        else:
+            with pytest.raises(AssertionError, match="surprise"):
+                fuzzing.error_code_is_documented(None, response, case)
 
 
 def test_every_service_is_fuzzed() -> None:
@@ -89,6 +161,4 @@ def test_every_service_is_fuzzed() -> None:
 @pytest.fixture(autouse=True, scope="session")
 def _fuzz_root_cleanup():
     yield
-    import shutil
-
-    shutil.rmtree(FUZZ_ROOT, ignore_errors=True)
+    shutil.rmtree(fuzzing.FUZZ_ROOT, ignore_errors=True)

@@ -16,6 +16,7 @@ from datetime import datetime
 import pytest
 import requests
 
+from contracts.catalog import TRAINING, TRAINING_JOB
 from e2e.client import AirflowClient
 from e2e.demo import failure_report
 from e2e.harness.base import Stack
@@ -136,8 +137,10 @@ def test_triggerer_killed_while_training_is_deferred_resumes_without_a_second_jo
     wait_for_task_state(client, TRAINING_DAG, run.dag_run_id, "smart_ensemble_training", {"deferred"}, timeout=240)
     killed_at = time.time()
     before = restarts(stack, "airflow-triggerer")
+    started = time.monotonic()
     stack.crash("airflow-triggerer")
     final = client.wait_for_run(TRAINING_DAG, run.dag_run_id, timeout=RUN_TIMEOUT)
+    print(f"triggerer: the run ended {final.state.value} {time.monotonic() - started:.1f} s after the fault")
 
     assert final.state.value == "success", failure_report(client, TRAINING_DAG, run.dag_run_id)
     assert restarts(stack, "airflow-triggerer") == before + 1
@@ -149,7 +152,7 @@ def test_triggerer_killed_while_training_is_deferred_resumes_without_a_second_jo
     [fired] = [line for line in log.splitlines() if "Trigger fired event" in line] or [""]
     assert fired and datetime.fromisoformat(fired.split(" ", 1)[0]).timestamp() > killed_at, log[-3000:]
     job = requests.get(
-        f"{stack.service_urls['workflow-ml-training']}/train/jobs/{training_id}",
+        stack.service_urls[TRAINING.name] + TRAINING_JOB.path.format(job_id=training_id),
         headers={"X-API-Key": stack.api_key},
         timeout=10,
     ).json()

@@ -28,6 +28,7 @@ from fixtures.audio import (
 from services.audio.app import build_app
 from services.audio.extractor import EXTRACTOR_OPTIONS, FIXED_VECTORS
 from services.audio.settings import AudioSettings
+from services.audio.tests.support import wait_ready, worker_pids
 from services.common.errors import Unavailable
 
 ANALYZE = AUDIO_ANALYZE.path
@@ -61,18 +62,11 @@ def audio_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _wait_ready(client: TestClient, within_s: float = 60.0) -> None:
-    deadline = time.monotonic() + within_s
-    while client.get("/ready").status_code != 200:
-        assert time.monotonic() < deadline, f"not ready within {within_s} s: {client.get('/ready').json()}"
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def started(audio_root: Path) -> Iterator[tuple[TestClient, Any]]:
     with TestClient(build_app(AudioSettings(data_root=audio_root, pool_size=1))) as client:
         first_ready = client.get("/ready")
-        _wait_ready(client)
+        wait_ready(client)
         yield client, first_ready
 
 
@@ -119,7 +113,7 @@ def test_ready_only_once_the_workers_are_warm(started: tuple[TestClient, Any]) -
 def test_openapi_documents_the_error_envelope(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"][ANALYZE]["post"]
     assert operation["summary"]
-    for status in ("401", "403", "404", "413", "422", "503", "504"):
+    for status in ("401", "403", "404", "409", "413", "422", "503", "504"):
         schema = operation["responses"][status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, status
 
@@ -248,14 +242,10 @@ def test_api_key_is_required_when_configured(audio_root: Path, monkeypatch: pyte
         assert response.status_code == 200 and response.json()["highlights"]["key"] == "A"
 
 
-def _worker_pids(client: TestClient) -> list[int]:
-    return [lane.warm.result(timeout=60)["pid"] for lane in client.app.state.extractor_pool._lanes]
-
-
 @pytest.mark.slow
 def test_timeout_gives_504_and_a_fresh_worker(client: TestClient) -> None:
     settings = client.app.state.settings
-    before = _worker_pids(client)
+    before = worker_pids(client)
     leftover = Path(tempfile.gettempdir()) / f"hss-audio-{before[0]}-left-by-the-killed-worker"
     leftover.mkdir()
     settings.timeout_s = 0.05
@@ -272,7 +262,7 @@ def test_timeout_gives_504_and_a_fresh_worker(client: TestClient) -> None:
     assert client.get("/health").status_code == 200
     response = client.post(ANALYZE, json={"song_id": "after", "song_path": "songs/a_minor_100.flac"})
     assert response.status_code == 200 and response.json()["highlights"]["scale"] == "minor"
-    after = _worker_pids(client)
+    after = worker_pids(client)
     assert after != before and not any(_alive(pid) for pid in before)  # the stuck worker was killed
     assert not leftover.exists()  # and its temporary files removed
 
