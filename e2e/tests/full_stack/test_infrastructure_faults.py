@@ -115,15 +115,18 @@ def test_api_server_restarted_while_a_task_runs_the_run_succeeds(
 
 
 def test_audio_service_killed_mid_request_is_restarted_and_the_task_retries(
-    client: AirflowClient, stack: Stack, long_song: str
+    client: AirflowClient, stack: Stack
 ) -> None:
+    song = "songs/e2e_fault_longer.wav"  # ≈ 20 s of Essentia: the kill lands while the request is in flight
+    synth_song(stack.data_root / song, bpm=112, seconds=480, seed=17)
     before = restarts(stack, "workflow-audio")
-    run_id = analyse_through(
-        client, stack, "audio", long_song, lambda _: stack.crash("workflow-audio"), wait_for={"running"}
-    )
+    crash = lambda _: stack.crash("workflow-audio")  # noqa: E731
+    run_id = analyse_through(client, stack, "audio", song, crash, wait_for={"running"})
     assert restarts(stack, "workflow-audio") == before + 1
+    _, tries = task_states(client, DAG, run_id)[("audio_analysis", -1)]
     log = client.task_log(DAG, run_id, "audio_analysis", 1)
-    assert "connection" in log.lower() or "503" in log or "worker_crashed" in log, log[-3000:]
+    # The request in flight failed; the operator's in-task retry or the task's next try succeeded.
+    assert "connection failed" in log or tries >= 2, log[-3000:]
 
 
 def test_triggerer_killed_while_training_is_deferred_resumes_without_a_second_job(
