@@ -80,7 +80,7 @@ test-unit: install ## Only the fast tests (skips the ones marked slow: real Esse
 
 fuzz: install ## Deep fuzz: schemathesis on the five services (>= 1,000 cases each), every DAG's params over REST, hostile audio
 	@start=$$(date +%s); E2E_BACKEND=$(E2E_BACKEND) HSS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(if $(HSS_FUZZ_SEED),HSS_FUZZ_SEED=$(HSS_FUZZ_SEED),) \
-	  $(RUN) pytest -q -s -p no:cacheprovider --timeout 900 $(FUZZ_TESTS) $(PYTEST_ARGS); \
+	  $(RUN) pytest -q -p no:cacheprovider --timeout 900 $(FUZZ_TESTS) $(PYTEST_ARGS); \
 	code=$$?; echo "make fuzz: $$(( $$(date +%s) - start )) s, exit $$code"; exit $$code
 
 e2e: install ## Full-stack DAG runs, faults, bad input, auth (E2E_BACKEND=auto|docker|local; logs in artifacts/e2e/)

@@ -34,6 +34,7 @@ NEAR_MISSES = st.sampled_from(
     ["", " ", "../x.wav", "/etc/passwd", "songs/../../x.wav", "a/b", "-lead", "x" * 2000, "ü", "nan", "0", "true"]
 )
 MISSING = object()
+REPORTS: list[FuzzReport] = []  # every fuzz_dag of this process: the session's summary prints them
 
 
 @dataclass
@@ -124,4 +125,5 @@ def fuzz_dag(client: AirflowClient, dag_id: str, base: dict, *, examples: int, s
         check(conf)
     runs = client.list_runs(dag_id, limit=1000)
     report.created = [run.dag_run_id for run in runs if run.dag_run_id.startswith(prefix)]
+    REPORTS.append(report)
     return report

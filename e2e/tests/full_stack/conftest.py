@@ -13,6 +13,7 @@ a corrupt file, a folder for batch_analysis, a raw dataset whose rows need featu
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,17 @@ WORKERS = 2
 RAW_DATASET, RAW_SONGS = "e2e_raw", 24  # training needs ≥ 20 rows
 # comprehensive_analysis' deadline on the test stacks: a good run takes seconds, the outage test outlasts it.
 DEADLINE_S = 30.0
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The DAG-params fuzz's counts (test_param_fuzz.py), at the end of a session that ran it."""
+    fuzz = sys.modules.get("e2e.param_fuzz")
+    if fuzz is None or not fuzz.REPORTS:
+        return
+    terminalreporter.section("invalid confs sent per DAG")
+    for report in fuzz.REPORTS:
+        terminalreporter.write_line(str(report))
+    terminalreporter.write_line(f"total: {sum(r.sent for r in fuzz.REPORTS)} invalid confs")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
