@@ -31,7 +31,7 @@ class AudioSettings(ServiceSettings):
         validation_alias="HSS_AUDIO_MAX_ANALYSES_PER_WORKER",
         description=(
             "A worker process is replaced by a fresh one after this many analyses (0: never). Essentia keeps "
-            "≈0.15 MiB per analysis that nothing frees; recycling bounds a worker's growth, as Celery's "
+            "≈0.2 MiB per analysis that nothing frees; recycling bounds a worker's growth, as Celery's "
             "max_tasks_per_child does."
         ),
     )
