@@ -127,11 +127,12 @@ class Supervisor:
             if record.restart_at is None:  # just noticed the death
                 record.last_exit = process.exit_code
                 record.failures_in_a_row += 1
-                record.restart_at = now + record.delay()
+                delay = record.delay()
+                record.restart_at = now + delay
                 loop = " — crash loop" if record.crash_loop else ""
                 self.say(
                     f"supervisor: {process.name} exited (code {record.last_exit}){loop}; restart "
-                    f"{record.restarts + 1} in {record.delay():.1f} s (log {process.log_path})"
+                    f"{record.restarts + 1} in {delay:.1f} s (log {process.log_path})"
                 )
                 self.on_change()
                 return
