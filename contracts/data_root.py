@@ -21,6 +21,9 @@ from typing import Any, BinaryIO
 
 DATA_ROOT_ENV = "HSS_DATA_ROOT"
 DEFAULT_DATA_ROOT = "data"  # the one default of HSS_DATA_ROOT, for both sides' settings
+# The folders every stack creates in the data root (before any task runs: a task's own mkdir would be owned by
+# whoever ran first). training_data/incoming and claimed: dataset_triggered_training moves files between them.
+DATA_FOLDERS = ("songs", "training_data", "training_data/incoming", "training_data/claimed", "models", "results")
 
 StrPath = str | os.PathLike[str]
 

@@ -4,7 +4,9 @@ python -m services.openapi_snapshot          # regenerate (make contracts)
 python -m services.openapi_snapshot --check  # exit 1 and name the stale files
 
 At the root of `services`, not in services.common: it imports every service app, and the shared code
-must not depend on any concrete service.
+must not depend on any concrete service. Each app is built as uvicorn builds it (`module:app`), with
+throwaway secrets set only while it is built: a service refuses to start without HSS_API_KEY (and the model
+services without HSS_MODEL_SIGNING_KEY), and the OpenAPI document does not depend on their values.
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +27,28 @@ from contracts.catalog import SERVICES, ServiceSpec
 SNAPSHOT_DIR = Path(__file__).resolve().parents[1] / "contracts" / "openapi"
 
 
+SNAPSHOT_SECRETS = ("HSS_API_KEY", "HSS_MODEL_SIGNING_KEY")
+
+
+@contextmanager
+def throwaway_secrets() -> Iterator[None]:
+    """Fresh random values of the required secrets while the block runs; the environment is restored after."""
+    saved = {name: os.environ.get(name) for name in SNAPSHOT_SECRETS}
+    os.environ.update({name: secrets.token_urlsafe(32) for name in SNAPSHOT_SECRETS})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def load_app(spec: ServiceSpec) -> Any:
     module, _, attribute = spec.app.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    with throwaway_secrets():
+        return getattr(importlib.import_module(module), attribute)
 
 
 def render(spec: ServiceSpec) -> str:

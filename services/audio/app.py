@@ -12,16 +12,19 @@ from contracts.catalog import AUDIO_ANALYZE
 from services.audio import __version__
 from services.audio.extractor import analyze_request
 from services.audio.files import SUPPORTED_FORMATS
+from services.audio.metrics import PoolMetrics
 from services.audio.pool import ExtractorPool
 from services.audio.settings import AudioSettings
-from services.common.app_factory import create_app, error_responses, settings_of
+from services.common.app_factory import create_app, error_responses, lazy_app, settings_of
 
 DESCRIPTION = f"""Runs Essentia's MusicExtractor on one audio file of the data root ({", ".join(SUPPORTED_FORMATS)}).
 
 Returns at least {MIN_AUDIO_FEATURES} numeric descriptors as a flat map whose key set is the same for every
 song (scalar descriptors by their Essentia name, fixed-size vectors as `name.<index>`) and the
 highlights (tempo, key, duration, loudness, danceability). Extraction runs in a pool of worker
-processes; requests beyond the pool size wait for a free worker."""
+processes; requests beyond the pool size wait for a free worker, at most HSS_AUDIO_MAX_QUEUE of them: one more
+is refused at once with 429 `queue_full` and a `Retry-After` header. A waiting request whose client
+disconnects is dropped before its analysis starts."""
 
 
 ANALYZE_ERRORS = error_responses(
@@ -49,6 +52,10 @@ ANALYZE_ERRORS = error_responses(
             "a device), `invalid_path` (empty, a NUL byte, a name the filesystem refuses, a read error); or "
             "`validation_error` for a malformed request."
         ),
+        429: (
+            "`queue_full`: HSS_AUDIO_MAX_QUEUE analyses already wait for a busy worker; nothing was queued. Retry "
+            "after the `Retry-After` header's seconds (estimated from recent analysis times)."
+        ),
         503: (
             "`worker_crashed` (the worker died and was restarted: retry) or `extractor_unavailable` (the pool is "
             "not running, or a worker cannot write its private copy of the file, e.g. a full temp folder)."
@@ -65,7 +72,13 @@ def _ready_checks(app: FastAPI) -> dict[str, bool]:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    pool = ExtractorPool(settings_of(app).pool_size, max_analyses=settings_of(app).max_analyses_per_worker)
+    settings: AudioSettings = settings_of(app)  # type: ignore[assignment]
+    pool = ExtractorPool(
+        settings.pool_size,
+        max_analyses=settings.max_analyses_per_worker,
+        max_queue=settings.max_queue,
+        metrics=app.state.pool_metrics,
+    )
     pool.start()  # spawns the workers; they import Essentia and warm up in the background
     app.state.extractor_pool = pool
     try:
@@ -87,12 +100,15 @@ router = APIRouter(tags=["audio"])
 )
 async def analyze_comprehensive(body: AudioAnalysisRequest, request: Request) -> AudioAnalysisResponse:
     return await analyze_request(
-        body, pool=getattr(request.app.state, "extractor_pool", None), settings=settings_of(request.app)
+        body,
+        pool=getattr(request.app.state, "extractor_pool", None),
+        settings=settings_of(request.app),
+        client_gone=request.is_disconnected,
     )
 
 
 def build_app(settings: AudioSettings | None = None) -> FastAPI:
-    return create_app(
+    app = create_app(
         name="workflow-audio",
         version=__version__,
         description="Audio analysis with Essentia MusicExtractor (real descriptors of real audio).",
@@ -101,6 +117,9 @@ def build_app(settings: AudioSettings | None = None) -> FastAPI:
         ready_checks=_ready_checks,
         lifespan=_lifespan,
     )
+    app.state.pool_metrics = PoolMetrics(app.state.metrics_registry)  # hss_audio_* at /metrics
+    return app
 
 
-app = build_app()
+# `app` (uvicorn's services.audio.app:app) is built on first access: a start without HSS_API_KEY fails there.
+__getattr__ = lazy_app(build_app)

@@ -25,7 +25,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -228,13 +228,27 @@ class WorkerPool(Protocol):
     """What a request needs of services.audio.pool.ExtractorPool. A protocol, not an import: the pool
     imports this module's worker functions, and the dependency must go one way only."""
 
-    async def run(self, fn: Callable[..., Any], *args: Any, timeout: float, label: str = "") -> Any: ...
+    async def run(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        timeout: float,
+        label: str = "",
+        client_gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> Any: ...
 
 
 async def analyze_request(
-    request: AudioAnalysisRequest, *, pool: WorkerPool | None, settings: AudioSettings
+    request: AudioAnalysisRequest,
+    *,
+    pool: WorkerPool | None,
+    settings: AudioSettings,
+    client_gone: Callable[[], Awaitable[bool]] | None = None,
 ) -> AudioAnalysisResponse:
-    """The whole of POST /analyze/comprehensive; every failure is a ServiceError (-> error envelope)."""
+    """The whole of POST /analyze/comprehensive; every failure is a ServiceError (-> error envelope).
+
+    `client_gone` (the route passes Request.is_disconnected) lets the pool drop a request whose client left
+    while it waited, before its Essentia run starts."""
     raw = request.song_path
     path = resolve_data_path(raw, settings.resolved_data_root(), kind="audio file")
     try:
@@ -249,6 +263,7 @@ async def analyze_request(
             inspected.identity,
             timeout=settings.timeout_s,
             label=raw,
+            client_gone=client_gone,
         )
     except AudioError as exc:
         raise exc.service_error() from None

@@ -11,8 +11,8 @@ from services.common.settings import ServiceSettings
 
 
 class AudioSettings(ServiceSettings):
-    """Environment: HSS_AUDIO_POOL_SIZE, HSS_AUDIO_TIMEOUT_S, HSS_AUDIO_MAX_FILE_BYTES, HSS_AUDIO_MIN_DURATION_S,
-    HSS_AUDIO_MAX_DURATION_S, HSS_AUDIO_MAX_ANALYSES_PER_WORKER.
+    """Environment: HSS_AUDIO_POOL_SIZE, HSS_AUDIO_MAX_QUEUE, HSS_AUDIO_TIMEOUT_S, HSS_AUDIO_MAX_FILE_BYTES,
+    HSS_AUDIO_MIN_DURATION_S, HSS_AUDIO_MAX_DURATION_S, HSS_AUDIO_MAX_ANALYSES_PER_WORKER.
 
     In code the fields go by their names: `AudioSettings(data_root=..., pool_size=1, timeout_s=30)`.
     """
@@ -24,6 +24,20 @@ class AudioSettings(ServiceSettings):
         ge=1,
         validation_alias="HSS_AUDIO_POOL_SIZE",
         description="Extractor worker processes (MusicExtractor is CPU bound: one per core). Default: CPU count.",
+    )
+    max_queue: int = Field(
+        default=8,
+        ge=0,
+        le=10_000,
+        validation_alias="HSS_AUDIO_MAX_QUEUE",
+        description=(
+            "Analyses that may wait for a busy worker; one more is refused at once with 429 queue_full and a "
+            "Retry-After, never queued (0: none waits). Default 8: with one worker per core and a few seconds per "
+            "song, 8 waiting is already tens of seconds of backlog; beyond it a caller is better told when to come "
+            "back than left holding a connection towards its timeout while the backlog grows without bound. "
+            "Airflow's hss_audio pool (2 slots) stays far below it; a client that keeps more requests in flight "
+            "(dataset feature extraction, max_concurrent_requests) needs it at least that high minus the workers."
+        ),
     )
     max_analyses_per_worker: int = Field(
         default=100,

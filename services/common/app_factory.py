@@ -2,6 +2,8 @@
 
 /health (liveness), /ready (readiness checks of the service), /metrics (Prometheus), the error
 envelope for every failure, the X-API-Key check on the service's routers, a request body limit.
+create_app() refuses to build a service without an API key (services.common.security); lazy_app() makes a
+module's `app` (what uvicorn starts) built on first use, so importing a service module needs no secret.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from contracts.common import HealthResponse, ReadyResponse
 from contracts.errors import ErrorEnvelope
 from services.common.errors import install_error_handlers
 from services.common.middleware import BodySizeLimitMiddleware
-from services.common.security import api_key_dependency
+from services.common.security import api_key_dependency, required_api_key
 from services.common.settings import ServiceSettings
 
 
@@ -39,7 +41,7 @@ def error_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[str
 ERROR_RESPONSES = error_responses(
     {
         400: "`bad_request`: the body could not be read.",
-        401: "`unauthorized`: missing or wrong X-API-Key (when the service runs with HSS_API_KEY).",
+        401: "`unauthorized`: missing or wrong X-API-Key (the service's HSS_API_KEY).",
         413: "`payload_too_large`: the request body exceeds HSS_MAX_BODY_BYTES.",
         422: "`validation_error`: the request does not match the schema (a wrong type, a missing or unknown field, "
         'a bad identifier); nothing is coerced, e.g. `true` or `"0.5"` is not a number.',
@@ -78,6 +80,10 @@ def create_app(
     ready_checks: ReadyCheck | None = None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
+    """The service's app; InsecureConfiguration (it does not start) when HSS_API_KEY is missing or a placeholder
+    and HSS_ALLOW_NO_API_KEY is not true."""
+    expected_key = required_api_key(settings)  # first: nothing is built for a service that may not start
+
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if lifespan is None:
@@ -120,7 +126,7 @@ def create_app(
         )
         return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
 
-    auth = Depends(api_key_dependency(settings))
+    auth = Depends(api_key_dependency(expected_key))
     for router in routers:
         app.include_router(router, dependencies=[auth], responses=ERROR_RESPONSES)
 
@@ -132,7 +138,25 @@ def create_app(
     Instrumentator(excluded_handlers=["/metrics"], registry=registry).instrument(app).expose(
         app, include_in_schema=False
     )
+    app.state.metrics_registry = registry  # a service adds its own collectors here (workflow-audio's pool)
     return app
+
+
+def lazy_app(build: Callable[[], FastAPI]) -> Callable[[str], Any]:
+    """A module `__getattr__` that builds `app` when it is first asked for, e.g. by uvicorn's `module:app`.
+
+    Starting a service without its secrets fails there, with the InsecureConfiguration message; importing the
+    module (its tests, which build their own apps with explicit settings) builds nothing and needs no secret."""
+    built: list[FastAPI] = []
+
+    def __getattr__(name: str) -> Any:
+        if name != "app":
+            raise AttributeError(f"module has no attribute {name!r}")
+        if not built:
+            built.append(build())
+        return built[0]
+
+    return __getattr__
 
 
 def settings_of(request_app: FastAPI) -> ServiceSettings:

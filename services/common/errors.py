@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,13 +24,20 @@ class ServiceError(Exception):
     code = "bad_request"
 
     def __init__(
-        self, message: str, *, code: str | None = None, status_code: int | None = None, details: Any = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.code
         self.status_code = status_code or self.status_code
         self.details = details
+        self.headers = headers
 
 
 class NotFound(ServiceError):
@@ -55,6 +63,17 @@ class PayloadTooLarge(ServiceError):
 class Conflict(ServiceError):
     status_code = 409
     code = "conflict"
+
+
+class TooManyRequests(ServiceError):
+    """429 with a Retry-After header (whole seconds, at least 1): the caller retries later, nothing was queued."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after_s: float, code: str | None = None, details: Any = None) -> None:
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
+        super().__init__(message, code=code, details=details, headers={"Retry-After": str(self.retry_after_s)})
 
 
 class Timeout(ServiceError):
@@ -96,7 +115,7 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message, exc.details)
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -5,14 +5,16 @@ workflow-ml-training writes them, workflow-ml-prediction reads them. Layout unde
     models/<training_id>/job.json       the TrainingJob (contracts.training), rewritten atomically as it runs
     models/<training_id>/metrics.json   TrainingMetrics, model_version and config of the finished job
     models/<training_id>/model.joblib   a WeightedEnsemble (below), written to a temp file + os.replace
+    models/<training_id>/model.sig.json its signature (services.common.model_signing), written right after it
     models/<training_id>/promotion.json ServingModel (contracts.training): the last promotion of this model;
                                         its presence is what lets prediction serve a pinned version
     models/latest.json                  LatestModel: the model promoted last, what prediction serves by default
 
-Training writes job.json, metrics.json and model.joblib; only a promotion (workflow-ml-training
-POST /models/promote) writes promotion.json and then latest.json.
+Training writes job.json, metrics.json, model.joblib and model.sig.json; only a promotion
+(workflow-ml-training POST /models/promote) writes promotion.json and then latest.json.
 
-A model artifact is a pickle (joblib): load it only from the data root this platform writes.
+A model artifact is a pickle (joblib): it is saved and loaded only through services.common.model_signing,
+which refuses any file this deployment's HSS_MODEL_SIGNING_KEY did not sign before unpickling it.
 """
 
 from __future__ import annotations
@@ -23,20 +25,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
-import joblib
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.common import IDENTIFIER_PATTERN, Probability
 from contracts.training import ServingModel
 from services.common.errors import Unavailable
-from services.common.paths import atomic_write, atomic_write_text
+from services.common.paths import atomic_write_text
 
 ARTIFACT_FORMAT = 1
 MODELS_DIR = "models"
 JOB_FILE = "job.json"
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.joblib"
+SIGNATURE_FILE = "model.sig.json"
 LATEST_FILE = "latest.json"
 PROMOTION_FILE = "promotion.json"
 
@@ -73,6 +75,15 @@ def metrics_path(root: Path, training_id: str) -> Path:
 
 def artifact_path(root: Path, training_id: str) -> Path:
     return model_dir(root, training_id) / MODEL_FILE
+
+
+def signature_path(root: Path, training_id: str) -> Path:
+    return model_dir(root, training_id) / SIGNATURE_FILE
+
+
+def artifact_name(training_id: str) -> str:
+    """The only artifact path (relative to the data root) latest.json may name for `training_id`."""
+    return f"{MODELS_DIR}/{training_id}/{MODEL_FILE}"
 
 
 def promotion_path(root: Path, training_id: str) -> Path:
@@ -139,7 +150,9 @@ class LatestModel(BaseModel):
 
     training_id: str
     model_version: str
-    artifact: str = Field(description="Path of model.joblib relative to the data root.")
+    artifact: str = Field(
+        description="Path of model.joblib relative to the data root; must be models/<training_id>/model.joblib."
+    )
     feature_names: list[str]
     created_at: datetime
     format: int = ARTIFACT_FORMAT
@@ -149,25 +162,6 @@ class LatestModel(BaseModel):
     promoted_at: datetime | None = None
     reason: str = ""
     previous_model_version: str | None = None
-
-
-def save_artifact(path: Path, model: WeightedEnsemble) -> None:
-    """joblib.dump through atomic_write: readers never see half a model."""
-    atomic_write(path, lambda fh: joblib.dump(model, fh))
-
-
-def load_artifact(path: Path) -> WeightedEnsemble:
-    try:
-        model = joblib.load(path)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:  # a truncated or foreign file: say which
-        raise ArtifactError(f"cannot load model artifact {path.name}: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(model, WeightedEnsemble):
-        raise ArtifactError(f"{path} does not hold a WeightedEnsemble (found {type(model).__name__})")
-    if model.format != ARTIFACT_FORMAT:
-        raise ArtifactError(f"{path} has artifact format {model.format}; this code reads {ARTIFACT_FORMAT}")
-    return model
 
 
 def write_latest(root: Path, pointer: LatestModel) -> None:
@@ -214,7 +208,7 @@ def latest_pointer_for(model: WeightedEnsemble, promotion: ServingModel) -> Late
     return LatestModel(
         training_id=model.training_id,
         model_version=model.model_version,
-        artifact=f"{MODELS_DIR}/{model.training_id}/{MODEL_FILE}",
+        artifact=artifact_name(model.training_id),
         feature_names=list(model.feature_names),
         created_at=model.created_at,
         ensemble_auc=promotion.ensemble_auc,

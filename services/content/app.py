@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Request
 
 from contracts.catalog import LYRICS_ANALYZE
 from contracts.content import MAX_LYRICS_CHARS, LyricsAnalysisRequest, LyricsAnalysisResponse
-from services.common.app_factory import create_app, error_responses, settings_of
+from services.common.app_factory import create_app, error_responses, lazy_app, settings_of
 from services.content import lyrics
 from services.content.settings import ContentSettings
 
@@ -68,4 +68,5 @@ def build_app(settings: ContentSettings | None = None) -> FastAPI:
     )
 
 
-app = build_app()
+# `app` (uvicorn's services.content.app:app) is built on first access: a start without HSS_API_KEY fails there.
+__getattr__ = lazy_app(build_app)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI
 
 from contracts.catalog import INSIGHTS_GENERATE
 from contracts.insights import InsightsRequest, InsightsResponse
-from services.common.app_factory import create_app, error_responses
+from services.common.app_factory import create_app, error_responses, lazy_app
 from services.common.settings import ServiceSettings
 from services.intelligence import rules
 
@@ -49,4 +49,5 @@ def build_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
 
 
-app = build_app()
+# `app` (uvicorn's services.intelligence.app:app) is built on first access: a start without HSS_API_KEY fails there.
+__getattr__ = lazy_app(build_app)

@@ -6,7 +6,8 @@ from fastapi import APIRouter, FastAPI, Request
 
 from contracts.catalog import PREDICT_SINGLE
 from contracts.prediction import PredictionRequest, PredictionResponse
-from services.common.app_factory import create_app, error_responses, settings_of
+from services.common.app_factory import create_app, error_responses, lazy_app, settings_of
+from services.common.model_signing import signing_key
 from services.ml_prediction.model_store import ModelStore
 from services.ml_prediction.predictor import predict
 from services.ml_prediction.settings import PredictionSettings
@@ -28,7 +29,8 @@ router = APIRouter(tags=["prediction"])
         "`baseline-v1` answers. Features the model needs "
         "but the request lacks are imputed with the training median and listed in `missing_features`; more than "
         "half missing is refused. Each explanation is P(song) - P(song with that feature at its training median), "
-        "largest |contribution| first."
+        "largest |contribution| first. A model is unpickled only after its signature (HSS_MODEL_SIGNING_KEY) "
+        "verified."
     ),
     responses=error_responses(
         {
@@ -36,7 +38,11 @@ router = APIRouter(tags=["prediction"])
             409: "`model_not_promoted`: the pinned model_version was trained but never promoted.",
             422: "`validation_error` (the request does not match the schema), `too_many_missing_features` (more "
             "than half of the model's features absent), or `feature_name_collision` (a feature name in both maps).",
-            503: "`model_unavailable`: latest.json is unreadable or names a model that cannot be loaded.",
+            503: "`model_unavailable` (latest.json is unreadable or inconsistent, names an artifact other than "
+            "models/<training_id>/model.joblib, a model without its promotion record, or one that cannot be "
+            "loaded) or `model_signature_invalid` (the model's file is not signed by this deployment's "
+            "HSS_MODEL_SIGNING_KEY: written before models were signed, with another key, or changed since; it "
+            "is never unpickled: retrain it with force=true and promote it again).",
         }
     ),
 )
@@ -48,10 +54,11 @@ def predict_single(body: PredictionRequest, request: Request) -> PredictionRespo
 
 def build_app(settings: PredictionSettings | None = None) -> FastAPI:
     settings = settings or PredictionSettings()
-    store = ModelStore(settings.resolved_data_root(), cache_size=settings.model_cache_size)
+    key = signing_key(settings)  # no key, no start: every model load verifies its signature with it
+    store = ModelStore(settings.resolved_data_root(), signing_key=key, cache_size=settings.model_cache_size)
 
     def ready_checks(_app: FastAPI) -> dict[str, bool]:
-        return {"model_loadable": store.ready()}
+        return store.ready_checks()
 
     app = create_app(
         name=SERVICE_NAME,
@@ -68,4 +75,5 @@ def build_app(settings: PredictionSettings | None = None) -> FastAPI:
     return app
 
 
-app = build_app()
+# `app` (uvicorn's services.ml_prediction.app:app) is built on first access: a start without HSS_API_KEY fails there.
+__getattr__ = lazy_app(build_app)

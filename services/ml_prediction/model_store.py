@@ -3,7 +3,13 @@
 Only promoted models are served (workflow-ml-training POST /models/promote writes latest.json and
 models/<training_id>/promotion.json): a pinned version must be the baseline or have a promotion.json.
 Every request stats latest.json (inode, mtime, size): a new promotion is picked up without a restart.
-Loaded artifacts are cached by the same stat key, so an unchanged model is never re-read from disk.
+
+Nothing is unpickled before it is verified (services.common.model_signing): the artifact path comes from
+the training_id alone (latest.json's `artifact` must be exactly models/<training_id>/model.joblib), the
+signature must verify with HSS_MODEL_SIGNING_KEY, the signed model_version must be the one asked for, and
+its promotion record must exist; only then are the verified bytes unpickled. A loaded model is cached with
+the identity (inode, size, mtime, ctime) of its two files, so an unchanged model is never re-read and a
+changed one is verified again.
 """
 
 from __future__ import annotations
@@ -15,27 +21,36 @@ from collections import OrderedDict
 from pathlib import Path
 
 from contracts.prediction import BASELINE_VERSION
+from contracts.training import ServingModel
 from services.common.errors import Conflict, NotFound, ServiceError, Unavailable
 from services.common.model_artifacts import (
     ArtifactError,
     HitModel,
     LatestModel,
     WeightedEnsemble,
+    artifact_name,
     artifact_path,
     is_valid_training_id,
     latest_path,
     latest_unavailable,
-    load_artifact,
     read_latest,
     read_promotion,
     training_id_of,
 )
-from services.common.paths import resolve_data_path
+from services.common.model_signing import (
+    FileIdentity,
+    UntrustedArtifact,
+    VerifiedArtifact,
+    file_identity,
+    read_verified,
+    unpickle_verified,
+)
 from services.ml_prediction.baseline import BASELINE
 
 log = logging.getLogger("hss.ml_prediction")
 
 StatKey = tuple[int, int, int]
+SIGNATURE_INVALID = "model_signature_invalid"
 
 
 def _stat_key(path: Path) -> StatKey | None:
@@ -46,46 +61,40 @@ def _stat_key(path: Path) -> StatKey | None:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+def signature_invalid(exc: UntrustedArtifact) -> Unavailable:
+    return Unavailable(
+        str(exc), code=SIGNATURE_INVALID, details={"training_id": exc.training_id, "problem": exc.problem}
+    )
+
+
 class ModelStore:
-    def __init__(self, root: Path, *, cache_size: int = 4) -> None:
+    def __init__(self, root: Path, *, signing_key: bytes, cache_size: int = 4) -> None:
         self.root = root
         self.cache_size = cache_size
+        self._key = signing_key
         self._lock = threading.Lock()
         self._latest_key: StatKey | None = None
         self._latest: LatestModel | None = None
-        self._cache: OrderedDict[Path, tuple[StatKey, WeightedEnsemble]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[tuple[FileIdentity, FileIdentity], WeightedEnsemble]] = OrderedDict()
+        self._last_not_ready: str | None = None
 
     def current(self) -> HitModel:
         """The model latest.json names (promoted last); the baseline when nothing was promoted yet."""
         with self._lock:
-            key = _stat_key(latest_path(self.root))
-            if key is None:
-                self._latest_key, self._latest = None, None
+            pointer = self._pointer()
+            if pointer is None:
                 return BASELINE
-            if key != self._latest_key:
-                try:
-                    self._latest = read_latest(self.root)
-                except (ArtifactError, OSError) as exc:
-                    raise latest_unavailable(exc) from exc
-                self._latest_key = key
-            pointer = self._latest
-            if pointer is None:  # deleted between stat and read
-                return BASELINE
-            try:
-                path = resolve_data_path(pointer.artifact, self.root, kind="model artifact")
-            except ServiceError as exc:
+            training_id, version = pointer.training_id, pointer.model_version
+            self._check_pointer(pointer)
+            self._require_promotion_of_current(training_id, version)
+            found = self._lookup(training_id, version)
+            if found.model_version != version:  # retrained after its promotion: never serve unpromoted
                 raise Unavailable(
-                    f"models/latest.json names {pointer.model_version}, but its artifact is unusable: {exc.message}",
+                    f"models/latest.json names {version}, but models/{training_id}/ now holds "
+                    f"{found.model_version} (retrained); promote a model (POST /models/promote).",
                     code="model_unavailable",
-                ) from exc
-            model = self._load(path, pointer.model_version)
-        if model.model_version != pointer.model_version:  # retrained after its promotion: never serve unpromoted
-            raise Unavailable(
-                f"models/latest.json names {pointer.model_version}, but models/{pointer.training_id}/ now holds "
-                f"{model.model_version} (retrained); promote a model (POST /models/promote).",
-                code="model_unavailable",
-            )
-        return model
+                )
+            return self._materialize(found)
 
     def pinned(self, model_version: str) -> HitModel:
         """'baseline-v1', or a promoted (now or earlier) '<training_id>@<sha8>' found under models/<training_id>/."""
@@ -94,54 +103,119 @@ class ModelStore:
         training_id = training_id_of(model_version)
         if "@" not in model_version or not is_valid_training_id(training_id):
             raise self._unknown(model_version)
-        path = artifact_path(self.root, training_id)
-        if _stat_key(path) is None:
+        if not os.path.lexists(artifact_path(self.root, training_id)):
             raise self._unknown(model_version)
         with self._lock:
-            model = self._load(path, model_version)
-        if model.model_version != model_version:
-            raise self._unknown(model_version, now=model.model_version)
-        self._require_promoted(training_id, model_version)
-        return model
+            found = self._lookup(training_id, model_version)
+            if found.model_version != model_version:
+                raise self._unknown(model_version, now=found.model_version)
+            self._require_promoted(training_id, model_version)
+            return self._materialize(found)
 
     def get(self, model_version: str | None) -> HitModel:
         return self.current() if model_version is None else self.pinned(model_version)
 
-    def ready(self) -> bool:
+    def ready_checks(self) -> dict[str, bool]:
+        """{"model_loadable": ...}; plus "model_signature_valid": False when the served model is refused as
+        unsigned. Never loads anything the request path would not (current() verifies before unpickling)."""
         try:
             self.current()
-        except ServiceError:
-            return False
-        return True
+        except ServiceError as exc:
+            if exc.message != self._last_not_ready:  # the probe runs every few seconds: log a change once
+                log.warning("not ready: %s: %s", exc.code, exc.message)
+                self._last_not_ready = exc.message
+            if exc.code == SIGNATURE_INVALID:
+                return {"model_loadable": False, "model_signature_valid": False}
+            return {"model_loadable": False}
+        self._last_not_ready = None
+        return {"model_loadable": True}
 
     # ------------------------------------------------------------------------------------------
-    def _load(self, path: Path, version_hint: str) -> WeightedEnsemble:
-        key = _stat_key(path)
-        cached = self._cache.get(path)
-        if cached is not None and cached[0] == key:
-            self._cache.move_to_end(path)
+    def _pointer(self) -> LatestModel | None:
+        key = _stat_key(latest_path(self.root))
+        if key is None:
+            self._latest_key, self._latest = None, None
+            return None
+        if key != self._latest_key:
+            try:
+                self._latest = read_latest(self.root)
+            except (ArtifactError, OSError) as exc:
+                raise latest_unavailable(exc) from exc
+            self._latest_key = key
+        return self._latest  # None: deleted between stat and read
+
+    @staticmethod
+    def _check_pointer(pointer: LatestModel) -> None:
+        """latest.json only names a model; where it lives follows from the training_id, never from the file."""
+        training_id, version = pointer.training_id, pointer.model_version
+        if not is_valid_training_id(training_id) or "@" not in version or training_id_of(version) != training_id:
+            raise Unavailable(
+                f"models/latest.json is inconsistent (training_id {training_id!r}, model_version {version!r}); "
+                "promote a model (POST /models/promote) to rewrite it.",
+                code="model_unavailable",
+            )
+        if pointer.artifact != artifact_name(training_id):
+            raise Unavailable(
+                f"models/latest.json names the artifact {pointer.artifact!r}, but the model of training "
+                f"'{training_id}' can only be {artifact_name(training_id)}; nothing was loaded. Promote a model "
+                "(POST /models/promote) to rewrite latest.json.",
+                code="model_unavailable",
+                details={"artifact": pointer.artifact},
+            )
+
+    def _lookup(self, training_id: str, wanted: str) -> WeightedEnsemble | VerifiedArtifact:
+        """The cached model when neither of its files changed, else its verified bytes (not unpickled yet)."""
+        cached = self._cache.get(training_id)
+        if cached is not None and cached[0] == file_identity(self.root, training_id):
+            self._cache.move_to_end(training_id)
             return cached[1]
         try:
-            model = load_artifact(path)
-        except (ArtifactError, OSError) as exc:
+            return read_verified(self.root, training_id, self._key)
+        except UntrustedArtifact as exc:
+            log.error("refused to load %s: %s", wanted, exc.problem)
+            raise signature_invalid(exc) from exc
+        except OSError as exc:  # missing (deleted meanwhile) or unreadable
             raise Unavailable(
-                f"The model artifact for {version_hint} cannot be loaded: {exc}", code="model_unavailable"
+                f"The model artifact for {wanted} cannot be read: {exc}", code="model_unavailable"
             ) from exc
-        log.info("loaded model %s from %s", model.model_version, path)
-        self._cache[path] = (key, model)
-        self._cache.move_to_end(path)
+
+    def _materialize(self, found: WeightedEnsemble | VerifiedArtifact) -> WeightedEnsemble:
+        """Unpickle verified bytes (every check passed) and cache the model."""
+        if isinstance(found, WeightedEnsemble):
+            return found
+        try:
+            model = unpickle_verified(found)
+        except ArtifactError as exc:
+            raise Unavailable(
+                f"The model artifact for {found.model_version} cannot be loaded: {exc}", code="model_unavailable"
+            ) from exc
+        log.info("loaded model %s (signature verified)", model.model_version)
+        self._cache[found.training_id] = (found.identity, model)
+        self._cache.move_to_end(found.training_id)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return model
 
-    def _require_promoted(self, training_id: str, model_version: str) -> None:
+    def _read_promotion(self, training_id: str, model_version: str) -> ServingModel | None:
         try:
-            promotion = read_promotion(self.root, training_id)
+            return read_promotion(self.root, training_id)
         except (ArtifactError, OSError) as exc:
             raise Unavailable(
                 f"The promotion record of {model_version} cannot be read ({exc}); promote it again.",
                 code="model_unavailable",
             ) from exc
+
+    def _require_promotion_of_current(self, training_id: str, model_version: str) -> None:
+        promotion = self._read_promotion(training_id, model_version)
+        if promotion is None or promotion.model_version != model_version:
+            raise Unavailable(
+                f"models/latest.json names {model_version}, but models/{training_id}/promotion.json does not "
+                "record its promotion; promote a model (POST /models/promote) to serve it.",
+                code="model_unavailable",
+            )
+
+    def _require_promoted(self, training_id: str, model_version: str) -> None:
+        promotion = self._read_promotion(training_id, model_version)
         if promotion is None or promotion.model_version != model_version:
             raise Conflict(
                 f"Model {model_version} was trained but never promoted; promote it first (POST /models/promote "

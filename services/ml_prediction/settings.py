@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.common.settings import ServiceSettings
+from services.common.settings import ModelSigningSettings
 
 
-class PredictionSettings(ServiceSettings):
+class PredictionSettings(ModelSigningSettings):
     explanations_top_k: int = Field(default=10, ge=1, le=100, description="Explanations returned per prediction.")
     max_missing_fraction: float = Field(
         default=0.5, ge=0.0, le=1.0, description="More missing model features than this share -> 422."

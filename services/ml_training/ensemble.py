@@ -92,18 +92,20 @@ def _names(columns: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
 
 
-def parse_dataset(data: bytes, cv_folds: int = 5) -> Dataset:
-    """Parse and validate a features CSV given as bytes."""
+def parse_dataset(data: bytes, cv_folds: int = 5, max_rows: int | None = None) -> Dataset:
+    """Parse and validate a features CSV given as bytes; more than `max_rows` data rows is a DatasetError."""
     if not data.strip():
         raise DatasetError("the dataset file is empty")
     if b"\x00" in data[:8192]:
         raise DatasetError("the dataset is not a text CSV file (it holds binary data)")
     try:
-        df = pd.read_csv(io.BytesIO(data))
+        df = pd.read_csv(io.BytesIO(data), nrows=None if max_rows is None else max_rows + 1)
     except pd.errors.EmptyDataError as exc:
         raise DatasetError("the dataset has no columns (an empty CSV)") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise DatasetError(f"the dataset is not a readable CSV: {exc}") from exc
+    if max_rows is not None and len(df) > max_rows:
+        raise DatasetError(f"the dataset has more than HSS_TRAINING_MAX_DATASET_ROWS={max_rows} rows")
     df.columns = [str(c).strip() for c in df.columns]
     if LABEL not in df.columns:
         raise DatasetError(

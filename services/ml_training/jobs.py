@@ -21,14 +21,8 @@ from pydantic import ValidationError
 
 from contracts.training import JobStatus, TrainingAccepted, TrainingJob, TrainingRequest
 from services.common.errors import Conflict, Unavailable
-from services.common.model_artifacts import (
-    JOB_FILE,
-    artifact_path,
-    job_path,
-    metrics_path,
-    models_dir,
-    save_artifact,
-)
+from services.common.model_artifacts import JOB_FILE, job_path, metrics_path, models_dir
+from services.common.model_signing import save_signed_artifact
 from services.common.paths import atomic_write_text
 from services.ml_training.ensemble import (
     DatasetError,
@@ -37,6 +31,7 @@ from services.ml_training.ensemble import (
     parse_dataset,
     train_smart_ensemble,
 )
+from services.ml_training.limits import DatasetLimits, read_bounded, too_many_jobs
 
 log = logging.getLogger("hss.ml_training")
 
@@ -118,8 +113,17 @@ class _ProgressWriter:
         self.store.write(self.job)
 
 
-def run_training_job(data_root: str, training_id: str, dataset_file: str, config: dict) -> str:
-    """Executed in the worker process: train, save the artifact and metrics.json, record the outcome in job.json.
+def run_training_job(
+    data_root: str,
+    training_id: str,
+    dataset_file: str,
+    config: dict,
+    *,
+    signing_key: bytes,
+    limits: DatasetLimits | None = None,
+) -> str:
+    """Executed in the worker process: train, save the signed artifact and metrics.json, record the outcome in
+    job.json. `signing_key` (HSS_MODEL_SIGNING_KEY) signs model.joblib; `limits` bound what is read.
 
     It does not publish: prediction serves the model only once it is promoted (promotion.py).
     """
@@ -135,15 +139,15 @@ def run_training_job(data_root: str, training_id: str, dataset_file: str, config
         cfg = TrainingConfig(**config)
         progress(0.01, "reading the dataset")
         try:
-            data = Path(dataset_file).read_bytes()
+            data = read_bounded(Path(dataset_file), limits) if limits else Path(dataset_file).read_bytes()
         except FileNotFoundError:
             store.fail(progress.job, f"the dataset {job.dataset_path} disappeared before training read it")
             return "failed"
-        dataset = parse_dataset(data, cfg.cv_folds)
+        dataset = parse_dataset(data, cfg.cv_folds, max_rows=limits.max_rows if limits else None)
         version = compute_model_version(training_id, data, cfg)
         outcome = train_smart_ensemble(dataset, cfg, training_id=training_id, model_version=version, progress=progress)
         progress(0.97, "saving the model")
-        save_artifact(artifact_path(root, training_id), outcome.model)
+        save_signed_artifact(root, outcome.model, signing_key)
         record = {
             "training_id": training_id,
             "model_version": version,
@@ -182,11 +186,23 @@ def _warm_up() -> None:
 class JobManager:
     """Owns the process pool; the routes call submit() and get()."""
 
-    def __init__(self, root: Path, *, workers: int = 1, start_method: str = "forkserver") -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        signing_key: bytes,
+        workers: int = 1,
+        start_method: str = "forkserver",
+        max_active_jobs: int = 4,
+        limits: DatasetLimits | None = None,
+    ) -> None:
         self.root = root
         self.store = JobStore(root)
         self.workers = workers
         self.start_method = start_method
+        self.max_active_jobs = max_active_jobs  # queued + running; more is 429 too_many_jobs
+        self.limits = limits
+        self._signing_key = signing_key
         self._executor: ProcessPoolExecutor | None = None
         self._futures: dict[str, Future] = {}
         self._lock = threading.Lock()
@@ -251,6 +267,8 @@ class JobManager:
                         code="job_active",
                         details={"job_id": job_id, "status": existing.status.value},
                     )
+            if len(self._futures) >= self.max_active_jobs:  # each unfinished job of this process has a future
+                raise too_many_jobs(len(self._futures), self.max_active_jobs)
             job = TrainingJob(
                 job_id=job_id,
                 training_id=job_id,
@@ -273,12 +291,13 @@ class JobManager:
 
     def _submit(self, *args: object) -> Future:
         assert self._executor is not None
+        kwargs = {"signing_key": self._signing_key, "limits": self.limits}
         try:
-            return self._executor.submit(run_training_job, *args)
+            return self._executor.submit(run_training_job, *args, **kwargs)
         except BrokenProcessPool:  # a worker died (e.g. killed for memory): start a fresh pool
             log.warning("training pool was broken; starting a new one")
             self._executor = self._new_executor()
-            return self._executor.submit(run_training_job, *args)
+            return self._executor.submit(run_training_job, *args, **kwargs)
 
     def _on_done(self, job_id: str, future: Future) -> None:
         # A job that ends without writing its outcome (worker killed, pool broken, cancelled) must not stay

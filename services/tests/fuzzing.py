@@ -37,6 +37,7 @@ FUZZ_SCENARIOS = int(os.environ.get("HSS_FUZZ_SCENARIOS", str(max(5, FUZZ_EXAMPL
 FUZZ_SEED = int(os.environ.get("HSS_FUZZ_SEED", "20240611"))
 REQUEST_TIMEOUT_S = float(os.environ.get("HSS_FUZZ_TIMEOUT_S", "60"))
 API_KEY = "fuzz-api-key"  # the apps' HSS_API_KEY; schemathesis authenticates with it (and tests without it)
+SIGNING_KEY = SecretStr("fuzz-model-signing-key")  # HSS_MODEL_SIGNING_KEY of workflow-ml-training and -prediction
 
 FUZZ_ROOT = Path(__file__).resolve().parent / ".fuzz-data"
 DEMO_DATASET = "training_data/features/demo_features.csv"  # TrainingRequest's documented example
@@ -185,12 +186,12 @@ def build(spec_name: str, root: Path) -> Any:
         from services.ml_training.app import build_app
         from services.ml_training.settings import TrainingSettings
 
-        return build_app(TrainingSettings(data_root=root, api_key=key))
+        return build_app(TrainingSettings(data_root=root, api_key=key, model_signing_key=SIGNING_KEY))
     if spec_name == "workflow-ml-prediction":
         from services.ml_prediction.app import build_app
         from services.ml_prediction.settings import PredictionSettings
 
-        return build_app(PredictionSettings(data_root=root, api_key=key))
+        return build_app(PredictionSettings(data_root=root, api_key=key, model_signing_key=SIGNING_KEY))
     if spec_name == "workflow-intelligence":
         from services.common.settings import ServiceSettings
         from services.intelligence.app import build_app

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from contracts.catalog import AUDIO_ANALYZE, INSIGHTS_GENERATE, LYRICS_ANALYZE, PREDICT_SINGLE, TRAINING_START
 from contracts.errors import ErrorEnvelope
 from contracts.tests.test_strict_contracts import insights_body
+from services.conftest import TEST_API_KEY, TEST_SIGNING_KEY, keyed_client
 
 
 def _client(service: str, root: Path) -> TestClient:
@@ -20,24 +21,30 @@ def _client(service: str, root: Path) -> TestClient:
         from services.audio.app import build_app
         from services.audio.settings import AudioSettings
 
-        return TestClient(build_app(AudioSettings(data_root=root, pool_size=1)))
+        return keyed_client(build_app(AudioSettings(data_root=root, pool_size=1, api_key=TEST_API_KEY)))
     if service == "workflow-content":
         from services.content.app import build_app
+        from services.content.settings import ContentSettings
 
-        return TestClient(build_app())
+        return keyed_client(build_app(ContentSettings(api_key=TEST_API_KEY)))
     if service == "workflow-ml-training":
         from services.ml_training.app import build_app
         from services.ml_training.settings import TrainingSettings
 
-        return TestClient(build_app(TrainingSettings(data_root=root)))
+        return keyed_client(
+            build_app(TrainingSettings(data_root=root, api_key=TEST_API_KEY, model_signing_key=TEST_SIGNING_KEY))
+        )
     if service == "workflow-ml-prediction":
         from services.ml_prediction.app import build_app
         from services.ml_prediction.settings import PredictionSettings
 
-        return TestClient(build_app(PredictionSettings(data_root=root)))
+        return keyed_client(
+            build_app(PredictionSettings(data_root=root, api_key=TEST_API_KEY, model_signing_key=TEST_SIGNING_KEY))
+        )
+    from services.common.settings import ServiceSettings
     from services.intelligence.app import build_app
 
-    return TestClient(build_app())
+    return keyed_client(build_app(ServiceSettings(api_key=TEST_API_KEY)))
 
 
 def _insights_with_contribution(value: Any) -> dict[str, Any]:

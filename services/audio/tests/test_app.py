@@ -30,6 +30,7 @@ from services.audio.extractor import EXTRACTOR_OPTIONS, FIXED_VECTORS
 from services.audio.settings import AudioSettings
 from services.audio.tests.support import wait_ready, worker_pids
 from services.common.errors import Unavailable
+from services.conftest import TEST_API_KEY, keyed_client
 
 ANALYZE = AUDIO_ANALYZE.path
 
@@ -64,7 +65,7 @@ def audio_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def started(audio_root: Path) -> Iterator[tuple[TestClient, Any]]:
-    with TestClient(build_app(AudioSettings(data_root=audio_root, pool_size=1))) as client:
+    with keyed_client(build_app(AudioSettings(data_root=audio_root, pool_size=1, api_key=TEST_API_KEY))) as client:
         first_ready = client.get("/ready")
         wait_ready(client)
         yield client, first_ready

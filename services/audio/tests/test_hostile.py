@@ -32,6 +32,7 @@ from services.audio.app import build_app
 from services.audio.settings import AudioSettings
 from services.audio.tests import worker_hooks
 from services.audio.tests.support import wait_ready, worker_pids
+from services.conftest import TEST_API_KEY, keyed_client
 
 ANALYZE = AUDIO_ANALYZE.path
 PROMPT_S = 10.0  # an error answer takes milliseconds; this only tells a hang from a slow machine
@@ -47,7 +48,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, H
 
 @pytest.fixture(scope="module")
 def client(hostile: tuple[Path, dict[str, HostileCase]]) -> Iterator[TestClient]:
-    with TestClient(build_app(AudioSettings(data_root=hostile[0], pool_size=1))) as client:
+    with keyed_client(build_app(AudioSettings(data_root=hostile[0], pool_size=1, api_key=TEST_API_KEY))) as client:
         wait_ready(client)
         client.app.state.pids_at_start = worker_pids(client)
         yield client

@@ -1,10 +1,12 @@
 """Stand-ins for analyze_file that the tests hand to the extractor pool: they run in the worker process,
 change the song at a chosen moment (during the private copy, or after it, before Essentia reads), then run
-the real analyze_file. Bind the first arguments with functools.partial; the rest are analyze_file's."""
+the real analyze_file. Bind the first arguments with functools.partial; the rest are analyze_file's.
+wait_for_file holds a worker busy until the test lets it go (the queue tests)."""
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from services.audio import extractor, files
@@ -50,3 +52,13 @@ def change_before_extraction(how: str, replacement: str, path: str, *args: Any) 
         return extractor.analyze_file(path, *args)
     finally:
         extractor._extract = real
+
+
+def wait_for_file(gate: str, within_s: float = 60.0) -> int:
+    """Hold a worker until the file `gate` exists (the test creates it to let go); returns the worker's pid."""
+    deadline = time.monotonic() + within_s
+    while not os.path.exists(gate):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{gate} did not appear within {within_s} s")
+        time.sleep(0.02)
+    return os.getpid()

@@ -14,6 +14,7 @@ from contracts.errors import ErrorEnvelope
 from services.common.app_factory import create_app, settings_of
 from services.common.paths import resolve_data_path
 from services.common.settings import ServiceSettings
+from services.conftest import TEST_API_KEY, keyed_client
 
 
 class Echo(BaseModel):
@@ -21,7 +22,7 @@ class Echo(BaseModel):
     count: int
 
 
-def make_app(data_root: Path, *, api_key: str | None = None, ready: bool = True, max_body: int = 4096):
+def make_app(data_root: Path, *, api_key: str | None = TEST_API_KEY, ready: bool = True, max_body: int = 4096):
     router = APIRouter()
 
     @router.post("/echo")
@@ -47,7 +48,7 @@ def make_app(data_root: Path, *, api_key: str | None = None, ready: bool = True,
 @pytest.fixture
 def client(data_root: Path) -> Iterator[TestClient]:
     (data_root / "songs" / "a.wav").write_bytes(b"x")
-    with TestClient(make_app(data_root), raise_server_exceptions=False) as c:
+    with keyed_client(make_app(data_root), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -67,7 +68,7 @@ def test_health_and_ready(client: TestClient) -> None:
 
 
 def test_not_ready_is_503_and_names_the_failing_check(data_root: Path) -> None:
-    with TestClient(make_app(data_root, ready=False)) as c:
+    with keyed_client(make_app(data_root, ready=False)) as c:
         response = c.get("/ready")
     assert response.status_code == 503
     assert response.json()["status"] == "not_ready"
@@ -125,7 +126,7 @@ def test_api_key_required_when_configured(data_root: Path) -> None:
 
 
 def test_oversized_body_is_413_by_content_length(data_root: Path) -> None:
-    with TestClient(make_app(data_root, max_body=1024)) as c:
+    with keyed_client(make_app(data_root, max_body=1024)) as c:
         response = c.post("/echo", content=b"x" * 2000, headers={"content-type": "application/json"})
     assert_envelope(response, 413, "payload_too_large")
 
@@ -135,7 +136,7 @@ def test_oversized_chunked_body_is_413(data_root: Path) -> None:
         for _ in range(10):
             yield b"x" * 512
 
-    with TestClient(make_app(data_root, max_body=1024)) as c:
+    with keyed_client(make_app(data_root, max_body=1024)) as c:
         response = c.post("/echo", content=chunks(), headers={"content-type": "application/json"})
     assert_envelope(response, 413, "payload_too_large")
 

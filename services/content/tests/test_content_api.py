@@ -9,6 +9,7 @@ from contracts.catalog import LYRICS_ANALYZE
 from contracts.content import MAX_LYRICS_CHARS, LyricsAnalysisResponse
 from contracts.errors import ErrorEnvelope
 from fixtures.lyrics import SAD_BALLAD, UPBEAT_POP
+from services.conftest import TEST_API_KEY, keyed_client
 from services.content.app import build_app
 from services.content.lyrics import FEATURE_NAMES
 from services.content.settings import ContentSettings
@@ -18,7 +19,7 @@ URL = LYRICS_ANALYZE.path
 
 @pytest.fixture
 def client(data_root):
-    with TestClient(build_app(ContentSettings(data_root=data_root, api_key=None))) as c:
+    with keyed_client(build_app(ContentSettings(data_root=data_root, api_key=TEST_API_KEY))) as c:
         yield c
 
 
@@ -73,7 +74,7 @@ def test_too_many_lines_get_422_lyrics_too_long(client):
 
 
 def test_line_cap_follows_settings(data_root):
-    with TestClient(build_app(ContentSettings(data_root=data_root, max_lyrics_lines=3))) as c:
+    with keyed_client(build_app(ContentSettings(data_root=data_root, max_lyrics_lines=3, api_key=TEST_API_KEY))) as c:
         assert c.post(URL, json={"song_id": "a", "lyrics": "one\ntwo\nthree"}).status_code == 200
         assert error_code(c.post(URL, json={"song_id": "a", "lyrics": "one\ntwo\nthree\nfour"})) == "lyrics_too_long"
 

@@ -9,6 +9,7 @@ from contracts.catalog import INSIGHTS_GENERATE
 from contracts.errors import ErrorEnvelope
 from contracts.insights import InsightsResponse
 from services.common.settings import ServiceSettings
+from services.conftest import TEST_API_KEY, keyed_client
 from services.intelligence.app import build_app
 
 URL = INSIGHTS_GENERATE.path
@@ -16,7 +17,7 @@ URL = INSIGHTS_GENERATE.path
 
 @pytest.fixture
 def client(data_root):
-    with TestClient(build_app(ServiceSettings(data_root=data_root, api_key=None))) as c:
+    with keyed_client(build_app(ServiceSettings(data_root=data_root, api_key=TEST_API_KEY))) as c:
         yield c
 
 

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from contracts.training import JobStatus, PromotionRequest, TrainingJob
 from fixtures.datasets import features_frame, make_features_dataset
-from services.conftest import DATA_DIRS
+from services.conftest import DATA_DIRS, TEST_API_KEY, TEST_SIGNING_KEY, keyed_client
 from services.ml_prediction.app import build_app
 from services.ml_prediction.settings import PredictionSettings
 from services.ml_training.jobs import JobStore, run_training_job
@@ -41,11 +41,13 @@ def train_model(root: Path, training_id: str, *, seed: int = 7, n_rows: int = 20
         )
     )
     config = {"cv_folds": 3, "auc_floor": 0.55, "random_state": 42}
-    assert run_training_job(str(root), training_id, str(dataset), config) == "succeeded"
+    outcome = run_training_job(str(root), training_id, str(dataset), config, signing_key=TEST_SIGNING_KEY.encode())
+    assert outcome == "succeeded"
     job = store.read(training_id)
     assert job is not None and job.model_version
     if promote:
-        assert Promoter(root).promote(PromotionRequest(training_id=training_id)).model_version == job.model_version
+        promoter = Promoter(root, signing_key=TEST_SIGNING_KEY.encode())
+        assert promoter.promote(PromotionRequest(training_id=training_id)).model_version == job.model_version
     return job.model_version
 
 
@@ -76,9 +78,17 @@ def trained_copy(trained_root, tmp_path) -> tuple[Path, str]:
     return copy, version
 
 
+def prediction_settings(root: Path, **fields) -> PredictionSettings:
+    """PredictionSettings on `root` with the test API key and signing key (fields override)."""
+    return PredictionSettings(
+        **{"data_root": root, "api_key": TEST_API_KEY, "model_signing_key": TEST_SIGNING_KEY, **fields}
+    )
+
+
 @pytest.fixture(scope="session")
-def prediction_client() -> Callable[[Path], TestClient]:
-    return lambda root: TestClient(build_app(PredictionSettings(data_root=root, api_key=None)))
+def prediction_client() -> Callable[..., TestClient]:
+    """prediction_client(root, **settings): a TestClient of a fresh app on that data root, sending the test key."""
+    return lambda root, **settings: keyed_client(build_app(prediction_settings(root, **settings)))
 
 
 @pytest.fixture(scope="session")

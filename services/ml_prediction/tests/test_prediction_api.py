@@ -10,7 +10,9 @@ from contracts.catalog import MODEL_PROMOTE, PREDICT_SINGLE
 from contracts.errors import ErrorEnvelope
 from contracts.prediction import BASELINE_VERSION, PredictionResponse
 from contracts.training import PromotionRequest
-from services.common.model_artifacts import load_artifact, read_latest
+from services.common.model_artifacts import read_latest
+from services.common.model_signing import load_signed_model
+from services.conftest import TEST_SIGNING_KEY
 from services.ml_prediction.baseline import BASELINE_MEDIANS
 from services.ml_training.promotion import Promoter
 
@@ -35,7 +37,7 @@ def trained_client(trained_root, prediction_client):
 @pytest.fixture
 def model(trained_root):
     root, _ = trained_root
-    return load_artifact(root / "models/pred_a/model.joblib")
+    return load_signed_model(root, "pred_a", TEST_SIGNING_KEY.encode())
 
 
 def assert_sorted_by_magnitude(explanations: list) -> None:
@@ -188,7 +190,7 @@ def test_a_new_promotion_switches_the_served_model_without_restart(trained_copy,
         before = client.post(URL, json=body_of("s1", audio, content)).json()
         second = train(root, "pred_b", seed=11, promote=False)
         unpromoted = client.post(URL, json=body_of("s1", audio, content)).json()
-        Promoter(root).promote(PromotionRequest(training_id="pred_b"))
+        Promoter(root, signing_key=TEST_SIGNING_KEY.encode()).promote(PromotionRequest(training_id="pred_b"))
         after = client.post(URL, json=body_of("s1", audio, content)).json()
         old = client.post(URL, json=body_of("s1", audio, content, model_version=first))
     assert before["model_version"] == first and unpromoted["model_version"] == first

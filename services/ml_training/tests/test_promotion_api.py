@@ -16,6 +16,7 @@ from contracts.prediction import BASELINE_VERSION
 from contracts.training import JobStatus, PromotionRequest, ServingModel, TrainingJob
 from fixtures.datasets import make_features_dataset
 from services.common.model_artifacts import read_latest, read_promotion
+from services.conftest import TEST_SIGNING_KEY
 from services.ml_training.jobs import JobStore
 from services.ml_training.promotion import Promoter
 
@@ -126,7 +127,7 @@ def test_previous_model_version_chains_and_an_older_model_can_be_rolled_back_to(
 
 
 def test_concurrent_promotions_are_serialised(root, versions) -> None:
-    promoter = Promoter(root)
+    promoter = Promoter(root, signing_key=TEST_SIGNING_KEY.encode())
     records: list[ServingModel] = []
     threads = [
         threading.Thread(target=lambda t=t: records.append(promoter.promote(PromotionRequest(training_id=t))))
@@ -173,16 +174,25 @@ def test_an_invalid_training_id_is_422(client, training_id: str) -> None:
     assert r.status_code == 422 and error_code(r) == "validation_error"
 
 
-@pytest.mark.parametrize("damage", ["delete", "corrupt"])
-def test_a_missing_or_unreadable_artifact_is_409(root, client, damage: str) -> None:
+@pytest.mark.parametrize(
+    ("damage", "code"),
+    [
+        ("delete", "model_artifacts_unusable"),
+        ("corrupt", "model_signature_invalid"),  # changed since it was signed: never unpickled
+        ("unsigned", "model_signature_invalid"),  # no model.sig.json, as a model written before signing
+    ],
+)
+def test_a_missing_unreadable_or_unsigned_artifact_is_409(root, client, damage: str, code: str) -> None:
     artifact = root / "models/promo_a/model.joblib"
     if damage == "delete":
         artifact.unlink()
-    else:
+    elif damage == "corrupt":
         artifact.write_bytes(b"not a pickle")
+    else:
+        (root / "models/promo_a/model.sig.json").unlink()
     r = client.post(MODEL_PROMOTE.path, json={"training_id": "promo_a"})
     assert r.status_code == 409, r.text
-    assert error_code(r) == "model_artifacts_unusable" and "Retrain" in r.json()["error"]["message"]
+    assert error_code(r) == code and "retrain" in r.json()["error"]["message"].lower()
     assert not (root / "models/latest.json").exists() and read_promotion(root, "promo_a") is None
 
 

@@ -6,14 +6,15 @@ import json
 import shutil
 
 import pytest
-from fastapi.testclient import TestClient
 
 from contracts.catalog import MODEL_PROMOTE, PREDICT_SINGLE, TRAINING_JOB, TRAINING_START
 from contracts.errors import ErrorEnvelope
 from contracts.prediction import PredictionResponse
 from contracts.training import TrainingAccepted, TrainingJob
 from fixtures.datasets import features_frame, make_features_dataset
-from services.common.model_artifacts import load_artifact, read_latest
+from services.common.model_artifacts import read_latest
+from services.common.model_signing import load_signed_model
+from services.conftest import TEST_API_KEY, TEST_SIGNING_KEY, keyed_client
 from services.ml_prediction.app import build_app as build_prediction_app
 from services.ml_prediction.settings import PredictionSettings
 
@@ -68,11 +69,12 @@ def test_job_succeeds_with_monotonic_progress_five_models_and_a_good_auc(trained
 def test_artifacts_are_written_but_nothing_is_published(trained) -> None:
     root, _, job, _ = trained
     folder = root / "models" / "hits_v1"
-    assert {p.name for p in folder.iterdir()} == {"job.json", "metrics.json", "model.joblib"}  # no temp leftovers
+    files = {p.name for p in folder.iterdir()}
+    assert files == {"job.json", "metrics.json", "model.joblib", "model.sig.json"}  # no temp leftovers
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["model_version"] == job["model_version"]
     assert metrics["metrics"]["ensemble_auc"] == job["metrics"]["ensemble_auc"]
-    assert load_artifact(folder / "model.joblib").model_version == job["model_version"]
+    assert load_signed_model(root, "hits_v1", TEST_SIGNING_KEY.encode()).model_version == job["model_version"]
     assert "song_id" not in metrics["feature_names"]
     assert read_latest(root) is None, "training must not publish: only a promotion writes latest.json"
 
@@ -84,7 +86,8 @@ def test_prediction_on_the_same_root_serves_the_model_once_it_is_promoted(traine
     audio = {k: v for k, v in features.items() if not k.startswith("lyrics.")}
     content = {k: v for k, v in features.items() if k.startswith("lyrics.")}
     song = {"song_id": "s1", "audio_features": audio, "content_features": content}
-    with TestClient(build_prediction_app(PredictionSettings(data_root=root, api_key=None))) as client:
+    settings = PredictionSettings(data_root=root, api_key=TEST_API_KEY, model_signing_key=TEST_SIGNING_KEY)
+    with keyed_client(build_prediction_app(settings)) as client:
         before = client.post(PREDICT_SINGLE.path, json=song)
         with training_client(root) as training:
             promoted = training.post(MODEL_PROMOTE.path, json={"training_id": "hits_v1"})
