@@ -180,6 +180,24 @@ def test_5xx_is_retried_with_exponential_backoff_and_each_reason_logged(caplog: 
     assert "attempt 2/4 failed (HTTP 500" in caplog.text
 
 
+def test_a_full_queue_is_waited_out_beyond_the_attempts_of_real_failures() -> None:
+    # workflow-audio's bounded queue answers 429 + Retry-After while it is full: back-pressure, not a failure
+    busy = response(429, "", {"Retry-After": "5"})
+    result, sleeps, calls = run_scripted([busy] * 10 + [response(500), response(200)], attempts=2)
+    assert result.status_code == 200 and len(calls) == 12
+    assert sleeps == [5.0] * 10 + [1.0]
+
+
+def test_back_pressure_gives_up_after_its_budget() -> None:
+    from hss_airflow.service_calls import BACKPRESSURE_BUDGET_S, ServiceUnavailable
+
+    busy = response(429, "", {"Retry-After": "60"})
+    with pytest.raises(ServiceUnavailable, match="still failing after"):
+        run_scripted([busy] * 100, attempts=2)
+    _, sleeps, _ = run_scripted([busy] * 5 + [response(200)], attempts=2)
+    assert sum(sleeps) == 300.0 <= BACKPRESSURE_BUDGET_S
+
+
 def test_429_and_503_honour_retry_after() -> None:
     result, sleeps, _ = run_scripted(
         [response(429, "", {"Retry-After": "7"}), response(503, "", {"Retry-After": "3"}), response(200)],

@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from airflow.api_fastapi.app import init_auth_manager
@@ -17,6 +18,7 @@ from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 from airflow.api_fastapi.auth.middlewares.refresh_token import JWTRefreshMiddleware
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from markupsafe import escape as markup_escape
 
 from hss_airflow.web.app import PER_PAGE, build_app
 from hss_airflow.web.library import Library
@@ -186,3 +188,170 @@ def test_the_plugin_adds_the_nav_entry_and_the_app_at_hss() -> None:
     assert view["name"] == "Song analyses" and view["href"] == "hss/songs" and view["destination"] == "nav"
     assert [app["url_prefix"] for app in info["fastapi_apps"]] == ["/hss"]
     assert os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"].endswith("airflow/plugins")
+
+
+# --- hostile and malformed files: escaped, noted, never a 500 ----------------------------------------------
+
+PAYLOADS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
+
+
+def serve(root: Path) -> TestClient:
+    server = FastAPI()
+    init_auth_manager(server)
+    server.mount("/hss", build_app(Library(root)))
+    return TestClient(server, follow_redirects=False)
+
+
+def hostile_report(training_id: str, p: str, **changes: Any) -> dict[str, Any]:
+    report = {
+        "training_id": training_id,
+        "model_version": p,
+        "n_rows": 120,
+        "n_features": 18,
+        "dataset": {"dropped_count": 2},
+        "models": {p: {"auc": 0.8, "auc_std": 0.01, "weight": 1.0, "included": True}},
+        "ensemble": {"auc": 0.8},
+        "feature_importances": {p: 0.1},
+        "promotion": {"promoted": False, "mode": p, "decided_by": p, "reason": p},
+        "run": {"run_id": p, "written_at": p},
+    }
+    return {**report, **changes}
+
+
+@pytest.mark.parametrize("p", PAYLOADS)
+def test_every_value_from_a_file_is_escaped(tmp_path: Path, airflow_db: Path, token: str, p: str) -> None:
+    """Script in every rendered field of an analysis and a report (and in the counts of a report, which then
+    is malformed and says so, quoting the value): the raw payload never reaches the HTML."""
+    doc = analysis("placeholder", p, 0.5, p)
+    doc["run"]["dag_id"] = p
+    doc["prediction"]["model_version"] = p
+    doc["prediction"]["explanations"][0]["feature"] = p
+    doc["audio"]["highlights"].update(key=p, scale=p)
+    doc["content"]["sentiment"]["label"] = p
+    doc["insights"] = {"summary": p, "recommendations": [{"area": p, "priority": p, "message": p}]}
+    doc["rescores"] = [{"model_version": p, "hit_probability": 0.6}]
+    song_folder = p if "/" not in p else "xss_song"  # a song id that can be a folder name is one
+    write(tmp_path, f"results/{song_folder}/run.json", {**doc, "song_id": song_folder})
+    write(tmp_path, "results/xss_listed/run.json", {**doc, "song_id": p})  # any id in the list
+    write(tmp_path, "results/xss_bad/run.json", {**doc, "song_id": "xss_bad", "prediction": {"hit_probability": p}})
+    write(tmp_path, "results/training/t_xss/report.json", hostile_report("t_xss", p))
+    for field in ("n_rows", "n_features"):
+        write(tmp_path, f"results/training/t_{field}/report.json", hostile_report(f"t_{field}", p, **{field: p}))
+    write(tmp_path, "results/training/t_drop/report.json", hostile_report("t_drop", p, dataset={"dropped_count": p}))
+    client = serve(tmp_path)
+    quoted = quote(p, safe="")
+    paths = [
+        "/hss/songs",
+        *(f"/hss/songs?sort={key}" for key in ("song", "probability", "model", "when")),
+        f"/hss/songs/{quote(song_folder, safe='')}",
+        "/hss/songs/xss_bad",
+        "/hss/training",
+        *(f"/hss/training/{t}" for t in ("t_xss", "t_n_rows", "t_n_features", "t_drop")),
+        f"/hss/songs/x{quoted}",  # 404 pages repeat the id
+        f"/hss/training/x{quoted}",
+    ]
+    for path in paths:
+        response = client.get(path, cookies={"_token": token})
+        assert response.status_code in (200, 404), (path, response.status_code)
+        html = response.text
+        assert p not in html and "<script" not in html and "<img" not in html, (path, html)
+        if response.status_code == 200:
+            assert str(markup_escape(p)) in html, path  # shown, escaped: not just left out
+    malformed = client.get("/hss/training/t_n_rows", cookies={"_token": token}).text
+    assert (
+        f"This file is malformed: results/training/t_n_rows/report.json: n_rows is the string {markup_escape(repr(p))}"
+        in malformed
+    )
+
+
+GOOD = analysis("song_ok", "run_ok", 0.66, "2026-12-02T10:00:00")
+BROKEN_ANALYSES = {
+    "probability": (
+        {**GOOD, "prediction": {"hit_probability": "abc"}},
+        "prediction.hit_probability is the string 'abc', not a finite number",
+    ),
+    "features": ({**GOOD, "audio": {"features": []}}, "audio.features is a list, not an object"),
+    "list": ([GOOD], "the file is a list, not a JSON object"),
+    "json": ('{"song_id": "x", ', "not readable JSON"),
+    "nan": (
+        '{"song_id": "song_bad", "prediction": {"hit_probability": NaN}}',
+        "prediction.hit_probability is NaN, infinite or too large, not a finite number",
+    ),
+    "deep": ("[" * 100_000, "not readable JSON (RecursionError"),
+    "model": (
+        {**GOOD, "prediction": {"hit_probability": 0.5, "model_version": {"v": 1}}},
+        "prediction.model_version is an object",
+    ),
+    "summary": (
+        {**GOOD, "insights": {"summary": 3, "recommendations": []}},
+        "insights.summary is the number 3, not a string",
+    ),
+    "recommendation": (
+        {**GOOD, "insights": {"recommendations": ["x"]}},
+        "insights.recommendations[0] is the string 'x'",
+    ),
+    "highlights": ({**GOOD, "audio": {"highlights": "loud"}}, "audio.highlights is the string 'loud', not an object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_ANALYSES))
+def test_a_malformed_result_is_named_in_the_list_and_explained_on_its_page(
+    tmp_path: Path, airflow_db: Path, token: str, case: str
+) -> None:
+    document, reason = BROKEN_ANALYSES[case]
+    write(tmp_path, "results/song_ok/run_ok.json", GOOD)
+    write(
+        tmp_path,
+        "results/song_bad/run_bad.json",
+        {**document, "song_id": "song_bad"} if isinstance(document, dict) else document,
+    )
+    client = serve(tmp_path)
+    for sort in ("song", "probability", "model", "when"):
+        listing = client.get(f"/hss/songs?sort={sort}", cookies={"_token": token})
+        assert listing.status_code == 200 and "66.0%" in listing.text  # the good song, as always
+        assert f"results/song_bad/run_bad.json: {markup_escape(reason)}" in listing.text
+    page = client.get("/hss/songs/song_bad", cookies={"_token": token})
+    assert page.status_code == 200
+    assert f"This file is malformed: results/song_bad/run_bad.json: {markup_escape(reason)}" in page.text
+
+
+def test_a_wrong_leaf_value_shows_as_a_dash(tmp_path: Path, airflow_db: Path, token: str) -> None:
+    odd = analysis("song_odd", "r", 0.5, "2026-12-01T00:00:00")
+    odd["audio"]["highlights"].update(tempo_bpm="fast", loudness=None)
+    odd["content"]["sentiment"]["compound"] = "very"
+    odd["prediction"]["explanations"] = [{"feature": "x", "contribution": "big"}]
+    odd["insights"]["summary"] = "\ud800 lone surrogate"  # JSON allows the escape; UTF-8 has no such character
+    write(tmp_path, "results/song_odd/r.json", odd)
+    page = serve(tmp_path).get("/hss/songs/song_odd", cookies={"_token": token})
+    assert page.status_code == 200 and "positive (\u2013)" in page.text and "nothing to show" in page.text
+    assert "<tr><th>tempo</th><td>\u2013</td></tr>" in page.text and "? lone surrogate" in page.text
+
+
+BROKEN_REPORTS = {
+    "rows": ({"n_rows": "abc"}, "n_rows is the string 'abc', not a whole number"),
+    "dropped": ({"dataset": {"dropped_count": "abc"}}, "dataset.dropped_count is the string 'abc', not a whole number"),
+    "features": ({"n_features": 1.5}, "n_features is the number 1.5, not a whole number"),
+    "importances": ({"feature_importances": []}, "feature_importances is a list, not an object"),
+    "model auc": ({"models": {"rf": {"auc": "high"}}}, "models.rf.auc is the string 'high', not a finite number"),
+    "ensemble": ({"ensemble": {"auc": None, "f1": 1}, "models": {"rf": []}}, "models.rf is a list, not an object"),
+    "auc": ({"ensemble": {"auc": "0.9"}}, "ensemble.auc is the string '0.9', not a finite number"),
+    "promotion": ({"promotion": "yes"}, "promotion is the string 'yes', not an object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_REPORTS))
+def test_a_malformed_report_is_named_in_the_list_and_explained_on_its_page(
+    tmp_path: Path, airflow_db: Path, token: str, case: str
+) -> None:
+    changes, reason = BROKEN_REPORTS[case]
+    write(tmp_path, "results/training/t_ok/report.json", hostile_report("t_ok", "ok@1"))
+    write(tmp_path, "results/training/t_bad/report.json", hostile_report("t_bad", "bad@1", **changes))
+    write(tmp_path, "results/training/t_list/report.json", [hostile_report("t_list", "x")])
+    client = serve(tmp_path)
+    listing = client.get("/hss/training", cookies={"_token": token})
+    assert listing.status_code == 200 and "ok@1" in listing.text and "bad@1" not in listing.text
+    assert f"results/training/t_bad/report.json: {markup_escape(reason)}" in listing.text
+    assert "results/training/t_list/report.json: the report is a list, not a JSON object" in listing.text
+    page = client.get("/hss/training/t_bad", cookies={"_token": token})
+    assert page.status_code == 200
+    assert f"This file is malformed: results/training/t_bad/report.json: {markup_escape(reason)}" in page.text

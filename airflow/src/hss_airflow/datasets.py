@@ -48,6 +48,14 @@ class DatasetError(ValueError):
     """The dataset or the training config cannot be used; the message says what to fix."""
 
 
+class DatasetMissing(DatasetError):
+    """No file at dataset_path (yet): `relative` to the data root and `absolute` name the file waited for."""
+
+    def __init__(self, message: str, relative: str, absolute: Path) -> None:
+        super().__init__(message)
+        self.relative, self.absolute = relative, absolute
+
+
 def features_path_for(training_id: str) -> str:
     return f"training_data/features/{training_id}.csv"
 
@@ -108,6 +116,9 @@ def check_training_config(params: dict[str, Any], root: Path | None = None) -> d
     try:
         path = resolve_in_root(raw, root)
     except DataPathError as exc:
+        if exc.reason == DataPathError.MISSING:
+            expected = resolve_in_root(raw, root, must_exist=False)
+            raise DatasetMissing(f"dataset_path: {exc}", relative_to_root(expected, root), expected) from None
         raise DatasetError(f"dataset_path: {exc}") from None
     if path.suffix.lower() != ".csv":
         raise DatasetError(f"dataset_path '{raw}' is not a .csv file")

@@ -22,7 +22,7 @@ from airflow.providers.standard.sensors.filesystem import FileSensor
 
 from hss_airflow.batch import song_id_for
 from hss_airflow.settings import settings
-from hss_airflow.storage import relative_to_root, safe_name
+from hss_airflow.storage import relative_to_root, safe_name, writing_into
 
 INCOMING = "training_data/incoming"
 CLAIMED = "training_data/claimed"
@@ -51,7 +51,8 @@ def claim_dataset(run_id: str, when: datetime, root: Path | None = None) -> dict
     is returned again instead of claiming another one."""
     root = root or settings().data_root
     incoming, claimed = root / INCOMING, root / CLAIMED
-    claimed.mkdir(parents=True, exist_ok=True)
+    with writing_into(claimed):
+        claimed.mkdir(parents=True, exist_ok=True)
     suffix = f"__{safe_name(run_id, 90)}.csv"
     stamp = when.strftime("%Y%m%dT%H%M%S")
 
@@ -69,7 +70,8 @@ def claim_dataset(run_id: str, when: datetime, root: Path | None = None) -> dict
     for source in candidates:
         target = claimed / f"{safe_name(source.stem, 80)}{suffix}"
         try:
-            os.rename(source, target)  # atomic on one filesystem; fails if another run took it first
+            with writing_into(target):
+                os.rename(source, target)  # atomic on one filesystem; fails if another run took it first
         except FileNotFoundError:
             continue
         return claim(target, source.name)

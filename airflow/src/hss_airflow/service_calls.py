@@ -34,6 +34,9 @@ from hss_airflow.storage import DataPathError, resolve_in_root
 
 API_KEY_HEADER = "X-API-Key"
 MAX_RETRY_AFTER_S = 60.0  # a Retry-After above this is capped: a task must not sleep for hours
+# A 429 is back-pressure (workflow-audio's queue is full), not a failure: it is retried for this long in all,
+# honouring Retry-After, without using up the attempts that count connection errors, timeouts and 5xx.
+BACKPRESSURE_BUDGET_S = 600.0
 MAX_BACKOFF_S = 30.0
 DEFAULT_MAX_POLL_FAILURES = 10  # consecutive failed polls of a training job before giving up
 TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
@@ -212,10 +215,16 @@ def http_retry_args(
 ) -> dict[str, Any]:
     """tenacity arguments for HttpHook.run_with_advanced_retry (with extra_options check_response=False).
 
-    Retries connection errors, timeouts, 5xx and 429 `attempts` times in all, waiting backoff * 2**n
-    (or a bounded Retry-After on 429/503) and logging each reason; then raises ServiceUnavailable.
-    Any other response (2xx, 4xx) is returned to the caller to interpret.
+    Retries connection errors, timeouts and 5xx `attempts` times in all, waiting backoff * 2**n (or a bounded
+    Retry-After on 503), and 429s for BACKPRESSURE_BUDGET_S seconds of waiting in all (Retry-After honoured),
+    logging each reason; then raises ServiceUnavailable. Any other response (2xx, 4xx) is returned to the
+    caller to interpret.
     """
+    tally = {"failures": 0, "busy_waited": 0.0}
+
+    def busy(state: Any) -> bool:
+        outcome = state.outcome
+        return outcome is not None and not outcome.failed and outcome.result().status_code == 429
 
     def reason(state: Any) -> str:
         outcome = state.outcome
@@ -230,33 +239,48 @@ def http_retry_args(
             return isinstance(outcome.exception(), TRANSIENT_EXCEPTIONS)
         return is_retryable_status(outcome.result().status_code)
 
+    # tenacity calls wait, then stop, after each attempt it retries: wait counts, stop decides.
     def wait(state: Any) -> float:
         outcome = state.outcome
+        if not busy(state):
+            tally["failures"] += 1
+        seconds = min(backoff * 2 ** max(tally["failures"] - 1, 0), MAX_BACKOFF_S)
         if outcome is not None and not outcome.failed and outcome.result().status_code in (429, 503):
             hinted = retry_after_seconds(outcome.result().headers)
             if hinted is not None:
-                return hinted
-        return min(backoff * 2 ** (state.attempt_number - 1), MAX_BACKOFF_S)
+                seconds = hinted
+        if busy(state):
+            tally["busy_waited"] += seconds
+        return seconds
+
+    def stop(state: Any) -> bool:
+        if busy(state):
+            return tally["busy_waited"] > BACKPRESSURE_BUDGET_S
+        return tally["failures"] >= attempts
 
     def before_sleep(state: Any) -> None:
+        pause = state.next_action.sleep if state.next_action else 0.0
+        if busy(state):
+            log.warning(
+                "%s: the service is busy (%s); retrying in %.2f s (%.0f of %.0f s of back-pressure waited)",
+                what,
+                reason(state),
+                pause,
+                tally["busy_waited"],
+                BACKPRESSURE_BUDGET_S,
+            )
+            return
         log.warning(
-            "%s: attempt %d/%d failed (%s); retrying in %.2f s",
-            what,
-            state.attempt_number,
-            attempts,
-            reason(state),
-            state.next_action.sleep if state.next_action else 0.0,
+            "%s: attempt %d/%d failed (%s); retrying in %.2f s", what, tally["failures"], attempts, reason(state), pause
         )
 
     def give_up(state: Any) -> None:
         raise ServiceUnavailable(f"{what}: still failing after {state.attempt_number} attempts: {reason(state)}")
 
-    import tenacity
-
     return {
         "retry": should_retry,
         "wait": wait,
-        "stop": tenacity.stop_after_attempt(attempts),
+        "stop": stop,
         "before_sleep": before_sleep,
         "retry_error_callback": give_up,
         "sleep": sleep,

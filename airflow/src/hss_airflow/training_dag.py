@@ -15,20 +15,30 @@ Where the config comes from differs per DAG and is resolved in validate_training
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import XComArg, get_current_context, task, task_group
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hss_airflow.assets import TRAINING_DATASET
 from hss_airflow.dag_defaults import AUDIO_POOL, SERVICES_POOL
-from hss_airflow.datasets import PARALLEL_BATCHES, DatasetError, check_training_config, merge_features, plan_dataset
+from hss_airflow.datasets import (
+    PARALLEL_BATCHES,
+    DatasetError,
+    DatasetMissing,
+    check_training_config,
+    merge_features,
+    plan_dataset,
+)
 from hss_airflow.datasets import run_batch as extract_batch
 from hss_airflow.incoming import NotTriggeredByAClaim, claim_of_events
 from hss_airflow.operators import MLTrainingOperator
 from hss_airflow.promotion import AUC_TOLERANCE
 from hss_airflow.promotion_operator import PromoteModelOperator
 from hss_airflow.reports import training_report, write_training_report
+
+log = logging.getLogger(__name__)
 
 GROUP_ID = "process_training_dataset"
 MERGE_TASK_ID = f"{GROUP_ID}.merge_features"
@@ -39,7 +49,8 @@ TRAINING_DOC = f"""
 ### How the training chain works
 1. **validate_training_config** refuses a config that cannot train (no retry): dataset missing or outside
    the data root, not a CSV, unreadable, no `is_hit` or not 0/1, one class only, rows with neither
-   feature values nor a `song_path`.
+   feature values nor a `song_path`. A scheduled DAG (`daily_model_training`) skips the run instead when
+   the file is not there yet.
 2. **process_training_dataset** (task group): `plan_batches` cuts the rows *without* features into
    batches of `batch_size`; `extract_batch_features` is mapped, one task per batch, in pool `{AUDIO_POOL}`
    with at most **{PARALLEL_BATCHES} batches running at once per run** (`max_active_tis_per_dagrun`), each
@@ -70,11 +81,21 @@ def _fail_on_bad_input(fn, *args: Any, **kwargs: Any) -> Any:
         raise AirflowFailException(str(exc)) from None
 
 
-def build_training_chain(*, from_claim: bool = False) -> tuple[Any, Any]:
+def waiting_for(exc: DatasetMissing) -> str:
+    """The skip reason of a scheduled training whose dataset is not there yet."""
+    return (
+        f"No dataset yet: waiting for {exc.relative} in the data root ({exc.absolute}). Nothing is wrong: this "
+        "run trains nothing and ends skipped, no alert is sent. Put the export there and the next run trains on it."
+    )
+
+
+def build_training_chain(*, from_claim: bool = False, skip_missing_dataset: bool = False) -> tuple[Any, Any]:
     """Add the chain to the DAG being defined; return (first task, last task) for wiring around it.
 
     With `from_claim`, the dataset and training_id come from the run's `hss_training_dataset` event (the
-    DAG is scheduled on that asset) and the first task declares the asset as its inlet."""
+    DAG is scheduled on that asset) and the first task declares the asset as its inlet.
+    With `skip_missing_dataset` (a scheduled DAG), no file at dataset_path skips the run instead of failing
+    it: a fresh stack has no export yet, and that is not an error. A file that is there but broken fails."""
 
     @task(task_id="validate_training_config", inlets=[TRAINING_DATASET] if from_claim else [])
     def validate_training_config() -> dict[str, Any]:
@@ -90,7 +111,15 @@ def build_training_chain(*, from_claim: bool = False) -> tuple[Any, Any]:
         if not params.get("training_id"):
             when = context.get("logical_date") or context["dag_run"].run_after
             params["training_id"] = f"{params['training_id_prefix']}_{when:%Y%m%d}"
-        return _fail_on_bad_input(check_training_config, params)
+        try:
+            return check_training_config(params)
+        except DatasetMissing as exc:
+            if not skip_missing_dataset:
+                raise AirflowFailException(str(exc)) from None
+            log.info(waiting_for(exc))
+            raise AirflowSkipException(waiting_for(exc)) from None
+        except DatasetError as exc:
+            raise AirflowFailException(str(exc)) from None
 
     @task(task_id="plan_batches")
     def plan_batches(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -107,7 +136,9 @@ def build_training_chain(*, from_claim: bool = False) -> tuple[Any, Any]:
         get_current_context()["batch_label"] = f"batch {batch['batch']}: {len(rows)} rows"  # type: ignore[typeddict-unknown-key]
         return _fail_on_bad_input(extract_batch, config, batch)
 
-    @task(task_id="merge_features", trigger_rule="none_failed")  # runs when no row needed extraction too
+    # none_failed_min_one_success: runs when no row needed extraction (the mapped task is skipped), but not
+    # when validate_training_config skipped the run (none_failed would run it on a config that is not there).
+    @task(task_id="merge_features", trigger_rule="none_failed_min_one_success")
     def merge(config: dict[str, Any], batches: list[dict[str, Any]]) -> dict[str, Any]:
         # A slice is one XCom query (iterating a lazy sequence probes one index past its end).
         return _fail_on_bad_input(merge_features, config, list((batches or [])[:]))

@@ -12,7 +12,6 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
-from html import escape
 from typing import Annotated, Literal
 
 from airflow.api_fastapi.app import get_auth_manager
@@ -56,7 +55,7 @@ def build_app(library: Library | None = None) -> FastAPI:
         text = (
             pages.not_found(str(exc.detail))
             if exc.status_code == 404
-            else pages.page(f"{exc.status_code}", f"<p>{escape(str(exc.detail))}</p>")
+            else pages.message_page(f"{exc.status_code}", [str(exc.detail)])
         )
         return HTMLResponse(text, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
@@ -83,8 +82,8 @@ def build_app(library: Library | None = None) -> FastAPI:
     def training(training_id: str) -> str:
         report, problem = lib.training(training_id)
         if report is None:
-            if problem:
-                return pages.page(f"Training {training_id}", pages.notes([problem]))
+            if problem:  # 200: the page works, the file does not; it says which file and why
+                return pages.malformed_page(f"Training {training_id}", [problem])
             raise StarletteHTTPException(404, f"No training '{training_id}'.")
         return pages.training_page(report)
 

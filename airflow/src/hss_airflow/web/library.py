@@ -4,10 +4,10 @@
   by rescore_library;
 - `results/training/<training_id>/report.json`: one training each (hss_airflow.reports).
 
-A half-written or malformed file is skipped with a note and never raises. Temp files (dot-names) are
-ignored, and so is any JSON that is not an analysis (the batch summaries in results/batch/). The short
-summary of each file is cached by (mtime, size), so a list page of a large library only stats the files
-after the first visit.
+A file that is not readable JSON or has the wrong shape (hss_airflow.web.shapes) is left out with a note,
+"<path>: <reason>", and never raises. Temp files (dot-names) are ignored, and so are the batch summaries in
+results/batch/. The short summary of each file is cached by (mtime, size), so a list page of a large library
+only stats the files after the first visit.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hss_airflow.web.shapes import Malformed, check_analysis, check_report
+
 RESULTS = "results"
 TRAINING = "training"
+BATCH = "batch"  # results/batch/: batch_analysis summaries, not analyses
 REPORT = "report.json"
 
 
@@ -53,7 +56,7 @@ class Training:
 @dataclass
 class Listing:
     items: list[Any]
-    notes: list[str] = field(default_factory=list)  # files skipped, and why
+    notes: list[str] = field(default_factory=list)  # "<path>: <reason>" of each file left out
 
 
 def _is_result(name: str) -> bool:
@@ -69,38 +72,47 @@ def _stat_key(path: Path) -> tuple[int, int] | None:
 
 
 def read_json(path: Path) -> tuple[Any, str | None]:
-    """(document, None), or (None, why it cannot be read)."""
+    """(document, None); (None, why it cannot be read); (None, None) when the file is gone."""
     try:
         return json.loads(path.read_text(encoding="utf-8")), None
     except FileNotFoundError:
-        return None, "removed while reading"
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, None  # removed since the listing: nothing to show, nothing wrong
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, bad UTF-8, a 5000-digit number
         return None, f"not readable JSON ({type(exc).__name__}: {exc})"
 
 
-def analysis_of(document: Any, rel: str) -> Analysis | None:
-    """The short form of an analysis document; None when the JSON is not one (or misses its core)."""
-    if not isinstance(document, dict) or not isinstance(document.get("prediction"), dict):
-        return None
-    run, prediction = document.get("run") or {}, document["prediction"]
-    if not isinstance(document.get("song_id"), str) or not isinstance(run, dict):
-        return None
+def analysis_of(document: Any, rel: str) -> Analysis:
+    """The short form of an analysis document; Malformed when it has not the shape the pages read."""
+    doc = check_analysis(document)
+    run, prediction = doc.get("run") or {}, doc["prediction"]
     probability = prediction.get("hit_probability")
     rescores = tuple(
-        (str(r["model_version"]), float(r["hit_probability"]))
-        for r in document.get("rescores") or []
-        if isinstance(r, dict) and isinstance(r.get("hit_probability"), int | float) and r.get("model_version")
+        (str(r.get("model_version") or ""), float(r["hit_probability"])) for r in doc.get("rescores") or []
     )
     return Analysis(
-        song_id=document["song_id"],
+        song_id=doc["song_id"],
         run_id=str(run.get("run_id") or Path(rel).stem),
         dag_id=str(run.get("dag_id") or "comprehensive_analysis"),
         written_at=str(run.get("written_at") or ""),
-        hit_probability=float(probability) if isinstance(probability, int | float) else None,
+        hit_probability=None if probability is None else float(probability),
         model_version=prediction.get("model_version"),
         path=rel,
-        rescores=rescores,
+        rescores=tuple(r for r in rescores if r[0]),
     )
+
+
+def read_analysis(path: Path, rel: str) -> tuple[Analysis | None, Any, str | None]:
+    """(summary, document, None); (None, None, why) for a file to note; (None, None, None) for one left out
+    silently: gone since the listing, or a batch summary."""
+    document, problem = read_json(path)
+    if problem is not None:
+        return None, None, problem
+    if document is None or (path.parent.name == BATCH and isinstance(document, dict) and "prediction" not in document):
+        return None, None, None
+    try:
+        return analysis_of(document, rel), document, None
+    except Malformed as exc:
+        return None, None, str(exc)
 
 
 class Library:
@@ -134,8 +146,7 @@ class Library:
         if cached and cached[0] == key:
             return cached[1], cached[2]
         rel = path.relative_to(self.root).as_posix()
-        document, problem = read_json(path)
-        analysis = analysis_of(document, rel) if problem is None else None
+        analysis, _, problem = read_analysis(path, rel)
         note = f"{rel}: {problem}" if problem else None
         with self._lock:
             self._cache[path] = (key, analysis, note)
@@ -168,14 +179,13 @@ class Library:
         listing = Listing([])
         for path in sorted(p for p in folder.iterdir() if _is_result(p.name)):
             rel = path.relative_to(self.root).as_posix()
-            document, problem = read_json(path)
+            summary, document, problem = read_analysis(path, rel)
             if problem is not None:
                 listing.notes.append(f"{rel}: {problem}")
-                continue
-            summary = analysis_of(document, rel)
-            if summary is None or summary.song_id != song_id:
-                continue  # JSON of another kind (results/batch/ holds batch summaries): not this song's
-            listing.items.append((summary, document))
+            elif (
+                summary is not None and summary.song_id == song_id
+            ):  # another song's analysis in this folder is not this song's
+                listing.items.append((summary, document))
         listing.items.sort(key=lambda pair: pair[0].written_at, reverse=True)
         return listing if listing.items or listing.notes else None
 
@@ -187,42 +197,46 @@ class Library:
             path = folder / REPORT
             if not path.is_file():
                 continue
-            report, problem = read_json(path)
-            training = training_of(report) if problem is None else None
-            if training is None:
-                listing.notes.append(f"{path.relative_to(self.root).as_posix()}: {problem or 'not a training report'}")
-            else:
-                listing.items.append(training)
+            report, problem = self._report(path)
+            if problem is not None:
+                listing.notes.append(f"{path.relative_to(self.root).as_posix()}: {problem}")
+            elif report is not None:
+                listing.items.append(training_of(report))
         listing.items.sort(key=lambda t: t.written_at, reverse=True)
         return listing
 
     def training(self, training_id: str) -> tuple[dict[str, Any] | None, str | None]:
-        """(report, None); (None, why) for a broken one; (None, None) for an unknown id."""
+        """(report, None); (None, "<path>: why") for a malformed one; (None, None) for an unknown id."""
         if training_id in ("", ".", "..") or "/" in training_id:
             return None, None
         path = self.root / RESULTS / TRAINING / training_id / REPORT
         if not path.is_file():
             return None, None
-        report, problem = read_json(path)
-        if problem is None and training_of(report) is None:
-            problem = "not a training report"
+        report, problem = self._report(path)
         return (report, None) if problem is None else (None, f"{path.relative_to(self.root).as_posix()}: {problem}")
 
+    @staticmethod
+    def _report(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+        report, problem = read_json(path)
+        if problem is not None or report is None:
+            return None, problem
+        try:
+            return check_report(report), None
+        except Malformed as exc:
+            return None, str(exc)
 
-def training_of(report: Any) -> Training | None:
-    if not isinstance(report, dict) or not isinstance(report.get("training_id"), str):
-        return None
-    ensemble = report.get("ensemble") if isinstance(report.get("ensemble"), dict) else {}
-    dataset = report.get("dataset") if isinstance(report.get("dataset"), dict) else {}
-    promotion = report.get("promotion") if isinstance(report.get("promotion"), dict) else None
-    run = report.get("run") if isinstance(report.get("run"), dict) else {}
+
+def training_of(report: dict[str, Any]) -> Training:
+    """The short form of a report check_report accepted."""
+    ensemble, dataset = report.get("ensemble") or {}, report.get("dataset") or {}
+    promotion, run = report.get("promotion"), report.get("run") or {}
     auc = ensemble.get("auc")
     return Training(
         training_id=report["training_id"],
         model_version=str(report.get("model_version") or ""),
-        ensemble_auc=float(auc) if isinstance(auc, int | float) else None,
-        rows=report.get("n_rows") if isinstance(report.get("n_rows"), int) else None,
-        dropped=int(dataset.get("dropped_count") or 0),
+        ensemble_auc=None if auc is None else float(auc),
+        rows=report.get("n_rows"),
+        dropped=dataset.get("dropped_count") or 0,
         promoted=bool(promotion.get("promoted")) if promotion else None,
         written_at=str(run.get("written_at") or ""),
         run_id=str(run.get("run_id") or ""),
