@@ -32,14 +32,21 @@ RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq 
     && rm -rf /var/lib/apt/lists/* \
     && git config --system --add safe.directory '*'
 # uid 50000 as in Airflow's own image, group 0 so an arbitrary uid (`user: "<uid>:0"`) can write its home.
+# An empty airflow.cfg: the configuration is the environment, and Airflow would otherwise write one at first
+# start, which a read-only root filesystem (docker-compose.yml) refuses.
 RUN useradd --uid 50000 --gid 0 --home-dir /opt/airflow --create-home --shell /bin/bash airflow \
     && mkdir -p /opt/airflow/auth /opt/airflow/logs /app/data \
+    && touch /opt/airflow/airflow.cfg \
     && chown -R 50000:0 /opt/airflow /app/data && chmod -R g+rwX /opt/airflow /app/data
 COPY --from=venv /opt/venv /opt/venv
 COPY docker/airflow-entrypoint.sh /usr/local/bin/hss-airflow-entrypoint
 COPY docker/healthcheck.py /usr/local/bin/hss-healthcheck
 COPY docker/mail_sink.py /usr/local/bin/hss-mail-sink
+COPY docker/airflow-init.sh /usr/local/bin/hss-airflow-init
+COPY docker/init_checks.py /usr/local/bin/hss-init-checks
+# HOME for any uid (compose runs the containers as AIRFLOW_UID:0, which may have no passwd entry).
 ENV PATH=/opt/venv/bin:${PATH} \
+    HOME=/opt/airflow \
     PYTHONUNBUFFERED=1 \
     AIRFLOW_HOME=/opt/airflow \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \

@@ -8,7 +8,9 @@ components, a quarter of this machine's two cores):
   api-server     GET /api/v2/monitor/health                   scheduler  GET :8974/health
   celery worker  a Celery ping to celery@$HOSTNAME            flower     GET /healthcheck (basic auth)
   dag-processor, triggerer   its heartbeat in the metadata DB, as the api-server's /api/v2/monitor/health
-                 reports it (the compose stack runs one of each, so the report is this container's)
+                 reports it (the compose stack runs one of each, so the report is this container's); the
+                 dag-processor also needs its Git DAG repository readable and at least one DAG loaded
+                 (a stack without DAGs is not healthy, whatever its heartbeat says)
   service        GET :$PORT/ready of an HSS service (services image)
 """
 
@@ -49,6 +51,38 @@ def heartbeat_healthy(component: str) -> bool:
         return json.load(response)[component]["status"] == "healthy"
 
 
+def dag_bundle_serves() -> bool:
+    """The DAG repository is readable here, and the metadata DB holds at least one DAG that is not stale."""
+    import subprocess
+    from urllib.parse import unquote, urlsplit
+
+    import psycopg2  # the Airflow image has it (the metadata DB's driver)
+
+    repo = json.loads(os.environ["AIRFLOW_CONN_HSS_DAGS_REPO"])["host"]
+    git = ["git", f"--git-dir={repo}", "rev-parse", "--verify", "--quiet", "refs/heads/main"]
+    if subprocess.run(git, capture_output=True, timeout=TIMEOUT_S, check=False).returncode != 0:
+        print(f"the DAG repository {repo} has no branch main (or cannot be read)", file=sys.stderr)
+        return False
+    url = urlsplit(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    conn = psycopg2.connect(
+        host=url.hostname,
+        port=url.port or 5432,
+        user=unquote(url.username or ""),
+        password=unquote(url.password or ""),
+        dbname=url.path.lstrip("/"),
+        connect_timeout=TIMEOUT_S,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM dag WHERE NOT is_stale")
+            loaded = cur.fetchone()[0]
+    finally:
+        conn.close()
+    if not loaded:
+        print("no DAG is loaded (GET /api/v2/importErrors says why)", file=sys.stderr)
+    return loaded > 0
+
+
 def probe(component: str) -> bool:
     words = component.split()
     if words[:1] == ["airflow"]:
@@ -63,7 +97,7 @@ def probe(component: str) -> bool:
         case ["celery", "flower"]:
             return http_ok("http://127.0.0.1:5555/healthcheck", os.environ.get("AIRFLOW__CELERY__FLOWER_BASIC_AUTH"))
         case ["dag-processor", *_]:
-            return heartbeat_healthy("dag_processor")
+            return heartbeat_healthy("dag_processor") and dag_bundle_serves()
         case ["triggerer", *_]:
             return heartbeat_healthy("triggerer")
         case ["service", *_]:

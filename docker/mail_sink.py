@@ -23,18 +23,25 @@ from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+# Bounds: an alert is a few KiB, and anything that reaches the port could otherwise fill the disk.
+MAX_MESSAGE_BYTES = 1024 * 1024  # larger: 552 at DATA (aiosmtpd's data_size_limit)
+MAX_MESSAGES = 1000  # .eml files in the folder; beyond: 452, until someone reads and removes them
 
 
 class FolderDrop:
-    """aiosmtpd handler: one file per message, in arrival order."""
+    """aiosmtpd handler: one file per message, in arrival order; refuses once the folder holds `max_messages`."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, max_messages: int = MAX_MESSAGES) -> None:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.max_messages = max_messages
         self._numbers = itertools.count(1)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # the name aiosmtpd calls
+        held = sum(1 for _ in self.folder.glob("*.eml"))
+        if held >= self.max_messages:
+            print(f"refused a mail from {envelope.mail_from}: {held} messages held (limit {self.max_messages})")
+            return f"452 4.3.1 Mailbox full: {held} messages held, limit {self.max_messages}"
         content = envelope.original_content or b""
         name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{next(self._numbers):06d}.eml"
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp")
@@ -50,9 +57,11 @@ class FolderDrop:
         return "250 Message accepted for delivery"
 
 
-async def serve(folder: Path, host: str, port: int) -> None:
+async def serve(
+    folder: Path, host: str, port: int, max_bytes: int = MAX_MESSAGE_BYTES, max_messages: int = MAX_MESSAGES
+) -> None:
     loop = asyncio.get_running_loop()
-    factory = partial(SMTP, FolderDrop(folder), data_size_limit=MAX_MESSAGE_BYTES, hostname="hss-mail-sink")
+    factory = partial(SMTP, FolderDrop(folder, max_messages), data_size_limit=max_bytes, hostname="hss-mail-sink")
     server = await loop.create_server(factory, host=host, port=port)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -68,8 +77,10 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, required=True, help="where each message is written as one .eml file")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=1025, help="SMTP port (default 1025)")
+    parser.add_argument("--max-bytes", type=int, default=MAX_MESSAGE_BYTES, help="largest message accepted")
+    parser.add_argument("--max-messages", type=int, default=MAX_MESSAGES, help="messages held before 452")
     args = parser.parse_args()
-    asyncio.run(serve(args.dir.resolve(), args.host, args.port))
+    asyncio.run(serve(args.dir.resolve(), args.host, args.port, args.max_bytes, args.max_messages))
 
 
 if __name__ == "__main__":

@@ -258,12 +258,13 @@ class AirflowClient:
                 retried = True
                 time.sleep(1.0)
 
-    def trigger_raw(self, dag_id: str, conf: object, run_id: str) -> dict:
-        """POST a run with any JSON as `conf` (the generated client only sends objects): for fuzzing.
-        One attempt, no retry; a non-2xx raises AirflowClientError with the status."""
+    def trigger_raw(self, dag_id: str, conf: object, run_id: str, logical_date: str | None = None) -> dict:
+        """POST a run with any JSON as `conf` (the generated client only sends objects): for fuzzing, and a
+        past `logical_date` as a user's script sends it. One attempt, no retry; a non-2xx raises
+        AirflowClientError with the status."""
         url, what = f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns", f"trigger DAG {dag_id!r}"
         headers = {"Authorization": f"Bearer {self.api.configuration.access_token}"}
-        body = {"conf": conf, "dag_run_id": run_id, "logical_date": None}
+        body = {"conf": conf, "dag_run_id": run_id, "logical_date": logical_date}
         with self._call(what):
             response = requests.post(url, json=body, headers=headers, timeout=self.timeout)
         if not response.ok:

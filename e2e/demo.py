@@ -25,6 +25,7 @@ from pathlib import Path
 
 from e2e.client import AirflowClient, AirflowClientError
 from e2e.harness.airflow_stack import DAGS_FOLDER
+from e2e.harness.env_file import DEFAULT_ENV_FILE, ensure_env_file, model_signing_env, read_env_file
 from e2e.harness.processes import LaunchError
 from e2e.harness.service_metrics import analysis_critical_path, service_seconds
 from e2e.harness.stack import DEFAULT_STATE_DIR, LocalStack
@@ -45,6 +46,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m e2e.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep-running", action="store_true", help="leave the stack up (Ctrl-C stops it)")
     parser.add_argument("--data-root", type=Path, help="HSS_DATA_ROOT (default: <state-dir>/data)")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=DEFAULT_ENV_FILE,
+        help="the secrets file make up uses (created with generated secrets when missing; default .env): the "
+        "demo signs its models with its HSS_MODEL_SIGNING_KEY, so make up on the same data root can load them",
+    )
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="default: .stack/ in the repo")
     parser.add_argument("--dags-folder", type=Path, default=DAGS_FOLDER, help="default: airflow/dags")
     parser.add_argument("--password", default=os.environ.get("HSS_AIRFLOW_PASSWORD", "admin"), help="UI/API login")
@@ -193,9 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     # the first one counts: `uv run` forwards Ctrl-C to us a second time, impatient users press it twice.
     signal.signal(signal.SIGINT, stop_once(KeyboardInterrupt))
     signal.signal(signal.SIGTERM, stop_once(SystemExit(143)))
+    secrets_file = ensure_env_file(args.env_file)
     stack = LocalStack(
         state_dir=args.state_dir,
         data_root=args.data_root,
+        service_env=model_signing_env(read_env_file(secrets_file.path)),
         dags_folder=args.dags_folder,
         fixed_ports=not args.any_ports,
         password=args.password,

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import requests
 
+from e2e.client import AirflowClient
 from e2e.harness.dag_repo import DagRepo
-from e2e.harness.env_file import ensure_env_file, read_env_file, write_private
+from e2e.harness.env_file import ensure_env_file, model_signing_env, read_env_file, write_private
 from e2e.harness.processes import tail
 from e2e.harness.stack_file import (
     group_members,
@@ -274,6 +275,8 @@ def cmd_serve(state_dir: Path, env_file: Path, workers: int) -> int:
             api_key=values.get("HSS_API_KEY") or None,
             flower_username=values.get("FLOWER_USER") or "admin",
             flower_password=values.get("FLOWER_PASSWORD") or "admin",
+            # .env's key: models trained by any stack on this data root (docker, make demo) load here too
+            service_env=model_signing_env(values),
         )
     except StopRequested:
         return 0
@@ -392,17 +395,36 @@ def cmd_status(state_dir: Path) -> int:
         history = DagRepo(bundle["repo"]).history(limit=1) if Path(bundle["repo"]).is_dir() else []
         current = f"{history[0].commit[:8]} ({history[0].message})" if history else "missing"
         say(f"  DAGs         Git bundle {bundle['name']} at {current}; make dags-deploy / dags-rollback")
+    dags_code = dags_status(airflow)
     if info.get("mail_dir"):
         say(f"  alert mails  {info['mail_dir']}: {len(list(Path(info['mail_dir']).glob('*.eml')))} so far")
     if info.get("backend") == "docker":
-        return docker_status(state_dir, info)
+        return docker_status(state_dir, info) or dags_code
     pids = {"launcher": info.get("launcher_pid"), **(info.get("pids") or {})}
     dead = [f"{name} ({pid})" for name, pid in pids.items() if not pid_alive(pid)]
     say(f"  processes    {len(pids) - len(dead)} of {len(pids)} alive; gone: {', '.join(dead) or 'none'}")
     code = supervision_status(info.get("supervision") or {})
     if dead:
         say("some processes are gone: make down cleans up, then make up.")
-    return code
+    return code or dags_code
+
+
+def dags_status(airflow: dict) -> int:
+    """How many DAGs Airflow serves, and every DAG import error with its last line; 1 when there is an import
+    error or no DAG at all (a stack that answers but serves nothing is not healthy)."""
+    try:
+        client = AirflowClient(airflow["url"], airflow["username"], airflow["password"], timeout=10)
+        dags, errors = client.list_dags(), client.import_errors()
+    except Exception as exc:  # down, wrong login: the Airflow UI line above says whether it answers
+        say(f"  DAGs loaded  cannot be listed ({type(exc).__name__}: {str(exc)[:200]})")
+        return 0
+    say(f"  DAGs loaded  {len(dags)}; import errors: {len(errors)}{' (GET /api/v2/importErrors)' if errors else ''}")
+    for error in errors:
+        lines = [line for line in (error.stack_trace or "").strip().splitlines() if line.strip()]
+        say(f"    {error.filename}: {lines[-1] if lines else '?'}")
+    if not dags:
+        say("no DAG is loaded: the dag-processor's log says why (make status shows its state).")
+    return 1 if errors or not dags else 0
 
 
 def supervision_status(report: dict[str, dict]) -> int:

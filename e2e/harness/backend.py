@@ -46,12 +46,16 @@ def make_stack(
     state_dir: Path | str,
     workers: int = 1,
     airflow_env: dict[str, str] | None = None,
+    service_env: dict[str, str] | None = None,
+    airflow_uid: int | None = None,
     **local_kwargs: Any,
 ) -> Stack:
     """The stack for `backend` ("docker", "local" or "auto") with `workers` Celery workers.
 
-    `airflow_env` are HSS_* settings of the Airflow components (e.g. HSS_ANALYSIS_DEADLINE_S), set the same way
-    on both backends; `local_kwargs` go to LocalStack only."""
+    `airflow_env` are HSS_* settings of the Airflow components (e.g. HSS_ANALYSIS_DEADLINE_S) and `service_env`
+    those of the services (e.g. HSS_AUDIO_MAX_QUEUE), set the same way on both backends; `airflow_uid` is the uid
+    the docker containers run as (the local processes run as whoever runs the tests); `local_kwargs` go to
+    LocalStack only."""
     backend = resolve_backend(backend)
     if backend == "docker":
         answers, reason = docker_daemon_answers()
@@ -59,8 +63,20 @@ def make_stack(
             raise DockerUnavailable(f"{reason} (start Docker, or run with {ENV_VAR}=local or auto)")
         if problem := compose_v2_problem():  # Docker is there but incomplete: a setup error, not a skip
             raise RuntimeError(f"docker backend: {problem}")
-        return DockerStack(state_dir=state_dir, workers=workers, airflow_env=airflow_env)
+        return DockerStack(
+            state_dir=state_dir,
+            workers=workers,
+            airflow_env={**(airflow_env or {}), **(service_env or {})},  # both go into the env file compose reads
+            airflow_uid=airflow_uid,
+        )
     # Imported here: the local stack pulls in the process harness, which the docker path does not need.
     from e2e.harness.stack import LocalStack
 
-    return LocalStack(profile="celery", workers=workers, state_dir=state_dir, airflow_env=airflow_env, **local_kwargs)
+    return LocalStack(
+        profile="celery",
+        workers=workers,
+        state_dir=state_dir,
+        airflow_env=airflow_env,
+        service_env=service_env,
+        **local_kwargs,
+    )

@@ -7,6 +7,10 @@ on a data dir that user owns. As a normal user they run as that user.
 
 Redis: `redis-server` on a free port, with an append-only file in its temp dir (a restart keeps the queue).
 
+Both authenticate every client, as on docker: PostgreSQL with scram-sha-256 (no `trust`, also not on
+127.0.0.1: any local account could otherwise connect as the superuser), Redis with `requirepass` (the Celery
+messages carry the tasks' execution-API tokens). Each stack generates its own passwords.
+
 Both are tuned for tests, not durability: PostgreSQL without fsync, Redis without snapshots; each survives
 a restart of its process, not a lost disk. Nothing here touches the
 machine's own PostgreSQL (5432) or Redis (6379).
@@ -17,6 +21,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -30,7 +35,7 @@ import psycopg2
 
 from e2e.harness.processes import LaunchError, ManagedProcess, free_port
 
-PG_USER = "airflow"  # superuser created by initdb; trust auth on 127.0.0.1 only
+PG_USER = "airflow"  # superuser created by initdb; password auth (scram-sha-256) on the socket and 127.0.0.1
 PG_DATABASE = "airflow"
 INSTALL_HINT = "install it: apt-get install -y postgresql redis-server (make install does it when missing)"
 
@@ -70,14 +75,16 @@ class ThrowawayPostgres:
     logs_dir: Path
     port: int = 0
     base_dir: Path | None = None
+    password: str = ""
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
         self.bin_dir = postgres_bin_dir()
+        self.password = self.password or secrets.token_urlsafe(24)
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{self.port}/{PG_DATABASE}"
+        return f"postgresql+psycopg2://{PG_USER}:{self.password}@127.0.0.1:{self.port}/{PG_DATABASE}"
 
     @property
     def data_dir(self) -> Path:
@@ -91,10 +98,17 @@ class ThrowawayPostgres:
         self.base_dir.chmod(0o755)  # the postgres user must reach data/ and the socket dir
         _chown_to_postgres(self.base_dir)
         log = self.logs_dir / "postgres-initdb.log"
-        initdb = [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", PG_USER, "-A", "trust", "-E", "UTF8"]
+        pwfile = self.base_dir / "pwfile"  # read by initdb, then removed
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.password + "\n")
+        _chown_to_postgres(pwfile)
+        initdb = [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", PG_USER, "-E", "UTF8"]
+        initdb += ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
         argv = _as_postgres_user([*initdb, "--no-sync", "--no-instructions"])
         with log.open("ab") as out:
             code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.base_dir, check=False).returncode
+        pwfile.unlink(missing_ok=True)
         if code != 0:
             raise LaunchError(f"initdb failed (exit {code}); see {log}:\n{log.read_text(errors='replace')[-2000:]}")
         return time.monotonic() - started
@@ -124,7 +138,9 @@ class ThrowawayPostgres:
 
     def _ensure_database(self) -> bool:
         try:
-            conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=PG_USER, dbname="postgres")
+            conn = psycopg2.connect(
+                host="127.0.0.1", port=self.port, user=PG_USER, password=self.password, dbname="postgres"
+            )
         except psycopg2.OperationalError:
             return False
         conn.autocommit = True  # CREATE DATABASE cannot run in a transaction (so no `with conn:`)
@@ -150,29 +166,43 @@ REDIS_PERSISTENCE = ("--appendonly", "yes", "--appendfsync", "everysec")
 class ThrowawayRedis:
     logs_dir: Path
     port: int = 0
+    password: str = ""
 
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
         self.work_dir = Path(tempfile.mkdtemp(prefix="hss-redis-"))
+        self.password = self.password or secrets.token_urlsafe(24)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    def config_file(self) -> Path:
+        """The password in a 0600 file, not on the command line (`ps` shows argv to every local account)."""
+        path = self.work_dir / "redis.conf"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"requirepass {self.password}\n")
+        return path
 
     def process(self) -> ManagedProcess:
         exe = shutil.which("redis-server")
         if exe is None:
             raise LaunchError(f"redis-server not found: {INSTALL_HINT}")
         # The append-only file keeps queued Celery messages across a broker restart (docker-compose.yml: the same).
-        argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *REDIS_PERSISTENCE]
+        argv = [exe, str(self.config_file()), "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        argv += REDIS_PERSISTENCE
         argv += ["--dir", str(self.work_dir)]
         return ManagedProcess("redis", argv, self.logs_dir / "redis.log", cwd=self.work_dir)
 
     def ready(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
+                sock.sendall(f"AUTH {self.password}\r\nPING\r\n".encode())
+                answer = b""
+                while answer.count(b"\r\n") < 2 and (chunk := sock.recv(64)):
+                    answer += chunk
+                return answer == b"+OK\r\n+PONG\r\n"
         except OSError:
             return False
 

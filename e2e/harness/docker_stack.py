@@ -16,6 +16,7 @@ bind-mounted at /app/data, so what a test or a user drops there, the containers 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import subprocess
 import time
@@ -36,6 +37,7 @@ from e2e.harness.compose_project import (
     output_tail,
 )
 from e2e.harness.dag_repo import BUNDLE_NAME, DagRepo
+from e2e.harness.data_folders import prepare_data_root, private_folders, unsigned_model_warning
 from e2e.harness.docker_faults import WORKER_SERVICE, ContainerFaults
 from e2e.harness.env_file import ensure_env_file, read_env_file, update_env_file
 
@@ -65,9 +67,8 @@ HOST_PORT_VARS = (
     "HSS_ML_PREDICTION_HOST_PORT",
     "HSS_INTELLIGENCE_HOST_PORT",
 )
-# The data root's folders, writable for the containers' uid 50000; training_data/incoming and claimed too:
-# the dataset-triggered DAG moves files from one to the other, and a folder a test creates would be 0755.
-DATA_SUBDIRS = ("songs", "training_data", "training_data/incoming", "training_data/claimed", "models", "results")
+# The uid the containers run as when the host user is root (Airflow's image's uid): never root by default.
+ROOT_HOST_AIRFLOW_UID = 50000
 AIRFLOW_SERVICE, AIRFLOW_PORT = "airflow-apiserver", 8080
 FLOWER_SERVICE, FLOWER_PORT = "flower", 5555
 # What a failed health check points at: the compose service whose log explains it.
@@ -88,17 +89,28 @@ COMPONENT_ALIASES = {
 }
 
 
-def writable_for_containers(*folders: Path) -> None:
-    """Create the folders, writable for the containers' uid 50000 (mode 0777: a bind mount keeps the host owner)."""
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o777)
+def default_airflow_uid() -> int:
+    """The uid the containers run as (group 0): the host user's, so the data root stays theirs; 50000 for root."""
+    uid = os.getuid()
+    return uid if uid != 0 else ROOT_HOST_AIRFLOW_UID
 
 
-def prepare_data_root(root: Path) -> Path:
-    """Create the data root and its folders, writable for the containers."""
-    writable_for_containers(*(root / sub for sub in ("", *DATA_SUBDIRS)))
-    return root
+def foreign_owned(root: Path, uid: int, depth: int = 2) -> list[Path]:
+    """Folders near the top of `root` that belong to neither `uid` nor root: e.g. results of an older stack
+    that ran as uid 50000. The containers (uid `uid`) cannot write into them."""
+    found, level = [], [root]
+    for _ in range(depth + 1):
+        following = []
+        for folder in level:
+            try:
+                if folder.stat().st_uid not in (uid, 0):
+                    found.append(folder)
+                    continue
+                following += [child for child in folder.iterdir() if child.is_dir() and not child.is_symlink()]
+            except OSError:
+                continue
+        level = following
+    return found
 
 
 class DockerStack(ContainerFaults, Stack):
@@ -110,6 +122,7 @@ class DockerStack(ContainerFaults, Stack):
         state_dir: Path | str,
         workers: int = 1,
         env_file: Path | str | None = None,
+        airflow_uid: int | None = None,
         build: bool = True,
         timeout: float = 600.0,
         compose_binary: str | None = None,
@@ -126,6 +139,9 @@ class DockerStack(ContainerFaults, Stack):
         if self.airflow_env and not self.test_run:
             raise ValueError("airflow_env is for test runs; `make up` reads these settings from .env")
         self.env_path = self.state_dir / "compose.env" if self.test_run else Path(env_file).resolve()
+        if airflow_uid is not None and not self.test_run:
+            raise ValueError("airflow_uid is for test runs; `make up` reads AIRFLOW_UID from .env")
+        self._airflow_uid = airflow_uid
         self.build = build
         self.timeout = timeout  # `up --wait` and the health wait after it; and each restart
         self.progress = progress
@@ -137,9 +153,11 @@ class DockerStack(ContainerFaults, Stack):
             self.dag_repo = DagRepo(self.state_dir / "compose-dags.git")
         else:
             values = self.env_values()
-            if not values.get("COMPOSE_PROJECT_NAME"):
-                update_env_file(self.env_path, {"COMPOSE_PROJECT_NAME": DEFAULT_PROJECT}, header="Set by make up.")
+            missing = {"COMPOSE_PROJECT_NAME": DEFAULT_PROJECT, "AIRFLOW_UID": str(default_airflow_uid())}
+            if missing := {key: value for key, value in missing.items() if not values.get(key)}:
+                update_env_file(self.env_path, missing, header="Set by make up.")
                 self._env = None
+                values = self.env_values()
             self.project_name = values.get("COMPOSE_PROJECT_NAME") or DEFAULT_PROJECT
             self.data_root = (REPO_ROOT / (values.get("HSS_DATA_DIR") or DEFAULT_DATA_DIR)).resolve()
             self.mail_dir = (REPO_ROOT / (values.get("HSS_MAIL_DIR") or DEFAULT_MAIL_DIR)).resolve()
@@ -160,11 +178,32 @@ class DockerStack(ContainerFaults, Stack):
         self._started = False
 
     # --- configuration ---------------------------------------------------------------------------
+    @property
+    def airflow_uid(self) -> int:
+        """The uid every container of ours runs as (group 0)."""
+        if self.test_run:
+            return self._airflow_uid if self._airflow_uid is not None else default_airflow_uid()
+        return int(self.env_values().get("AIRFLOW_UID") or default_airflow_uid())
+
     def prepare(self) -> Path:
-        """The data folder, and a test run's env file (idempotent); return the env file's path."""
-        prepare_data_root(self.data_root)
-        writable_for_containers(self.mail_dir)  # the mail-sink service writes there
-        self.progress(self.dag_repo.sync(DAGS_SOURCE))  # the containers read it (git's default modes: world-readable)
+        """The data folder, and a test run's env file (idempotent); return the env file's path.
+
+        A test run leaves the mail folder and the DAG repository to the init service, as a plain `docker compose
+        up` on a fresh checkout does (Docker creates them as root; the init service hands them to AIRFLOW_UID and
+        seeds the repository). `make up` deploys the working tree's DAGs into the repository at every start."""
+        prepare_data_root(self.data_root, owner=self.airflow_uid)
+        if warning := unsigned_model_warning(self.data_root):
+            self.progress(warning)
+        if not self.test_run:
+            private_folders(self.mail_dir)
+            self.progress(self.dag_repo.sync(DAGS_SOURCE))
+            if foreign := foreign_owned(self.data_root, self.airflow_uid):
+                shown = ", ".join(str(p) for p in foreign[:3])
+                self.progress(
+                    f"warning: {len(foreign)} folder(s) of the data root belong to another uid than AIRFLOW_UID="
+                    f"{self.airflow_uid} ({shown}…): the containers cannot write there. Written by an older stack "
+                    f"that ran as uid 50000? Take them back: sudo chown -R {self.airflow_uid} {self.data_root}"
+                )
         if self.test_run:
             ensure_env_file(self.env_path, REPO_ROOT / ".env.example")
             update_env_file(
@@ -176,6 +215,7 @@ class DockerStack(ContainerFaults, Stack):
                     "HSS_DAGS_REPO": str(self.dag_repo.path),
                     **self.airflow_env,
                     "HSS_SCHEDULER_CONTAINER": f"{self.project_name}-airflow-scheduler",
+                    "AIRFLOW_UID": str(self.airflow_uid),
                     "COMPOSE_PROJECT_NAME": self.project_name,
                 },
                 header="Test run (e2e/harness/docker_stack.py): ephemeral host ports, host data folder, own project.",
@@ -406,6 +446,19 @@ class DockerStack(ContainerFaults, Stack):
             raise DockerStackError(f"docker compose {' '.join(args)} failed:\n{output_tail(exc.stderr)}") from exc
 
     # --- stack.json ------------------------------------------------------------------------------
+    def _backing_urls(self) -> dict[str, str]:
+        """PostgreSQL and Redis on their published host ports, with their passwords (as the local stack lists them)."""
+        values = self.env_values()
+        try:
+            postgres = self._url("postgres", 5432).removeprefix("http://")
+            redis = self._url("redis", 6379).removeprefix("http://")
+        except Exception:  # not running (a stopped container publishes nothing): stack.json goes without them
+            return {}
+        return {
+            "postgres": f"postgresql+psycopg2://airflow:{values['POSTGRES_PASSWORD']}@{postgres}/airflow",
+            "redis": f"redis://:{values['REDIS_PASSWORD']}@{redis}/0",
+        }
+
     def info(self) -> dict:
         flower = self.flower
         return {
@@ -425,6 +478,7 @@ class DockerStack(ContainerFaults, Stack):
             "data_root": str(self.data_root),
             "mail_dir": str(self.mail_dir),
             "dag_bundle": {"name": BUNDLE_NAME, "repo": str(self.dag_repo.path)},
+            **self._backing_urls(),
             "compose": {
                 "project": self.project_name,
                 "env_file": str(self.env_path),

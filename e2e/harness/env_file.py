@@ -4,8 +4,8 @@
     result.generated                    # ("POSTGRES_PASSWORD", ...) — the keys that got a fresh value
     read_env_file(result.path)          # {"POSTGRES_PASSWORD": "...", ...}
 
-A secret is a key whose example value is a placeholder: `change-me-…`, or the example's Fernet key
-(a real key, published in the repo, so it must never be used). Missing file: the example is copied
+A secret is a key whose example value is a placeholder (`change-me-…`; contracts.deployment_secrets says which
+values are not secrets, e.g. the Fernet key an earlier example published). Missing file: the example is copied
 with its comments and every secret freshly generated. Existing file: values the user set are kept;
 only secrets that are missing, empty or still a placeholder get a fresh value.
 """
@@ -22,10 +22,11 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 
+from contracts.deployment_secrets import is_placeholder
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ENV_FILE = REPO_ROOT / ".env"
 DEFAULT_EXAMPLE_FILE = REPO_ROOT / ".env.example"
-PLACEHOLDER_PREFIX = "change-me-"
 FERNET_SUFFIX = "FERNET_KEY"
 # `KEY=...` or `export KEY=...`; group 1 keeps the prefix so a rewritten line looks like the user's.
 ASSIGNMENT = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)\s*=")
@@ -51,11 +52,7 @@ def read_env_file(path: Path | str) -> dict[str, str]:
 
 def secret_keys(example_values: dict[str, str]) -> list[str]:
     """The keys of the example that hold a secret (placeholder or the published Fernet key)."""
-    return [
-        key
-        for key, value in example_values.items()
-        if value.startswith(PLACEHOLDER_PREFIX) or key.endswith(FERNET_SUFFIX)
-    ]
+    return [key for key, value in example_values.items() if is_placeholder(value) or key.endswith(FERNET_SUFFIX)]
 
 
 def new_secret(key: str) -> str:
@@ -70,9 +67,7 @@ def new_secret(key: str) -> str:
 
 def needs_secret(key: str, value: str | None, example_values: dict[str, str]) -> bool:
     """Whether `value` (None: key absent) must be replaced: missing, empty or still the example's placeholder."""
-    if value is None or not value.strip():
-        return True  # compose's ${VAR:?} refuses an empty secret anyway
-    if value.startswith(PLACEHOLDER_PREFIX):
+    if is_placeholder(value):  # missing, empty, change-me…, or a value published in the repository
         return True
     return key.endswith(FERNET_SUFFIX) and value == example_values.get(key)
 
@@ -149,3 +144,9 @@ def update_env_file(path: Path | str, values: dict[str, str], header: str = "Set
     """Set `values` in an existing env file (lines replaced in place, new keys appended); keeps mode 0600."""
     path = Path(path)
     write_private(path, "".join(set_lines(path.read_text().splitlines(keepends=True), values, header)))
+
+
+def model_signing_env(values: dict[str, str]) -> dict[str, str]:
+    """The services' HSS_MODEL_SIGNING_KEY from an env file's values ({} when it has none: a key per start)."""
+    key = values.get("HSS_MODEL_SIGNING_KEY")
+    return {"HSS_MODEL_SIGNING_KEY": key} if key else {}

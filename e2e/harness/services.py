@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,13 @@ def pick_port(preferred: int, fixed_ports: bool) -> int:
     return preferred if fixed_ports and port_is_free(preferred) else free_port()
 
 
+MODEL_SIGNING_KEY_ENV = "HSS_MODEL_SIGNING_KEY"
+
+
 def service_env(data_root: Path, api_key: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {"HSS_DATA_ROOT": str(data_root), "PYTHONUNBUFFERED": "1"}
+    """The services' environment. Without a model signing key in `extra`, one is generated for this start: models
+    trained now load while these processes run. Stacks sharing a data root over time pass `.env`'s key."""
+    env = {"HSS_DATA_ROOT": str(data_root), "PYTHONUNBUFFERED": "1", MODEL_SIGNING_KEY_ENV: secrets.token_urlsafe(32)}
     if api_key:
         env["HSS_API_KEY"] = api_key
     return {**env, **(extra or {})}

@@ -39,6 +39,7 @@ from e2e.harness.airflow_stack import (
 )
 from e2e.harness.base import FlowerAccess, Stack
 from e2e.harness.dag_repo import BUNDLE_NAME, DagRepo, bundle_env
+from e2e.harness.data_folders import prepare_data_root, private_folders, unsigned_model_warning
 from e2e.harness.mail import smtp_connection_env, start_mail_sink
 from e2e.harness.memory import groups_pss
 from e2e.harness.process_faults import COMPOSE_NAMES, ProcessFaults
@@ -49,7 +50,6 @@ from e2e.harness.supervisor import Supervisor
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO_ROOT / ".stack"
-DATA_SUBDIRS = ("songs", "training_data", "models", "results")
 AIRFLOW_PORT = 8080
 
 
@@ -179,8 +179,10 @@ class LocalStack(ProcessFaults, Stack):
         return self
 
     def _up(self) -> None:
-        for sub in DATA_SUBDIRS:
-            (self.data_root / sub).mkdir(parents=True, exist_ok=True)
+        prepare_data_root(self.data_root)
+        private_folders(self.mail_dir)
+        if warning := unsigned_model_warning(self.data_root):
+            self.progress(warning)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         port = pick_port(AIRFLOW_PORT, self.fixed_ports)
         self.settings = AirflowSettings(

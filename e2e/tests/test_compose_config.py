@@ -176,8 +176,8 @@ def worker_problems(cfg: dict[str, Any]) -> list[str]:
         problems.append(f"airflow-worker has container_name {worker['container_name']!r}: --scale cannot work")
     if worker.get("ports"):
         problems.append(f"airflow-worker publishes {worker['ports']}: --scale would collide")
-    limits = ((worker.get("deploy") or {}).get("resources") or {}).get("limits") or {}
-    if not limits.get("cpus") or not limits.get("memory"):
+    limits = {"cpus": worker.get("cpus"), "memory": worker.get("mem_limit")}
+    if not limits["cpus"] or not limits["memory"]:
         problems.append(f"airflow-worker has no cpus/memory limits: {limits}")
     return problems
 
@@ -382,7 +382,7 @@ def _worker_port(cfg: dict) -> None:
 
 
 def _worker_no_limits(cfg: dict) -> None:
-    del cfg["services"]["airflow-worker"]["deploy"]
+    del cfg["services"]["airflow-worker"]["mem_limit"]
 
 
 def _no_alias(cfg: dict) -> None:

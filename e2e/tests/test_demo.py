@@ -38,6 +38,7 @@ def port_closed(url: str) -> bool:
 def test_demo_runs_both_dags_prints_results_and_leaves_nothing_running(tmp_path: Path) -> None:
     state, data = tmp_path / "state", tmp_path / "data"
     argv = [sys.executable, "-m", "e2e.demo", "--state-dir", str(state), "--data-root", str(data), "--any-ports"]
+    argv += ["--env-file", str(tmp_path / "demo.env")]
     output = tmp_path / "demo.out"
     with output.open("w") as out:
         demo = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
@@ -84,6 +85,7 @@ def test_demo_runs_both_dags_prints_results_and_leaves_nothing_running(tmp_path:
 @pytest.mark.timeout(600)
 def test_ctrl_c_while_starting_stops_everything_started_so_far(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "e2e.demo", "--state-dir", str(tmp_path / "state"), "--any-ports"]
+    argv += ["--env-file", str(tmp_path / "demo.env")]
     output = tmp_path / "demo.out"
     with output.open("w") as out:
         demo = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT)

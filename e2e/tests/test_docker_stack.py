@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import stat
@@ -27,12 +28,14 @@ import yaml
 from testcontainers.core.config import testcontainers_config
 
 from contracts.catalog import AUDIO, SERVICES
+from contracts.data_root import DATA_FOLDERS
+from contracts.deployment_secrets import PLACEHOLDER_PREFIX
 from e2e.harness import backend as backend_module
 from e2e.harness import docker_stack as docker_stack_module
 from e2e.harness.backend import DockerUnavailable, make_stack, resolve_backend
 from e2e.harness.compose_project import DockerStackError, docker_available
-from e2e.harness.docker_stack import BASE_FILE, DATA_SUBDIRS, HOST_PORT_VARS, TEST_OVERLAY, DockerStack
-from e2e.harness.env_file import PLACEHOLDER_PREFIX, read_env_file
+from e2e.harness.docker_stack import BASE_FILE, HOST_PORT_VARS, TEST_OVERLAY, DockerStack, default_airflow_uid
+from e2e.harness.env_file import read_env_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TARGET_PORTS = {"airflow-apiserver": 8080, "flower": 5555, **{spec.name: spec.port for spec in SERVICES}}
@@ -165,6 +168,8 @@ def test_make_up_uses_the_users_env_file_the_base_file_alone_and_keeps_volumes(t
     assert stack.compose_command()[2:] == ["-f", BASE_FILE, "--env-file", str(env_file), "--project-name", "my-hss"]
     assert stack.data_root == REPO_ROOT / "somewhere" / "data"
     assert stack.compose.keep_volumes and stack.compose.scale == {"airflow-worker": 3}
+    # make up writes the uid the containers run as into .env: the host user's (50000 for root)
+    assert read_env_file(env_file)["AIRFLOW_UID"] == str(default_airflow_uid()) == str(stack.airflow_uid)
 
 
 def test_env_file_empties_every_host_port_and_points_at_the_host_data_folder(tmp_path: Path) -> None:
@@ -178,8 +183,13 @@ def test_env_file_empties_every_host_port_and_points_at_the_host_data_folder(tmp
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     for key in ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_ADMIN_PASSWORD", "FLOWER_PASSWORD"):
         assert values[key] and not values[key].startswith(PLACEHOLDER_PREFIX), key
-    for sub in ("", *DATA_SUBDIRS):
-        assert stat.S_IMODE((stack.data_root / sub).stat().st_mode) == 0o777, sub
+    for sub in ("", *DATA_FOLDERS):  # private: owner and group 0 only, never world-writable
+        assert stat.S_IMODE((stack.data_root / sub).stat().st_mode) == 0o770, sub
+        assert (stack.data_root / sub).stat().st_uid in (os.getuid(), stack.airflow_uid), sub
+    assert values["AIRFLOW_UID"] == str(stack.airflow_uid) == str(default_airflow_uid())
+    assert stack.airflow_uid != 0  # the containers never run as root by default
+    # the mail folder and the DAG repository are left to the init service, as on a plain `docker compose up`
+    assert not stack.mail_dir.exists() and not stack.dag_repo.exists()
     assert stack.api_key == values["HSS_API_KEY"] and not stack.api_key.startswith(PLACEHOLDER_PREFIX)
     assert (stack.username, stack.password) == (values["AIRFLOW_ADMIN_USER"], values["AIRFLOW_ADMIN_PASSWORD"])
     assert stack.prepare() == env_file and read_env_file(env_file) == values  # idempotent: secrets kept

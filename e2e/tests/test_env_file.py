@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from contracts.deployment_secrets import PLACEHOLDER_PREFIX, PUBLISHED_VALUES, SECRET_NAMES
 from e2e.harness.env_file import (
-    PLACEHOLDER_PREFIX,
     ensure_env_file,
     read_env_file,
     secret_keys,
@@ -21,6 +21,7 @@ from e2e.harness.env_file import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / ".env.example"
+PUBLISHED_FERNET_KEY = next(iter(PUBLISHED_VALUES))
 EXAMPLE_VALUES = read_env_file(EXAMPLE)
 SECRETS = secret_keys(EXAMPLE_VALUES)
 
@@ -30,15 +31,7 @@ def mode(path: Path) -> int:
 
 
 def test_the_example_declares_the_secrets_compose_requires() -> None:
-    assert set(SECRETS) == {
-        "POSTGRES_PASSWORD",
-        "AIRFLOW_JWT_SECRET",
-        "AIRFLOW_API_SECRET_KEY",
-        "AIRFLOW_FERNET_KEY",
-        "AIRFLOW_ADMIN_PASSWORD",
-        "FLOWER_PASSWORD",
-        "HSS_API_KEY",
-    }
+    assert set(SECRETS) == set(SECRET_NAMES)  # every secret the init service and the services insist on
     assert "AIRFLOW_ADMIN_USER" not in SECRETS  # a plain setting, not a secret
 
 
@@ -82,7 +75,7 @@ def test_an_existing_file_keeps_user_values_and_replaces_only_placeholders(tmp_p
         "# my settings\n"
         "POSTGRES_PASSWORD=my-own-db-password\n"
         'AIRFLOW_JWT_SECRET="change-me-jwt-secret"\n'  # a placeholder, quoted
-        f"AIRFLOW_FERNET_KEY={EXAMPLE_VALUES['AIRFLOW_FERNET_KEY']}\n"  # the published example key
+        f"AIRFLOW_FERNET_KEY={PUBLISHED_FERNET_KEY}\n"  # the key an earlier .env.example published
         "AIRFLOW_ADMIN_USER=alice\n"
         "AIRFLOW_ADMIN_PASSWORD=alice-secret\n"
         "FLOWER_PASSWORD=\n"  # empty: compose's ${VAR:?} would refuse it
@@ -98,6 +91,8 @@ def test_an_existing_file_keeps_user_values_and_replaces_only_placeholders(tmp_p
         "AIRFLOW_FERNET_KEY",
         "FLOWER_PASSWORD",
         "AIRFLOW_API_SECRET_KEY",
+        "REDIS_PASSWORD",
+        "HSS_MODEL_SIGNING_KEY",
     }
     values = read_env_file(env)
     assert values["POSTGRES_PASSWORD"] == "my-own-db-password"
@@ -105,7 +100,7 @@ def test_an_existing_file_keeps_user_values_and_replaces_only_placeholders(tmp_p
     assert values["AIRFLOW_ADMIN_PASSWORD"] == "alice-secret"
     assert values["HSS_API_KEY"] == "my-api-key"
     assert values["MY_OWN_SETTING"] == "42"
-    assert values["AIRFLOW_FERNET_KEY"] != EXAMPLE_VALUES["AIRFLOW_FERNET_KEY"]
+    assert values["AIRFLOW_FERNET_KEY"] not in (EXAMPLE_VALUES["AIRFLOW_FERNET_KEY"], PUBLISHED_FERNET_KEY)
     Fernet(values["AIRFLOW_FERNET_KEY"].encode())
     assert not values["AIRFLOW_JWT_SECRET"].startswith(PLACEHOLDER_PREFIX)
     assert values["FLOWER_PASSWORD"]

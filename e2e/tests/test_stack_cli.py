@@ -235,3 +235,43 @@ def test_up_refuses_fewer_than_one_worker(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as refused:
         stack_cli.main(["--state-dir", str(tmp_path), "--workers", "0", "up"])
     assert refused.value.code == 2
+
+
+class _FakeAirflow:
+    """What dags_status reads of the REST API: the DAGs and the import errors."""
+
+    dags: list = []
+    errors: list = []
+
+    def __init__(self, *_: object, **__: object) -> None:
+        pass
+
+    def list_dags(self) -> list:
+        return self.dags
+
+    def import_errors(self) -> list:
+        return self.errors
+
+
+def test_status_lists_dag_import_errors_and_fails_on_them_or_on_no_dag(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    from e2e import stack_cli
+
+    monkeypatch.setattr(stack_cli, "AirflowClient", _FakeAirflow)
+    airflow = {"url": "http://127.0.0.1:9", "username": "admin", "password": "pw"}
+    broken = SimpleNamespace(filename="dags/broken.py", stack_trace="Traceback …\nNameError: name 'x' is not defined\n")
+    monkeypatch.setattr(_FakeAirflow, "dags", [object()] * 7)
+    monkeypatch.setattr(_FakeAirflow, "errors", [broken])
+    assert stack_cli.dags_status(airflow) == 1
+    out = capsys.readouterr().out
+    assert "DAGs loaded  7; import errors: 1" in out
+    assert "dags/broken.py: NameError: name 'x' is not defined" in out
+
+    monkeypatch.setattr(_FakeAirflow, "errors", [])
+    assert stack_cli.dags_status(airflow) == 0
+    monkeypatch.setattr(_FakeAirflow, "dags", [])
+    assert stack_cli.dags_status(airflow) == 1
+    assert "no DAG is loaded" in capsys.readouterr().out

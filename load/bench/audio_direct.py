@@ -76,10 +76,12 @@ def _wait_ready(base: str, server: subprocess.Popen, log: Path, within_s: float 
 
 @contextlib.contextmanager
 def running_service(root: Path, pool_size: int, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """workflow-audio on a free port with HSS_AUDIO_POOL_SIZE=pool_size, no API key; stopped on exit."""
+    """workflow-audio on a free port with HSS_AUDIO_POOL_SIZE=pool_size, on 127.0.0.1 without an API key (the
+    explicit development flag: the bench measures Essentia, not auth); stopped on exit."""
     port = _free_port()
     env = {**os.environ, "HSS_DATA_ROOT": str(root), "HSS_AUDIO_POOL_SIZE": str(pool_size)}
     env.pop("HSS_API_KEY", None)
+    env["HSS_ALLOW_NO_API_KEY"] = "true"
     argv = [sys.executable, "-m", "uvicorn", "services.audio.app:app", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("ab") as out:
         server = subprocess.Popen([*argv, "--log-level", "warning"], env=env, stdout=out, stderr=subprocess.STDOUT)
