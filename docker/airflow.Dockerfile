@@ -44,9 +44,13 @@ COPY docker/healthcheck.py /usr/local/bin/hss-healthcheck
 COPY docker/mail_sink.py /usr/local/bin/hss-mail-sink
 COPY docker/airflow-init.sh /usr/local/bin/hss-airflow-init
 COPY docker/init_checks.py /usr/local/bin/hss-init-checks
-# HOME for any uid (compose runs the containers as AIRFLOW_UID:0, which may have no passwd entry).
+# HOME and a user name for any uid: compose runs the containers as AIRFLOW_UID:0, which may have no passwd
+# entry, and the root filesystem is read-only (Airflow's image appends one to /etc/passwd instead). Python's
+# getpass.getuser(), which Airflow asks, reads USER/LOGNAME before it looks the uid up.
 ENV PATH=/opt/venv/bin:${PATH} \
     HOME=/opt/airflow \
+    USER=airflow \
+    LOGNAME=airflow \
     PYTHONUNBUFFERED=1 \
     AIRFLOW_HOME=/opt/airflow \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \

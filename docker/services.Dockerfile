@@ -21,7 +21,10 @@ RUN useradd --uid 50000 --gid 0 --home-dir /app --shell /usr/sbin/nologin hss \
     && mkdir -p /app/data && chown 50000:0 /app /app/data && chmod g+rwX /app /app/data
 COPY --from=venv /opt/venv /opt/venv
 COPY docker/healthcheck.py /usr/local/bin/hss-healthcheck
+# A user name for any uid (compose runs the services as AIRFLOW_UID:0, which may have no passwd entry).
 ENV PATH=/opt/venv/bin:${PATH} \
+    USER=hss \
+    LOGNAME=hss \
     PYTHONUNBUFFERED=1 \
     PYTHONPATH=/app \
     SERVICE_APP=services.audio.app:app \
