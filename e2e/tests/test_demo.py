@@ -72,6 +72,8 @@ def test_demo_runs_both_dags_prints_results_and_leaves_nothing_running(tmp_path:
     assert document["song_id"] == "demo_song"
     assert 0.0 <= document["prediction"]["hit_probability"] <= 1.0
 
+    # A fresh demo is green: the daily training without its dataset is skipped, and nobody gets an alert mail.
+    assert not list((state / "mail").glob("*.eml")), [p.read_text()[:400] for p in (state / "mail").glob("*.eml")]
     assert info is not None, "stack.json never appeared while the demo ran"
     assert info["data_root"] == str(data) and set(info["services"]) >= {"workflow-audio", "workflow-intelligence"}
     assert not (state / "stack.json").exists()

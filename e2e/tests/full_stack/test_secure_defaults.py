@@ -34,7 +34,7 @@ from e2e.demo import SONG_PATH as DEMO_SONG_PATH
 from e2e.harness.base import Stack
 from e2e.harness.host_user import HostUser, ensure_host_user, traversable_for
 from e2e.harness.mail import mail_text, read_mails
-from e2e.tests.full_stack.helpers import run_to_end, task_states
+from e2e.tests.full_stack.helpers import result_document, run_to_end, task_states
 from fixtures.audio import synth_song
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -177,11 +177,15 @@ def test_one_data_root_demo_then_docker_then_demo_again_as_a_non_root_user(clien
     os.chown(env_file, *user.ids)
     env_file.chmod(0o600)
 
-    with traversable_for(REPO_ROOT, work, stack.data_root):
+    interpreter = (Path(sys.executable).resolve(), Path(sys.base_prefix))  # the venv's Python may live under /root
+    with traversable_for(REPO_ROOT, work, stack.data_root, *interpreter):
         run_demo_as(user, stack, work, env_file)  # local processes as the host user
         conf = {"song_id": DEMO_SONG_ID, "song_path": DEMO_SONG_PATH}
         run_id = run_to_end(client, "comprehensive_analysis", conf)  # docker, the same song id
-        assert (stack.data_root / "results" / DEMO_SONG_ID / f"{run_id}.json").is_file()
+        docker_result = result_document(
+            stack.data_root, client.xcom("comprehensive_analysis", run_id, "aggregate_results")
+        )
+        assert docker_result["song_id"] == DEMO_SONG_ID
         run_demo_as(user, stack, work, env_file)  # and local processes again, over what docker wrote
 
     song_results = stack.data_root / "results" / DEMO_SONG_ID
