@@ -16,23 +16,13 @@ from typing import Any
 
 import pytest
 
+from contracts.catalog import SERVICES
 from contracts.deployment_secrets import SECRET_NAMES
-from e2e.tests.test_compose_config import BASE, OVERLAY, environment, example_env, overlay_run_env, render
+from e2e.tests.compose_render import BASE, example_env, render
+from e2e.tests.test_compose_config import AIRFLOW_COMPONENTS, environment
 
-OURS = (
-    "airflow-apiserver",
-    "airflow-scheduler",
-    "airflow-dag-processor",
-    "airflow-triggerer",
-    "airflow-worker",
-    "flower",
-    "mail-sink",
-    "workflow-audio",
-    "workflow-content",
-    "workflow-ml-training",
-    "workflow-ml-prediction",
-    "workflow-intelligence",
-)
+# the containers of our images that run as AIRFLOW_UID (the init service starts as root, then steps down)
+OURS = (*(name for name in AIRFLOW_COMPONENTS if name != "airflow-init"), "mail-sink", *(s.name for s in SERVICES))
 INIT_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"}
 WRITABLE_ROOT = {"postgres", "redis", "airflow-init"}  # their entrypoints (or the seed step) write outside volumes
 
@@ -94,16 +84,6 @@ def redis_problems(cfg: dict[str, Any], password: str) -> list[str]:
 def init_secret_problems(cfg: dict[str, Any]) -> list[str]:
     env = environment(cfg["services"]["airflow-init"])
     return [f"airflow-init: cannot check {name}" for name in SECRET_NAMES if not env.get(name)]
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return render(tmp_path_factory.mktemp("base"), [BASE], example_env())
-
-
-@pytest.fixture(scope="module")
-def with_overlay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return render(tmp_path_factory.mktemp("overlay"), [BASE, OVERLAY], overlay_run_env())
 
 
 def test_every_container_is_hardened(base: dict, with_overlay: dict) -> None:

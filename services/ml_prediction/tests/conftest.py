@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from contracts.training import JobStatus, PromotionRequest, TrainingJob
-from fixtures.datasets import features_frame, make_features_dataset
+from contracts.training import PromotionRequest
+from fixtures.datasets import features_frame
 from services.conftest import DATA_DIRS, TEST_API_KEY, TEST_SIGNING_KEY, keyed_client
 from services.ml_prediction.app import build_app
 from services.ml_prediction.settings import PredictionSettings
-from services.ml_training.jobs import JobStore, run_training_job
 from services.ml_training.promotion import Promoter
+from services.tests.model_support import train_in_process
 
 NON_FEATURES = ("song_id", "song_path", "is_hit")
 
@@ -28,27 +27,11 @@ NON_FEATURES = ("song_id", "song_path", "is_hit")
 def train_model(root: Path, training_id: str, *, seed: int = 7, n_rows: int = 200, promote: bool = True) -> str:
     """Train a model under root (models/<training_id>/) and, unless promote=False, promote it (latest.json,
     promotion.json); returns its model_version."""
-    dataset = make_features_dataset(root / "training_data" / f"{training_id}.csv", n_rows=n_rows, seed=seed)
-    store = JobStore(root)
-    store.write(
-        TrainingJob(
-            job_id=training_id,
-            training_id=training_id,
-            dataset_path=f"training_data/{training_id}.csv",
-            status=JobStatus.queued,
-            progress=0.0,
-            created_at=datetime.now(UTC),
-        )
-    )
-    config = {"cv_folds": 3, "auc_floor": 0.55, "random_state": 42}
-    outcome = run_training_job(str(root), training_id, str(dataset), config, signing_key=TEST_SIGNING_KEY.encode())
-    assert outcome == "succeeded"
-    job = store.read(training_id)
-    assert job is not None and job.model_version
+    model_version = train_in_process(root, training_id, seed=seed, n_rows=n_rows)
     if promote:
         promoter = Promoter(root, signing_key=TEST_SIGNING_KEY.encode())
-        assert promoter.promote(PromotionRequest(training_id=training_id)).model_version == job.model_version
-    return job.model_version
+        assert promoter.promote(PromotionRequest(training_id=training_id)).model_version == model_version
+    return model_version
 
 
 def song_features(seed: int = 99, index: int = 0) -> tuple[dict[str, float], dict[str, float]]:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from contracts.catalog import TRAINING_JOB
-from contracts.training import JobStatus, TrainingJob
-from fixtures.datasets import make_features_dataset
 from services.conftest import DATA_DIRS, TEST_API_KEY, TEST_SIGNING_KEY, keyed_client
 from services.ml_training.app import build_app
-from services.ml_training.jobs import JobStore, run_training_job
 from services.ml_training.settings import TrainingSettings
+from services.tests.model_support import train_in_process
 
 JOB_TIMEOUT_S = 90.0  # generous: the machine is shared; a healthy training takes a few seconds
 
@@ -53,28 +50,6 @@ def training_client() -> Callable[..., TestClient]:
     """training_client(root, **settings): a TestClient (use it as a context manager) of a fresh app on that data
     root, sending the test API key."""
     return lambda root, **settings: keyed_client(build_app(training_settings(root, **settings)))
-
-
-def train_in_process(root: Path, training_id: str, *, seed: int = 7, n_rows: int = 80) -> str:
-    """Train models/<training_id>/ under root with the service's own job runner (signed with TEST_SIGNING_KEY),
-    without the HTTP layer or a worker process; returns the model_version."""
-    dataset = make_features_dataset(root / "training_data" / f"{training_id}.csv", n_rows=n_rows, seed=seed)
-    store = JobStore(root)
-    store.write(
-        TrainingJob(
-            job_id=training_id,
-            training_id=training_id,
-            dataset_path=f"training_data/{training_id}.csv",
-            status=JobStatus.queued,
-            progress=0.0,
-            created_at=datetime.now(UTC),
-        )
-    )
-    config = {"cv_folds": 3, "auc_floor": 0.55, "random_state": 42}
-    outcome = run_training_job(str(root), training_id, str(dataset), config, signing_key=TEST_SIGNING_KEY.encode())
-    job = store.read(training_id)
-    assert outcome == "succeeded" and job is not None and job.model_version, job
-    return job.model_version
 
 
 @pytest.fixture(scope="session")
