@@ -5,9 +5,9 @@
    (`change-me…`, or the Fernet key an earlier .env.example published). A stack whose JWT secret anyone can
    read in the repository must not start.
 2. Host folders: Docker creates a missing bind-mount source as root:root 0755 (a plain `docker compose up`
-   before `make up` ever ran). Such a folder is handed to AIRFLOW_UID:0 with mode 0770; a folder someone else
-   owns is left alone, and refused with its owner named if AIRFLOW_UID cannot write it. Nothing becomes
-   world-writable.
+   before `make up` ever ran), and `.stack/` above them. Such a folder is handed to AIRFLOW_UID:0 with mode
+   0770 (`.stack/` itself keeps its mode); a folder someone else owns is left alone, and refused with its
+   owner named if AIRFLOW_UID cannot write it. Nothing becomes world-writable.
 3. The data root's folders (contracts.data_root.DATA_FOLDERS) are created, owned by AIRFLOW_UID:0.
 
 Everything after this (the DAG repository seed, `airflow db migrate`, …) runs as AIRFLOW_UID (airflow-init.sh).
@@ -28,6 +28,9 @@ DATA_ROOT = Path("/app/data")
 HOST_FOLDERS = (DATA_ROOT, Path("/app/mail"), Path("/opt/airflow/dags-repo"))
 # Whose checkout this is: the owner of the DAG source folder mounted from the host.
 DAGS_SOURCE = Path("/opt/hss/dags-source")
+# The checkout's .stack/: Docker creates it as root with the default bind sources below it, and a root-owned
+# parent would keep the user from ever deleting them. Handed over by itself (not what is inside it).
+STATE_FOLDER = Path("/opt/hss/state")
 DEFAULT_UID = 50000
 
 
@@ -99,6 +102,9 @@ def main() -> int:
     check_secrets()
     uid = int(os.environ.get("AIRFLOW_UID") or DEFAULT_UID)
     warn_foreign_uid(uid)
+    if STATE_FOLDER.is_dir() and STATE_FOLDER.stat().st_uid == 0 and uid != 0:
+        os.chown(STATE_FOLDER, uid, 0)
+        print(f"airflow-init: {STATE_FOLDER} (.stack/) belonged to root: now {uid}:0", flush=True)
     for folder in HOST_FOLDERS:
         if folder.exists():
             prepare_folder(folder, uid)

@@ -56,8 +56,9 @@ def test_writable_by_follows_owner_then_group_0(tmp_path: Path) -> None:
 def test_a_folder_docker_created_as_root_is_handed_to_airflow_uid_and_made_private(
     real_secrets: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data, mail = tmp_path / "data", tmp_path / "mail"
-    for folder in (data, mail):
+    state = tmp_path / "state"  # .stack/, which Docker creates as root above the default bind sources
+    data, mail = state / "data", state / "mail"
+    for folder in (state, data, mail):
         folder.mkdir(mode=0o755)
     (data / "old.txt").write_text("x")
     foreign = tmp_path / "foreign"  # someone else's folder, 0755: not writable for the containers' uid
@@ -65,9 +66,11 @@ def test_a_folder_docker_created_as_root_is_handed_to_airflow_uid_and_made_priva
     os.chown(foreign, 4321, 4321)
     monkeypatch.setattr(init_checks, "DATA_ROOT", data)
     monkeypatch.setattr(init_checks, "HOST_FOLDERS", (data, mail))
+    monkeypatch.setattr(init_checks, "STATE_FOLDER", state)
     monkeypatch.setenv("AIRFLOW_UID", "1234")
 
     assert init_checks.main() == 0
+    assert state.stat().st_uid == 1234  # so the user can delete what is below it
     for folder in (data, mail, data / "old.txt", *(data / name for name in DATA_FOLDERS)):
         assert (folder.stat().st_uid, folder.stat().st_gid) == (1234, 0), folder
     for folder in (data, mail, *(data / name for name in DATA_FOLDERS)):
