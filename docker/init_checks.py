@@ -1,14 +1,15 @@
 #!/opt/venv/bin/python
-"""The compose init service's first steps, as root with CHOWN/FOWNER only: `hss-init-checks`; exit 1 = do not start.
+"""The compose init service's first steps, as root with CHOWN/DAC_OVERRIDE/FOWNER: `hss-init-checks`; exit 1 = stop.
 
-1. Secrets: every secret of the stack (contracts.deployment_secrets.SECRET_NAMES) is set and is not a placeholder
-   (`change-me…`, or the Fernet key an earlier .env.example published). A stack whose JWT secret anyone can
-   read in the repository must not start.
-2. Host folders: Docker creates a missing bind-mount source as root:root 0755 (a plain `docker compose up`
+1. Host folders: Docker creates a missing bind-mount source as root:root 0755 (a plain `docker compose up`
    before `make up` ever ran), and `.stack/` above them. Such a folder is handed to AIRFLOW_UID:0 with mode
    0770 (`.stack/` itself keeps its mode); a folder someone else owns is left alone, and refused with its
    owner named if AIRFLOW_UID cannot write it. Nothing becomes world-writable.
-3. The data root's folders (contracts.data_root.DATA_FOLDERS) are created, owned by AIRFLOW_UID:0.
+2. The data root's folders (contracts.data_root.DATA_FOLDERS) are created, owned by AIRFLOW_UID:0.
+3. Secrets, last (a refused start leaves no root-owned folder the user cannot delete): every secret of the
+   stack (contracts.deployment_secrets.SECRET_NAMES) is set and is not a placeholder (`change-me…`, or the
+   Fernet key an earlier .env.example published). A stack whose JWT secret anyone can read in the repository
+   must not start.
 
 Everything after this (the DAG repository seed, `airflow db migrate`, …) runs as AIRFLOW_UID (airflow-init.sh).
 """
@@ -99,7 +100,6 @@ def warn_foreign_uid(uid: int) -> None:
 
 
 def main() -> int:
-    check_secrets()
     uid = int(os.environ.get("AIRFLOW_UID") or DEFAULT_UID)
     warn_foreign_uid(uid)
     if STATE_FOLDER.is_dir() and STATE_FOLDER.stat().st_uid == 0 and uid != 0:
@@ -114,6 +114,7 @@ def main() -> int:
             folder.mkdir(parents=True)
             os.chown(folder, uid, 0)
             folder.chmod(0o770)
+    check_secrets()  # after the folders: a refused start must not leave root-owned folders the user cannot delete
     print("airflow-init: secrets and folders checked", flush=True)
     return 0
 

@@ -80,3 +80,18 @@ def test_a_folder_docker_created_as_root_is_handed_to_airflow_uid_and_made_priva
     with pytest.raises(SystemExit):
         init_checks.main()
     assert foreign.stat().st_uid == 4321  # someone else's folder is refused, not taken
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing a folder to another uid needs root (CI and the container)")
+def test_a_refused_start_still_hands_the_folders_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    monkeypatch.setattr(init_checks, "DATA_ROOT", data)
+    monkeypatch.setattr(init_checks, "HOST_FOLDERS", (data,))
+    monkeypatch.setattr(init_checks, "STATE_FOLDER", tmp_path / "none")
+    monkeypatch.setenv("AIRFLOW_UID", "1234")
+    for name in SECRET_NAMES:
+        monkeypatch.setenv(name, "change-me-x")
+    with pytest.raises(SystemExit):
+        init_checks.main()
+    assert data.stat().st_uid == 1234  # the user can still delete what Docker created
