@@ -19,7 +19,7 @@ from services.conftest import DATA_DIRS, TEST_API_KEY, TEST_SIGNING_KEY, keyed_c
 from services.ml_prediction.app import build_app
 from services.ml_prediction.settings import PredictionSettings
 from services.ml_training.promotion import Promoter
-from services.tests.model_support import train_in_process
+from services.ml_training.tests.support import train_in_process
 
 NON_FEATURES = ("song_id", "song_path", "is_hit")
 

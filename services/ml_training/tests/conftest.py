@@ -13,7 +13,7 @@ from contracts.catalog import TRAINING_JOB
 from services.conftest import DATA_DIRS, TEST_API_KEY, TEST_SIGNING_KEY, keyed_client
 from services.ml_training.app import build_app
 from services.ml_training.settings import TrainingSettings
-from services.tests.model_support import train_in_process
+from services.ml_training.tests.support import train_in_process
 
 JOB_TIMEOUT_S = 90.0  # generous: the machine is shared; a healthy training takes a few seconds
 

@@ -1,5 +1,5 @@
-"""Really trained models for the tests of workflow-ml-training and -prediction: the training service's own job
-runner (the code its worker process runs), in-process, signed with the tests' HSS_MODEL_SIGNING_KEY."""
+"""Really trained models for the tests of workflow-ml-training (and -prediction, which reads them): the
+service's own job runner (the code its worker process runs), in-process, signed with the tests' signing key."""
 
 from __future__ import annotations
 
