@@ -15,6 +15,8 @@ PLACEHOLDER_PREFIX = "change-me"
 PUBLISHED_VALUES = frozenset({"ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="})
 MIN_SECRET_LENGTH = 16
 
+MODEL_SIGNING_KEY_ENV = "HSS_MODEL_SIGNING_KEY"  # the HMAC key of the model files (services.common.model_signing)
+
 # Every secret a full stack needs, as `.env` names it; what each protects is in docs/SECURITY.md.
 SECRET_NAMES = (
     "POSTGRES_PASSWORD",
@@ -25,7 +27,7 @@ SECRET_NAMES = (
     "AIRFLOW_ADMIN_PASSWORD",
     "FLOWER_PASSWORD",
     "HSS_API_KEY",
-    "HSS_MODEL_SIGNING_KEY",
+    MODEL_SIGNING_KEY_ENV,
 )
 GENERATE_HINT = (
     "`make up` writes generated values into .env; by hand: "

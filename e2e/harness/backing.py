@@ -24,7 +24,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
+import redis
 
 from e2e.harness.processes import LaunchError, ManagedProcess, free_port
 
@@ -196,15 +196,13 @@ class ThrowawayRedis:
         return ManagedProcess("redis", argv, self.logs_dir / "redis.log", cwd=self.work_dir)
 
     def ready(self) -> bool:
+        client = redis.Redis(port=self.port, password=self.password, socket_timeout=1, socket_connect_timeout=1)
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(f"AUTH {self.password}\r\nPING\r\n".encode())
-                answer = b""
-                while answer.count(b"\r\n") < 2 and (chunk := sock.recv(64)):
-                    answer += chunk
-                return answer == b"+OK\r\n+PONG\r\n"
-        except OSError:
+            return bool(client.ping())
+        except redis.RedisError:
             return False
+        finally:
+            client.close()
 
     def remove(self) -> None:
         shutil.rmtree(self.work_dir, ignore_errors=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 
-from contracts.deployment_secrets import is_placeholder
+from contracts.deployment_secrets import MODEL_SIGNING_KEY_ENV, is_placeholder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ENV_FILE = REPO_ROOT / ".env"
@@ -148,5 +148,5 @@ def update_env_file(path: Path | str, values: dict[str, str], header: str = "Set
 
 def model_signing_env(values: dict[str, str]) -> dict[str, str]:
     """The services' HSS_MODEL_SIGNING_KEY from an env file's values ({} when it has none: a key per start)."""
-    key = values.get("HSS_MODEL_SIGNING_KEY")
-    return {"HSS_MODEL_SIGNING_KEY": key} if key else {}
+    key = values.get(MODEL_SIGNING_KEY_ENV)
+    return {MODEL_SIGNING_KEY_ENV: key} if key else {}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.catalog import SERVICES, ServiceSpec
+from contracts.deployment_secrets import MODEL_SIGNING_KEY_ENV
 from e2e.harness.processes import ManagedProcess, ProcessGroup, free_port, port_is_free
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +25,6 @@ class RunningService:
 def pick_port(preferred: int, fixed_ports: bool) -> int:
     """The seed's port when it is free (and wanted), otherwise any free port."""
     return preferred if fixed_ports and port_is_free(preferred) else free_port()
-
-
-MODEL_SIGNING_KEY_ENV = "HSS_MODEL_SIGNING_KEY"
 
 
 def service_env(data_root: Path, api_key: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from contracts.catalog import SERVICES
-from contracts.deployment_secrets import SECRET_NAMES
+from contracts.deployment_secrets import SECRET_NAMES, is_placeholder
 from e2e.tests.compose_render import BASE, example_env, render
 from e2e.tests.test_compose_config import AIRFLOW_COMPONENTS, environment
 
@@ -107,8 +107,6 @@ def test_the_init_service_sees_every_secret_it_must_check(base: dict) -> None:
 
 
 def test_env_example_ships_no_usable_secret() -> None:
-    from contracts.deployment_secrets import is_placeholder
-
     values = example_env()
     assert [name for name in SECRET_NAMES if not is_placeholder(values.get(name))] == []
 

@@ -34,6 +34,7 @@ from typing import Literal
 import joblib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contracts.deployment_secrets import MODEL_SIGNING_KEY_ENV
 from services.common.model_artifacts import (
     ARTIFACT_FORMAT,
     MODEL_FILE,
@@ -50,7 +51,7 @@ from services.common.paths import atomic_write_bytes, atomic_write_text
 from services.common.security import require_secret
 from services.common.settings import ModelSigningSettings
 
-SIGNING_KEY_ENV = "HSS_MODEL_SIGNING_KEY"
+SIGNING_KEY_ENV = MODEL_SIGNING_KEY_ENV
 SIGNATURE_DOMAIN = "hss-workflow/model-artifact/v1"  # what the HMAC signs is never mistaken for another message
 MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024  # a model of this recipe is a few MB; never read a planted giant file
 MAX_SIGNATURE_BYTES = 64 * 1024
