@@ -13,14 +13,17 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
 COPY airflow/pyproject.toml airflow/
+COPY contracts/pyproject.toml contracts/
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --no-default-groups --group airflow --no-install-workspace
 
-# ---- stage 2: the hss_airflow wheel (rebuilt when the package changes; the venv above stays) ----------------
+# ---- stage 2: the hss_airflow and contracts wheels (rebuilt when a package changes; the venv above stays) --
 FROM venv AS package
+COPY contracts/src/ contracts/src/
 COPY airflow/src/ airflow/src/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv build --wheel --package hss-airflow --out-dir /wheels
+    /opt/uv/bin/uv build --wheel --package hss-contracts --out-dir /wheels \
+    && /opt/uv/bin/uv build --wheel --package hss-airflow --out-dir /wheels
 
 # ---- stage 3: the runtime image ---------------------------------------------------------------------
 FROM ${HSS_PYTHON_IMAGE}
@@ -56,10 +59,8 @@ ENV PATH=/opt/venv/bin:${PATH} \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \
     AIRFLOW__CORE__PLUGINS_FOLDER=/opt/airflow/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
-    PYTHONPATH=/opt/hss \
     HSS_DATA_ROOT=/app/data
 # The source last: a change to a DAG or to hss_airflow rebuilds only these layers (seconds).
-COPY --chown=50000:0 contracts/ /opt/hss/contracts/
 # hss_airflow into the venv like any library (no dependencies to resolve: the venv has them, from the lock),
 # byte-compiled here: uid 50000 cannot write __pycache__ into the venv, and every DAG parse would compile it.
 RUN --mount=from=venv,source=/opt/uv,target=/opt/uv --mount=from=package,source=/wheels,target=/wheels \

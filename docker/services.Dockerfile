@@ -12,6 +12,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
 COPY airflow/pyproject.toml airflow/
+COPY contracts/pyproject.toml contracts/
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --no-default-groups --group services --no-install-workspace
 
@@ -32,7 +33,7 @@ ENV PATH=/opt/venv/bin:${PATH} \
     HSS_DATA_ROOT=/app/data
 WORKDIR /app
 # The source last: a code change rebuilds only these layers (seconds).
-COPY contracts/ ./contracts/
+COPY contracts/src/contracts/ ./contracts/
 COPY services/ ./services/
 USER 50000
 EXPOSE 8001 8002 8003 8004 8005

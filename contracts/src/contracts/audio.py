@@ -7,6 +7,8 @@ from pydantic import Field
 from contracts.common import DataPath, FeatureMap, SongId, StrictContract
 
 MIN_AUDIO_FEATURES = 150
+# The audio files workflow-audio decodes, by extension (lower case): batch_analysis lists only these.
+AUDIO_FORMATS = ("wav", "mp3", "flac", "ogg")
 
 
 class AudioAnalysisRequest(StrictContract):

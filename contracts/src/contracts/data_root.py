@@ -21,9 +21,7 @@ from typing import Any, BinaryIO
 
 DATA_ROOT_ENV = "HSS_DATA_ROOT"
 DEFAULT_DATA_ROOT = "data"  # the one default of HSS_DATA_ROOT, for both sides' settings
-# The folders every stack creates in the data root (before any task runs: a task's own mkdir would be owned by
-# whoever ran first). training_data/incoming and claimed: dataset_triggered_training moves files between them.
-DATA_FOLDERS = ("songs", "training_data", "training_data/incoming", "training_data/claimed", "models", "results")
+# The folders inside the root are named in contracts.data_layout.
 
 StrPath = str | os.PathLike[str]
 
@@ -84,20 +82,15 @@ def relative_to_root(path: StrPath, root: StrPath) -> str:
     return Path(path).resolve().relative_to(resolve_root(root)).as_posix()
 
 
-def _regex_literal(text: str) -> str:
-    # re.escape would write `\-`, which the ECMA u-mode of the trigger form's validator rejects.
-    return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\" else ch for ch in text)
-
-
-def data_path_pattern(root: StrPath, suffix: str = "") -> str:
+def data_path_pattern(suffix: str = "") -> str:
     """The lexical part of the rule as a regex valid in Python and ECMA (JSON-schema validators).
 
-    Accepts a relative path without `..` segments or an absolute path under `root`, then `.*suffix`
-    when `suffix` (itself a regex) is given. It cannot see symlinks or the filesystem: resolve_in_root,
-    where the file is opened, stays the real check."""
+    Accepts a path without `..` segments (relative to the root, or absolute), then `.*suffix` when `suffix`
+    (itself a regex) is given. It names no root on purpose: a DAG's Param schema is serialized where the DAG
+    is parsed, and must read the same on every host. Whether an absolute path is inside the root, and
+    symlinks, are checked by resolve_in_root where the file is opened (the task fails on its first try)."""
     no_parent = r"(?!(?:.*/)?\.\.(?:/|$))"
-    prefix = _regex_literal(str(resolve_root(root)).rstrip("/"))
-    return f"^{no_parent}(?:[^/]|{prefix}/)" + (f".*{suffix}" if suffix else "")
+    return f"^{no_parent}[^\\x00]" + (f".*{suffix}" if suffix else "")
 
 
 # --- atomic writes -------------------------------------------------------------------------------
