@@ -21,6 +21,7 @@ such folders on every stack start (the init service, the local stack, the demo),
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,7 +165,6 @@ def migrate_song_results(root: Path) -> list[str]:
 
 
 def _remove_if_empty(folder: Path) -> None:
-    try:
+    # Something stayed (a same-named file in both layouts): it is kept where it was, never lost.
+    with contextlib.suppress(OSError):
         folder.rmdir()
-    except OSError:
-        pass  # something stayed (a same-named file in both layouts): kept where it was, never lost

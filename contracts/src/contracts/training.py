@@ -10,7 +10,6 @@ from pydantic import Field
 
 from contracts.common import IDENTIFIER_PATTERN, Contract, DataPath, Probability, StrictContract
 
-
 # A training dataset CSV: the label column, and the identifier/text columns that are never features.
 LABEL = "is_hit"
 ID_COLUMNS = ("song_id", "song_path", "lyrics")
