@@ -10,14 +10,14 @@ from airflow.sdk.exceptions import AirflowFailException
 from hss_airflow.batch import BatchError, batch_summary, list_songs, write_batch_summary
 from hss_airflow.dag_defaults import AUDIO_POOL, DEFAULT_ARGS
 from hss_airflow.operators import AudioAnalysisOperator
-from hss_airflow.params import AUDIO_SUFFIXES, batch_params
+from hss_airflow.params import AUDIO_FORMATS, batch_params
 
 DOC = f"""
 # Batch audio analysis
 
 `list_songs` → `audio_analysis` (mapped: one task per song) → `summarize_batch`
 
-Lists the audio files ({", ".join(AUDIO_SUFFIXES)}) of `folder` (relative to the data root, not recursive)
+Lists the audio files ({", ".join(AUDIO_FORMATS)}) of `folder` (relative to the data root, not recursive)
 whose name matches `pattern`, analyses each with workflow-audio in its own mapped task instance (dynamic
 task mapping; the `hss_audio` pool caps how many run at once, across all DAGs), then writes
 `results/batch/<run_id>.json` with each song's highlights. A song that fails (e.g. not audio) fails

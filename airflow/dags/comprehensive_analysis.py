@@ -35,7 +35,7 @@ Replaces the orchestrator's *comprehensive* workflow template:
 - **hit_prediction** — workflow-ml-prediction `POST /predict/single`: hit probability with the latest
   trained model, with explanations.
 - **ai_insights** — workflow-intelligence `POST /insights/generate`: summary and recommendations.
-- **aggregate_results** — writes `results/<song_id>/<run_id>.json` (all four parts + run metadata)
+- **aggregate_results** — writes `results/songs/<song_id>/<run_id>.json` (all four parts + run metadata)
   atomically and returns a short summary.
 
 A bad input (missing file, not audio, path outside the data root) fails its task at once with the
@@ -101,7 +101,7 @@ def comprehensive_analysis() -> None:
 
     @task(task_id="aggregate_results")
     def aggregate_results(audio: dict, content: dict, prediction: dict, insights: dict) -> dict[str, Any]:
-        """Write results/<song_id>/<run_id>.json atomically; return a short summary."""
+        """Write results/songs/<song_id>/<run_id>.json atomically; return a short summary."""
         context = get_current_context()
         params, dag_run = context["params"], context["dag_run"]
         run = {"dag_id": dag_run.dag_id, "run_id": dag_run.run_id, "conf": dict(dag_run.conf or {})}

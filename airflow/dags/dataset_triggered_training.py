@@ -11,7 +11,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from hss_airflow.assets import TRAINING_DATASET
 from hss_airflow.dag_defaults import DEFAULT_ARGS
-from hss_airflow.incoming import CLAIMED, INCOMING, INCOMING_GLOB, DataRootFileSensor, NothingToClaim, claim_dataset
+from hss_airflow.incoming import CLAIMED, INCOMING, INCOMING_GLOB, NothingToClaim, claim_dataset
+from hss_airflow.sensors import DataRootFileSensor
 
 DOC = f"""
 # Claim a new training dataset (sensor-triggered)

@@ -25,7 +25,7 @@ DOC = f"""
 Scheduled on the asset `hss_trained_model`, which `promote_model` updates when a training's model is
 promoted (not when it is kept). Each run:
 
-1. **list_results** — every song's newest result file `results/<song_id>/<run_id>.json`;
+1. **list_results** — every song's newest result file `results/songs/<song_id>/<run_id>.json`;
 2. **rescore_batch** (mapped, {BATCH_SIZE} files per task, {THREADS} predictions in flight, pool
    `{SERVICES_POOL}`) — `POST /predict/single` with the features the analysis stored (no audio is analysed
    again), pinned to the promoted model named in the asset event; the file keeps its original

@@ -6,20 +6,25 @@ The environment is set at import time, before anything imports airflow (it reads
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-DAGS_FOLDER = REPO / "airflow" / "dags"
-PLUGINS_FOLDER = REPO / "airflow" / "plugins"
-POOLS_FILE = REPO / "airflow" / "config" / "pools.json"
+from contracts.data_layout import DataLayout
+from stack.paths import DAGS_SOURCE as DAGS_FOLDER
+from stack.paths import PLUGINS_FOLDER, POOLS_FILE
+
 API_KEY = "test-api-key"
 
 _HOME = Path(tempfile.mkdtemp(prefix="hss-airflow-test-"))
@@ -55,8 +60,8 @@ def airflow_db() -> Path:
 @pytest.fixture(scope="session")
 def airflow_data_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="hss-airflow-data-"))
-    for sub in ("songs", "training_data", "models", "results"):
-        (root / sub).mkdir()
+    for folder in DataLayout(root).all_folders():
+        folder.mkdir(parents=True, exist_ok=True)
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
@@ -68,8 +73,8 @@ def live_services(airflow_data_root: Path) -> Iterator[dict[str, str]]:
     Yields {service name: base URL}. AIRFLOW_CONN_WORKFLOW_* and HSS_DATA_ROOT are set in os.environ
     for the whole session, the way the launcher sets them for Airflow's components.
     """
-    from e2e.harness.processes import ProcessGroup
-    from e2e.harness.services import connection_uri_env, start_services
+    from stack.processes import ProcessGroup
+    from stack.services import connection_uri_env, start_services
 
     log_dir = _HOME / "service-logs"
     with ProcessGroup() as group:
@@ -104,3 +109,87 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_HOME, ignore_errors=True)
+
+
+# --- a scripted fake service (the operator and trigger tests) ----------------------------------
+
+
+class FakeService:
+    """Answers request n with steps[n] (the last step repeats): (status, body, headers, delay_s)."""
+
+    def __init__(self, steps: list[tuple[int, Any, dict[str, str], float]]) -> None:
+        self.steps = steps
+        self.calls: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with fake._lock:
+                    step = fake.steps[min(len(fake.calls), len(fake.steps) - 1)]
+                    fake.calls.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                status, payload, headers, delay = step
+                time.sleep(delay)
+                data = json.dumps(payload).encode() if payload is not None else b""
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client timed out first
+                    pass
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, port: int, api_key: str | None = None) -> str:
+    """An Airflow connection as an env var, the way the launcher defines them (JSON, API key as password)."""
+    conn = {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http", "password": api_key}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    return conn_id
+
+
+@pytest.fixture
+def http_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """http_connection(conn_id, port, api_key=None) -> conn_id: set_connection for this test only."""
+    return lambda conn_id, port, api_key=None: set_connection(monkeypatch, conn_id, port, api_key)
+
+
+@pytest.fixture
+def execute_outside_task_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow's unit-test mode: calling an operator's `execute` directly is expected (the operator tests)."""
+    from airflow.sdk.bases.operator import ExecutorSafeguard
+
+    monkeypatch.setattr(ExecutorSafeguard, "test_mode", True)
+
+
+@pytest.fixture
+def fake_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[FakeService, str]]]:
+    """fake_service(*steps) -> (server, conn_id): an Airflow connection (env var) with API key 'fake-key'."""
+    started: list[FakeService] = []
+
+    def start(*steps: tuple[int, Any, dict[str, str], float]) -> tuple[FakeService, str]:
+        service = FakeService(list(steps))
+        started.append(service)
+        return service, set_connection(monkeypatch, f"fake_service_{len(started)}", service.port, "fake-key")
+
+    yield start
+    for service in started:
+        service.close()

@@ -12,10 +12,10 @@ import pytest
 from airflow.sdk._shared.module_loading import import_string
 from airflow.sdk.exceptions import AirflowFailException
 
-from e2e.harness.mail import mail_text, read_mails, smtp_connection_env, start_mail_sink
-from e2e.harness.processes import ProcessGroup
 from hss_airflow.alerting import analysis_deadlines, mail_late_run, task_failure_notifier
 from hss_airflow.settings import AirflowSettings
+from stack.mail import mail_text, read_mails, smtp_connection_env, start_mail_sink
+from stack.processes import ProcessGroup
 
 UI = "http://ui.example:8080"
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-AIRFLOW_DIR = Path(__file__).resolve().parents[1]
+from stack.paths import REPO_ROOT
+
+AIRFLOW_DIR = REPO_ROOT / "airflow"
 DAG_FILES = sorted((AIRFLOW_DIR / "dags").glob("*.py"))
 KNOWN_POOLS = {"default_pool", *json.loads((AIRFLOW_DIR / "config" / "pools.json").read_text())}
 FORBIDDEN_IMPORTS = ("services", "e2e", "fixtures")

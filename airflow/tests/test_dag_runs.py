@@ -29,8 +29,8 @@ from fixtures.datasets import make_features_dataset, make_random_label_dataset
 from fixtures.lyrics import generate_lyrics, write_sidecar
 from fixtures.songs_dataset import make_raw_dataset
 from hss_airflow.storage import safe_name
+from stack.paths import DAGS_SOURCE as DAGS_FOLDER
 
-DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 pytestmark = pytest.mark.slow
 
 
@@ -63,7 +63,7 @@ def states(tis: dict[str, Any]) -> dict[str, str]:
 
 
 def result_of(root: Path, song_id: str, dr: Any) -> dict[str, Any]:
-    files = list((root / "results" / song_id).glob("*.json"))
+    files = list((root / "results" / "songs" / song_id).glob("*.json"))
     matching = [json.loads(p.read_text()) for p in files]
     matching = [doc for doc in matching if doc["run"]["run_id"] == dr.run_id]
     assert len(matching) == 1, f"expected one result file for run {dr.run_id}, found {files}"

@@ -17,7 +17,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
+from stack.paths import DAGS_SOURCE as DAGS_FOLDER
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from contracts.common import IDENTIFIER_PATTERN
-from hss_airflow.incoming import DataRootFileSensor, NothingToClaim, claim_dataset
+from hss_airflow.incoming import NothingToClaim, claim_dataset
+from hss_airflow.sensors import DataRootFileSensor
 
 
 def test_claim_takes_the_oldest_file_once_and_is_idempotent_per_run(root: Path) -> None:

@@ -1,45 +1,37 @@
-"""The six workflow operators and the training trigger against the live services (fixture `live_services`),
-and against a scripted fake server for what the real ones do not do on demand (503s, 429s, hangs, bad bodies).
+"""The analysis operators against the live services (fixture `live_services`), and against a scripted fake
+server (conftest's `fake_service`) for what the real ones do not do on demand (503s, 429s, hangs, bad bodies).
 
-No metadata DB is involved: `execute` resolves its connections from AIRFLOW_CONN_* env vars, as in a worker.
+The training operator and its trigger: test_training_operator.py. No metadata DB is involved: `execute`
+resolves its connections from AIRFLOW_CONN_* env vars, as in a worker.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from airflow.sdk import DAG
-from airflow.sdk.bases.operator import ExecutorSafeguard
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from contracts.audio import AudioAnalysisResponse
-from contracts.catalog import AUDIO_ANALYZE, CONTENT, TRAINING, TRAINING_JOB
+from contracts.catalog import AUDIO_ANALYZE, CONTENT
 from contracts.content import LyricsAnalysisResponse
 from contracts.insights import InsightsResponse
 from contracts.prediction import PredictionResponse
-from contracts.training import TrainingJob
-from e2e.harness.processes import free_port
 from fixtures.audio import synth_song, write_not_audio
-from fixtures.datasets import make_features_dataset, make_one_class_dataset
 from fixtures.lyrics import generate_lyrics, write_sidecar
 from hss_airflow.operators import (
     AudioAnalysisOperator,
     ContentAnalysisOperator,
     IntelligenceOperator,
     MLPredictionOperator,
-    MLTrainingOperator,
 )
-from hss_airflow.triggers import MLTrainingJobTrigger
+from stack.processes import free_port
 
 CONTEXT: Any = {}  # the operators read nothing from the context
 FAST = {"http_backoff": 0.01}
@@ -53,85 +45,10 @@ FAKE_AUDIO = dict(
     extractor="fake",
     analysis_seconds=0.0,
 )
-FAKE_JOB = dict(job_id="fake_job", training_id="fake_job", dataset_path="training_data/f.csv", status="running")
-FAKE_JOB |= dict(progress=0.4, stage="cross-validating", created_at="2026-01-01T00:00:00Z")
 UNAVAILABLE = {"error": {"code": "overloaded", "message": "try again later"}}
 
 
-@pytest.fixture(autouse=True)
-def _execute_outside_task_runner(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Airflow's unit-test mode: calling `execute` directly is expected here."""
-    monkeypatch.setattr(ExecutorSafeguard, "test_mode", True)
-
-
-# --- a scripted fake service -------------------------------------------------------------------
-
-
-class FakeService:
-    """Answers request n with steps[n] (the last step repeats): (status, body, headers, delay_s)."""
-
-    def __init__(self, steps: list[tuple[int, Any, dict[str, str], float]]) -> None:
-        self.steps = steps
-        self.calls: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with fake._lock:
-                    step = fake.steps[min(len(fake.calls), len(fake.steps) - 1)]
-                    fake.calls.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                status, payload, headers, delay = step
-                time.sleep(delay)
-                data = json.dumps(payload).encode() if payload is not None else b""
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out first
-                    pass
-
-            do_GET = do_POST = _answer
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, port: int, api_key: str | None = None) -> str:
-    """An Airflow connection as an env var, the way the launcher defines them (JSON, API key as password)."""
-    conn = {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http", "password": api_key}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-    return conn_id
-
-
-@pytest.fixture
-def fake_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[FakeService, str]]]:
-    """fake_service(*steps) -> (server, conn_id): an Airflow connection (env var) with API key 'fake-key'."""
-    started: list[FakeService] = []
-
-    def start(*steps: tuple[int, Any, dict[str, str], float]) -> tuple[FakeService, str]:
-        service = FakeService(list(steps))
-        started.append(service)
-        return service, set_connection(monkeypatch, f"fake_service_{len(started)}", service.port, "fake-key")
-
-    yield start
-    for service in started:
-        service.close()
+pytestmark = pytest.mark.usefixtures("execute_outside_task_runner")
 
 
 def ok(body: Any) -> tuple[int, Any, dict[str, str], float]:
@@ -275,9 +192,11 @@ def test_a_4xx_fails_the_task_at_once_with_the_services_message(
     assert request_count(url, AUDIO_ANALYZE.path, "4xx", at_least=before + 1) == before + 1  # once: no retry
 
 
-def test_a_wrong_api_key_fails_the_task_at_once(live_services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_api_key_fails_the_task_at_once(
+    live_services: dict[str, str], http_connection: Callable[..., str]
+) -> None:
     port = int(live_services["workflow-audio"].rpartition(":")[2])
-    conn_id = set_connection(monkeypatch, "audio_wrong_key", port, "wrong-key")
+    conn_id = http_connection("audio_wrong_key", port, "wrong-key")
     op = AudioAnalysisOperator(task_id="a", song_id="x", song_path="songs/x.wav", conn_id=conn_id, **FAST)
     with pytest.raises(AirflowFailException, match="HTTP 401 unauthorized"):
         op.execute(CONTEXT)
@@ -323,9 +242,9 @@ def test_persistent_5xx_raises_a_retryable_airflow_exception(fake_service: Calla
 
 
 def test_connection_refused_is_retried_then_raises_a_retryable_airflow_exception(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, http_connection: Callable[..., str]
 ) -> None:
-    set_connection(monkeypatch, "closed_port", free_port(), "k")
+    http_connection("closed_port", free_port(), "k")
     sends: list[str] = []
     real_send = requests.Session.send
 
@@ -359,105 +278,3 @@ def test_a_response_violating_the_contract_fails_the_task_naming_the_field(fake_
     with pytest.raises(AirflowFailException, match=r"AudioAnalysisResponse contract: features: Field required"):
         fake_audio_operator(conn_id).execute(CONTEXT)
     assert len(service.calls) == 1
-
-
-# --- training ----------------------------------------------------------------------------------
-
-
-def first_event(trigger: MLTrainingJobTrigger, timeout: float = 120.0) -> dict[str, Any]:
-    async def run() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
-    return asyncio.run(asyncio.wait_for(run(), timeout))
-
-
-@pytest.fixture(scope="module")
-def features_csv(live_services: dict[str, str], airflow_data_root: Path) -> str:
-    make_features_dataset(airflow_data_root / "training_data" / "features" / "ops.csv", n_rows=160)
-    return "training_data/features/ops.csv"
-
-
-def test_training_defers_to_the_trigger_and_completes_with_a_model(features_csv: str) -> None:
-    op = MLTrainingOperator(task_id="t", training_id="ops_deferred", dataset_path=features_csv, poll_interval=0.3)
-    with pytest.raises(TaskDeferred) as deferred:
-        op.execute(CONTEXT)
-    trigger = deferred.value.trigger
-    assert isinstance(trigger, MLTrainingJobTrigger) and deferred.value.method_name == "execute_complete"
-    # Forcing a retrain while the job runs is a 409: fail fast.
-    forced = MLTrainingOperator(task_id="t", training_id="ops_deferred", dataset_path=features_csv, force=True)
-    with pytest.raises(AirflowFailException, match="HTTP 409 job_active"):
-        forced.execute(CONTEXT)
-    # What the triggerer does: rebuild the trigger from its serialized form, run it until its event.
-    classpath, kwargs = trigger.serialize()
-    assert classpath == "hss_airflow.triggers.MLTrainingJobTrigger"
-    assert kwargs == {
-        "job_id": "ops_deferred",
-        "conn_id": TRAINING.conn_id,
-        "poll_interval": 0.3,
-        "request_timeout": 120.0,
-        "max_consecutive_failures": 10,
-    }  # no API key: the triggerer resolves the connection itself
-    module, _, name = classpath.rpartition(".")
-    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
-    assert rebuilt.serialize() == (classpath, kwargs)
-    event = first_event(rebuilt)
-    job = TrainingJob.model_validate(op.execute_complete(CONTEXT, event))
-    assert job.status == "succeeded" and job.model_version and job.metrics is not None
-    # A rerun (task retry, DAG rerun) finds the finished job and returns it without deferring.
-    again = MLTrainingOperator(task_id="t", training_id="ops_deferred", dataset_path=features_csv).execute(CONTEXT)
-    assert again["model_version"] == job.model_version
-
-
-def test_a_failed_training_job_fails_the_task_with_the_jobs_error(airflow_data_root: Path, features_csv: str) -> None:
-    make_one_class_dataset(airflow_data_root / "training_data" / "features" / "one_class.csv")
-    op = MLTrainingOperator(
-        task_id="t", training_id="ops_one_class", dataset_path="training_data/features/one_class.csv", poll_interval=0.3
-    )
-    with pytest.raises(TaskDeferred) as deferred:
-        op.execute(CONTEXT)
-    event = first_event(deferred.value.trigger)
-    assert event["status"] == "finished" and event["job"]["status"] == "failed"
-    with pytest.raises(AirflowFailException, match=r"training job .ops_one_class. failed: .*only one class"):
-        op.execute_complete(CONTEXT, event)
-
-
-def test_training_without_deferral_polls_in_the_task(features_csv: str) -> None:
-    op = MLTrainingOperator(
-        task_id="t", training_id="ops_sync", dataset_path=features_csv, deferrable=False, poll_interval=0.3
-    )
-    job = TrainingJob.model_validate(op.execute(CONTEXT))
-    assert job.status == "succeeded" and job.model_version and job.training_id == "ops_sync"
-
-
-def test_trigger_reports_an_unknown_job_as_a_permanent_error(live_services: dict[str, str]) -> None:
-    event = first_event(MLTrainingJobTrigger(job_id="no_such_job", poll_interval=0.1))
-    assert event["status"] == "error" and not event["retryable"] and "HTTP 404 job_not_found" in event["message"]
-    op = MLTrainingOperator(task_id="t", training_id="no_such_job", dataset_path="training_data/x.csv")
-    with pytest.raises(AirflowFailException, match="job_not_found"):
-        op.execute_complete(CONTEXT, event)
-
-
-def test_trigger_polls_through_transient_errors(fake_service: Callable[..., Any]) -> None:
-    done = {**FAKE_JOB, "status": "succeeded", "progress": 1.0, "stage": "done", "model_version": "fake_job@1"}
-    service, conn_id = fake_service(
-        (503, UNAVAILABLE, {}, 0.0), (502, None, {}, 0.0), ok(FAKE_JOB), (500, UNAVAILABLE, {}, 0.0), ok(done)
-    )
-    event = first_event(MLTrainingJobTrigger(job_id="fake_job", conn_id=conn_id, poll_interval=0.01))
-    assert event == {"status": "finished", "job": TrainingJob.model_validate(done).model_dump(mode="json")}
-    assert len(service.calls) == 5 and all(
-        c["path"] == TRAINING_JOB.format_path(job_id="fake_job") for c in service.calls
-    )
-    assert service.calls[0]["headers"]["X-API-Key"] == "fake-key"
-
-
-def test_trigger_gives_up_after_consecutive_connection_failures_as_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
-    set_connection(monkeypatch, "training_down", free_port())
-    trigger = MLTrainingJobTrigger(job_id="j", conn_id="training_down", poll_interval=0.01, max_consecutive_failures=3)
-    event = first_event(trigger)
-    assert event["status"] == "error" and event["retryable"] and "3 consecutive failed polls" in event["message"]
-    op = MLTrainingOperator(task_id="t", training_id="j", dataset_path="training_data/x.csv", conn_id="training_down")
-    with pytest.raises(AirflowException) as info:
-        op.execute_complete(CONTEXT, event)
-    assert not isinstance(info.value, AirflowFailException)

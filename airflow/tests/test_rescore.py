@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from hss_airflow.hooks import ServiceRejected
 from hss_airflow.incoming import NotTriggeredByAClaim, claim_of_events
 from hss_airflow.rescore import newest_results, plan_batches, requested_model, rescore_batch
-from hss_airflow.service_calls import ServiceRejected
 
 
 def analysis(song_id: str, probability: float, model: str = "baseline-v1") -> dict[str, Any]:
@@ -31,13 +31,15 @@ def write(path: Path, document: Any, mtime: float) -> None:
 
 @pytest.fixture
 def library(tmp_path: Path) -> Path:
-    write(tmp_path / "results/a/run_1.json", analysis("a", 0.2), 1000)
-    write(tmp_path / "results/a/run_2.json", analysis("a", 0.3), 2000)  # the newest of a
-    write(tmp_path / "results/a/.run_3.json.x.tmp", "{half", 3000)  # a write in progress
-    write(tmp_path / "results/b/run_1.json", analysis("b", 0.6), 1000)
-    write(tmp_path / "results/batch/run_9.json", {"total": 2}, 1000)  # a batch summary, no analysis
-    write(tmp_path / "results/c/run_1.json", "{not json", 1000)
-    (tmp_path / "results/training/t1").mkdir(parents=True)  # reports live one level deeper
+    write(tmp_path / "results/songs/a/run_1.json", analysis("a", 0.2), 1000)
+    write(tmp_path / "results/songs/a/run_2.json", analysis("a", 0.3), 2000)  # the newest of a
+    write(tmp_path / "results/songs/a/.run_3.json.x.tmp", "{half", 3000)  # a write in progress
+    write(tmp_path / "results/songs/b/run_1.json", analysis("b", 0.6), 1000)
+    write(tmp_path / "results/songs/batch/run_9.json", {"total": 2}, 1000)  # a song named batch: no analysis
+    write(tmp_path / "results/songs/c/run_1.json", "{not json", 1000)
+    write(tmp_path / "results/batch/run_9.json", {"total": 2}, 1000)  # a batch summary: not listed
+    write(tmp_path / "results/a/run_0.json", analysis("a", 0.1), 500)  # layout 1 (migrated at stack start): not read
+    (tmp_path / "results/training/t1").mkdir(parents=True)  # training reports: not listed
     return tmp_path
 
 
@@ -54,10 +56,10 @@ def fake_predict(calls: list[dict[str, Any]]):
 
 def test_the_newest_file_of_each_song_is_listed(library: Path) -> None:
     assert newest_results(library) == [
-        "results/a/run_2.json",
-        "results/b/run_1.json",
-        "results/batch/run_9.json",
-        "results/c/run_1.json",
+        "results/songs/a/run_2.json",
+        "results/songs/b/run_1.json",
+        "results/songs/batch/run_9.json",
+        "results/songs/c/run_1.json",
     ]
     assert plan_batches(list("abcde"), 2) == [["a", "b"], ["c", "d"], ["e"]]
     assert newest_results(library / "nothing") == []
@@ -71,22 +73,22 @@ def test_rescoring_records_each_model_beside_the_original_prediction(library: Pa
     assert calls[0]["content_features"] == {"lyrics.sentiment_compound": 0.2}
     rescore_batch(paths, "m2@2", "rescore_2", fake_predict(calls), library)
     rescore_batch(paths, "m1@1", "rescore_3", fake_predict(calls), library)  # same model again: replaced
-    document = json.loads((library / "results/a/run_2.json").read_text())
+    document = json.loads((library / "results/songs/a/run_2.json").read_text())
     assert document["prediction"] == {"hit_probability": 0.3, "model_version": "baseline-v1"}  # untouched
     assert [(r["model_version"], r["rescore_run_id"]) for r in document["rescores"]] == [
         ("m2@2", "rescore_2"),
         ("m1@1", "rescore_3"),
     ]
-    assert json.loads((library / "results/a/run_1.json").read_text()).get("rescores") is None  # older: left alone
+    assert json.loads((library / "results/songs/a/run_1.json").read_text()).get("rescores") is None  # older: left alone
 
 
 def test_a_song_the_service_refuses_is_reported_and_the_others_are_rescored(library: Path) -> None:
-    paths = ["results/a/run_2.json", "results/b/run_1.json"]
+    paths = ["results/songs/a/run_2.json", "results/songs/b/run_1.json"]
     outcome = rescore_batch(paths, "refuse@1", "r", fake_predict([]), library)
     assert (outcome["rescored"], outcome["refused"]) == (1, 1)
     [refused] = [o for o in outcome["outcomes"] if o["status"] == "refused"]
     assert refused["song_id"] == "b" and "model_not_promoted" in refused["reason"]
-    assert "rescores" not in json.loads((library / "results/b/run_1.json").read_text())
+    assert "rescores" not in json.loads((library / "results/songs/b/run_1.json").read_text())
 
 
 def test_the_model_comes_from_conf_then_the_newest_event_then_the_serving_one() -> None:

@@ -30,7 +30,7 @@ def test_result_is_written_under_the_song_with_a_safe_run_id_and_summarised(root
     doc = analysis_document(song_id="s1", song_path="songs/s1.wav", run={"run_id": RUN_ID}, parts=PARTS)
     summary = write_analysis_result(doc, RUN_ID)
     path = result_path("s1", RUN_ID)
-    assert path.parent == root / "results" / "s1" and ":" not in path.name and "+" not in path.name
+    assert path.parent == root / "results" / "songs" / "s1" and ":" not in path.name and "+" not in path.name
     assert summary == {
         "song_id": "s1",
         "hit_probability": 0.7,
@@ -45,10 +45,10 @@ def test_rerunning_the_same_run_rewrites_the_same_file(root: Path) -> None:
     for probability in (0.1, 0.9):
         parts = {**PARTS, "prediction": {**PARTS["prediction"], "hit_probability": probability}}
         write_analysis_result(analysis_document(song_id="s1", song_path="p", run={}, parts=parts), RUN_ID)
-    files = list((root / "results" / "s1").iterdir())
+    files = list((root / "results" / "songs" / "s1").iterdir())
     assert len(files) == 1 and json.loads(files[0].read_text())["prediction"]["hit_probability"] == 0.9
     write_analysis_result(analysis_document(song_id="s1", song_path="p", run={}, parts=PARTS), RUN_ID + "x")
-    assert len(list((root / "results" / "s1").iterdir())) == 2
+    assert len(list((root / "results" / "songs" / "s1").iterdir())) == 2
 
 
 def test_a_result_without_all_four_parts_is_refused() -> None:

@@ -69,7 +69,7 @@ OWNER, TASK_UID = 1234, 65534  # who owns the folders, and the uid the "task" ru
 def read_only_data_root(base: Path) -> Path:
     """A data root whose folders this test's task cannot write (only training_data/incoming is open)."""
     root = base / "data"
-    for folder in ("results/song_ro", "results/training/t1", "training_data/incoming", "training_data/claimed"):
+    for folder in ("results/songs/song_ro", "results/training/t1", "training_data/incoming", "training_data/claimed"):
         (root / folder).mkdir(parents=True)
     (root / "results/training/t1/report.json").write_text('{"training_id": "t1"}')
     (root / "training_data/incoming/export.csv").write_text("a,is_hit\n1,0\n")
@@ -131,8 +131,8 @@ def test_a_folder_the_task_cannot_write_fails_at_once_naming_folder_owner_and_ui
     uid, gid = (TASK_UID, TASK_UID) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
     owner = OWNER if os.geteuid() == 0 else os.geteuid()
     refused_by = {
-        "new song folder": "results",
-        "song folder": "results/song_ro",
+        "new song folder": "results/songs",
+        "song folder": "results/songs/song_ro",
         "batch summary": "results",
         "training report": "results/training/t1",
         "features": "training_data",

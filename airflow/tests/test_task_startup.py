@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-DAGS_FOLDER = REPO / "airflow" / "dags"
-PLUGINS_FOLDER = REPO / "airflow" / "plugins"
+from stack.paths import DAGS_SOURCE as DAGS_FOLDER
+from stack.paths import PLUGINS_FOLDER
+from stack.paths import REPO_ROOT as REPO
 
 
 def our_modules(path: Path) -> set[str]:

@@ -69,12 +69,16 @@ def write(root: Path, rel: str, document: Any) -> None:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    write(tmp_path, "results/song_a/run_1.json", analysis("song_a", "run_1", 0.41, "2026-11-30T10:00:00"))
+    write(tmp_path, "results/songs/song_a/run_1.json", analysis("song_a", "run_1", 0.41, "2026-11-30T10:00:00"))
     rescored = {"rescores": [{"model_version": "t2@ffff0000", "hit_probability": 0.57}]}
-    write(tmp_path, "results/song_a/run_2.json", analysis("song_a", "run_2", 0.44, "2026-12-01T09:00:00", **rescored))
-    write(tmp_path, "results/song_b/run_3.json", analysis("song_b", "run_3", 0.83, "2026-12-01T08:00:00"))
-    write(tmp_path, "results/song_c/run_4.json", '{"song_id": "song_c", "prediction": {"hit_prob')  # cut short
-    write(tmp_path, "results/song_c/.run_5.json.x.tmp", "{")  # an atomic write in progress: not a note
+    write(
+        tmp_path,
+        "results/songs/song_a/run_2.json",
+        analysis("song_a", "run_2", 0.44, "2026-12-01T09:00:00", **rescored),
+    )
+    write(tmp_path, "results/songs/song_b/run_3.json", analysis("song_b", "run_3", 0.83, "2026-12-01T08:00:00"))
+    write(tmp_path, "results/songs/song_c/run_4.json", '{"song_id": "song_c", "prediction": {"hit_prob')  # cut short
+    write(tmp_path, "results/songs/song_c/.run_5.json.x.tmp", "{")  # an atomic write in progress: not a note
     write(tmp_path, "results/batch/run_9.json", {"total": 3})  # a batch summary, not an analysis
     report = {
         "training_id": "t1",
@@ -135,7 +139,7 @@ def test_the_list_shows_each_songs_newest_analysis_sorted_and_notes_the_broken_f
     assert html.index("song_b") < html.index("song_a")  # 83% before 44%
     assert "83.0%" in html and "44.0%" in html and "41.0%" not in html  # only the newest analysis of song_a
     assert "/dags/comprehensive_analysis/runs/run_2" in html  # a link to its DAG run in the UI
-    assert "results/song_c/run_4.json: not readable JSON" in html and ".run_5" not in html and "batch" not in html
+    assert "results/songs/song_c/run_4.json: not readable JSON" in html and ".run_5" not in html and "batch" not in html
 
 
 def test_the_song_page_has_highlights_explanations_recommendations_and_each_models_probability(client, token) -> None:
@@ -146,6 +150,18 @@ def test_the_song_page_has_highlights_explanations_recommendations_and_each_mode
     assert "<svg" in html and "rhythm.danceability" in html and "+0.081" in html and "-0.034" in html
     assert html.index("Master to -14 LUFS.") < html.index("Keep the tempo.")  # high before low
     assert "t2@ffff0000: 57.0%" in html and "41.0%" in html  # the rescore, and the older analysis
+
+
+def test_songs_named_like_the_other_results_folders_are_songs(tmp_path: Path) -> None:
+    """results/songs/ holds only songs: a song called "training" or "batch" is listed and shown like any other."""
+    for song_id in ("training", "batch"):
+        write(tmp_path, f"results/songs/{song_id}/run_1.json", analysis(song_id, "run_1", 0.5, "2026-12-01T10:00:00"))
+    write(tmp_path, "results/training/t1/report.json", "[1, 2")  # a training report is never read as a song
+    library = Library(tmp_path)
+    assert sorted(a.song_id for a in library.analyses().items) == ["batch", "training"]
+    for song_id in ("training", "batch"):
+        listing = library.song(song_id)
+        assert listing is not None and [s.song_id for s, _ in listing.items] == [song_id]
 
 
 def test_unknown_ids_are_404_pages_and_a_broken_report_is_a_note(client, token, root: Path) -> None:
@@ -168,7 +184,11 @@ def test_the_training_page_charts_the_models_and_says_whether_it_was_promoted(cl
 
 def test_the_list_paginates(tmp_path: Path, airflow_db: Path, token: str) -> None:
     for i in range(PER_PAGE + 5):
-        write(tmp_path, f"results/s{i:03d}/r.json", analysis(f"s{i:03d}", "r", i / 100, f"2026-12-01T{i % 24:02d}:00"))
+        write(
+            tmp_path,
+            f"results/songs/s{i:03d}/r.json",
+            analysis(f"s{i:03d}", "r", i / 100, f"2026-12-01T{i % 24:02d}:00"),
+        )
     server = FastAPI()
     init_auth_manager(server)
     server.mount("/hss", build_app(Library(tmp_path)))
@@ -231,9 +251,11 @@ def test_every_value_from_a_file_is_escaped(tmp_path: Path, airflow_db: Path, to
     doc["insights"] = {"summary": p, "recommendations": [{"area": p, "priority": p, "message": p}]}
     doc["rescores"] = [{"model_version": p, "hit_probability": 0.6}]
     song_folder = p if "/" not in p else "xss_song"  # a song id that can be a folder name is one
-    write(tmp_path, f"results/{song_folder}/run.json", {**doc, "song_id": song_folder})
-    write(tmp_path, "results/xss_listed/run.json", {**doc, "song_id": p})  # any id in the list
-    write(tmp_path, "results/xss_bad/run.json", {**doc, "song_id": "xss_bad", "prediction": {"hit_probability": p}})
+    write(tmp_path, f"results/songs/{song_folder}/run.json", {**doc, "song_id": song_folder})
+    write(tmp_path, "results/songs/xss_listed/run.json", {**doc, "song_id": p})  # any id in the list
+    write(
+        tmp_path, "results/songs/xss_bad/run.json", {**doc, "song_id": "xss_bad", "prediction": {"hit_probability": p}}
+    )
     write(tmp_path, "results/training/t_xss/report.json", hostile_report("t_xss", p))
     for field in ("n_rows", "n_features"):
         write(tmp_path, f"results/training/t_{field}/report.json", hostile_report(f"t_{field}", p, **{field: p}))
@@ -299,20 +321,20 @@ def test_a_malformed_result_is_named_in_the_list_and_explained_on_its_page(
     tmp_path: Path, airflow_db: Path, token: str, case: str
 ) -> None:
     document, reason = BROKEN_ANALYSES[case]
-    write(tmp_path, "results/song_ok/run_ok.json", GOOD)
+    write(tmp_path, "results/songs/song_ok/run_ok.json", GOOD)
     write(
         tmp_path,
-        "results/song_bad/run_bad.json",
+        "results/songs/song_bad/run_bad.json",
         {**document, "song_id": "song_bad"} if isinstance(document, dict) else document,
     )
     client = serve(tmp_path)
     for sort in ("song", "probability", "model", "when"):
         listing = client.get(f"/hss/songs?sort={sort}", cookies={"_token": token})
         assert listing.status_code == 200 and "66.0%" in listing.text  # the good song, as always
-        assert f"results/song_bad/run_bad.json: {markup_escape(reason)}" in listing.text
+        assert f"results/songs/song_bad/run_bad.json: {markup_escape(reason)}" in listing.text
     page = client.get("/hss/songs/song_bad", cookies={"_token": token})
     assert page.status_code == 200
-    assert f"This file is malformed: results/song_bad/run_bad.json: {markup_escape(reason)}" in page.text
+    assert f"This file is malformed: results/songs/song_bad/run_bad.json: {markup_escape(reason)}" in page.text
 
 
 def test_a_wrong_leaf_value_shows_as_a_dash(tmp_path: Path, airflow_db: Path, token: str) -> None:
@@ -321,7 +343,7 @@ def test_a_wrong_leaf_value_shows_as_a_dash(tmp_path: Path, airflow_db: Path, to
     odd["content"]["sentiment"]["compound"] = "very"
     odd["prediction"]["explanations"] = [{"feature": "x", "contribution": "big"}]
     odd["insights"]["summary"] = "\ud800 lone surrogate"  # JSON allows the escape; UTF-8 has no such character
-    write(tmp_path, "results/song_odd/r.json", odd)
+    write(tmp_path, "results/songs/song_odd/r.json", odd)
     page = serve(tmp_path).get("/hss/songs/song_odd", cookies={"_token": token})
     assert page.status_code == 200 and "positive (\u2013)" in page.text and "nothing to show" in page.text
     assert "<tr><th>tempo</th><td>\u2013</td></tr>" in page.text and "? lone surrogate" in page.text

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hss_airflow.params import AUDIO_SUFFIXES
+from contracts.audio import AUDIO_FORMATS
+from contracts.data_layout import DataLayout
 from hss_airflow.settings import settings
 from hss_airflow.storage import (
     DataPathError,
@@ -46,10 +47,10 @@ def list_songs(folder: str, pattern: str, root: Path | None = None) -> list[dict
     files = sorted(
         p
         for p in directory.iterdir()
-        if p.is_file() and fnmatch.fnmatch(p.name, pattern) and p.suffix.lower().lstrip(".") in AUDIO_SUFFIXES
+        if p.is_file() and fnmatch.fnmatch(p.name, pattern) and p.suffix.lower().lstrip(".") in AUDIO_FORMATS
     )
     if not files:
-        raise BatchError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) match '{pattern}' in '{folder}'")
+        raise BatchError(f"no audio files ({', '.join(AUDIO_FORMATS)}) match '{pattern}' in '{folder}'")
     songs, seen = [], set()
     for path in files:
         song_id = song_id_for(path.stem)
@@ -85,5 +86,5 @@ def batch_summary(
 
 def write_batch_summary(summary: dict[str, Any], run_id: str, root: Path | None = None) -> str:
     root = root or settings().data_root
-    path = atomic_write_json(root / "results" / "batch" / f"{safe_name(run_id)}.json", summary)
+    path = atomic_write_json(DataLayout(root).batch_summaries / f"{safe_name(run_id)}.json", summary)
     return relative_to_root(path, root)

@@ -19,8 +19,10 @@ PRELOADED_MODULES = (
     "hss_airflow.operators",
     "hss_airflow.batch",
     "hss_airflow.incoming",
+    "hss_airflow.params",
     "hss_airflow.rescore",
     "hss_airflow.results",
+    "hss_airflow.sensors",
     "hss_airflow.training_dag",
     "pandas",
 )

@@ -2,7 +2,7 @@
 
 In containers every worker has its own hostname; as local processes they share the machine's, so the task
 instances they run (`ti.hostname`, the UI's "Host") could not say which worker ran them. Each local worker
-gets HSS_WORKER_HOSTNAME (e2e/harness/profiles.py); anything else keeps Airflow's default, the FQDN.
+gets HSS_WORKER_HOSTNAME (stack/profiles.py); anything else keeps Airflow's default, the FQDN.
 """
 
 from __future__ import annotations

@@ -3,41 +3,28 @@ train_on_new_dataset: find the claim its run was triggered for.
 
 Drop a dataset into `<data root>/training_data/incoming/<name>.csv` — write it elsewhere (or under a
 dot-name, which the glob skips) and rename it in, so it is never seen half-written. The DAG's deferrable
-sensor fires when a CSV is there; `claim_dataset` then moves the oldest one with a single rename into
-`training_data/claimed/` under a run-unique name. A rename is atomic, so two runs can never claim the same
-file: the loser's rename fails and it takes the next file. What was claimed is in the task's XCom, in `claimed/` and
-in the `hss_training_dataset` asset event, whose run of train_on_new_dataset trains it: a failed training is
-re-run by clearing that run (its event stays attached).
+sensor (hss_airflow.sensors.DataRootFileSensor) fires when a CSV is there; `claim_dataset` then moves the
+oldest one with a single rename into `training_data/claimed/` under a run-unique name. A rename is atomic,
+so two runs can never claim the same file: the loser's rename fails and it takes the next file. What was
+claimed is in the task's XCom, in `claimed/` and in the `hss_training_dataset` asset event, whose run of
+train_on_new_dataset trains it: a failed training is re-run by clearing that run (its event stays attached).
 """
 
 from __future__ import annotations
 
 import os
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.standard.sensors.filesystem import FileSensor
-
+from contracts.data_layout import CLAIMED, INCOMING, DataLayout
 from hss_airflow.batch import song_id_for
 from hss_airflow.settings import settings
 from hss_airflow.storage import relative_to_root, safe_name, writing_into
 
-INCOMING = "training_data/incoming"
-CLAIMED = "training_data/claimed"
+__all__ = ["CLAIMED", "INCOMING", "INCOMING_GLOB", "NotTriggeredByAClaim", "NothingToClaim", "claim_dataset"]
+
 INCOMING_GLOB = f"{INCOMING}/*.csv"
-
-
-class DataRootFileSensor(FileSensor):
-    """FileSensor whose `filepath` is relative to HSS_DATA_ROOT (no `fs_default` connection needed).
-
-    Everything else is FileSensor's: glob patterns, poke mode or `deferrable=True` (the FileTrigger then
-    polls in the triggerer and the worker slot is free while waiting)."""
-
-    @cached_property
-    def path(self) -> str:
-        return str(settings().data_root / self.filepath)
 
 
 class NothingToClaim(RuntimeError):
@@ -50,7 +37,8 @@ def claim_dataset(run_id: str, when: datetime, root: Path | None = None) -> dict
     Idempotent per run: when this run already claimed a file (the task is retried or cleared), that file
     is returned again instead of claiming another one."""
     root = root or settings().data_root
-    incoming, claimed = root / INCOMING, root / CLAIMED
+    layout = DataLayout(root)
+    incoming, claimed = layout.incoming, layout.claimed
     with writing_into(claimed):
         claimed.mkdir(parents=True, exist_ok=True)
     suffix = f"__{safe_name(run_id, 90)}.csv"

@@ -11,28 +11,29 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
+from contracts.audio import AUDIO_FORMATS
 from contracts.common import IDENTIFIER_PATTERN
 from contracts.content import MAX_LYRICS_CHARS
+from contracts.data_layout import SONGS, TRAINING_DATA
 from contracts.data_root import data_path_pattern
 from hss_airflow.promotion import DEFAULT_PROMOTION, PROMOTION_MODES
-from hss_airflow.settings import settings
 
-AUDIO_SUFFIXES = ("wav", "mp3", "flac", "ogg")
 CSV_SUFFIX = r"\.[cC][sS][vV]$"  # ECMA-compatible (no inline flags): the UI form validates it too
 
 
 def data_path_schema(suffix: str = "") -> dict:
-    """A path the trigger accepts: relative without `..` segments, or absolute inside this data root.
+    """A path the trigger accepts: relative or absolute, without `..` segments.
 
-    This is the first of the two checks a path gets (contracts.data_root.data_path_pattern); the second is
-    where the file is opened (the service, or the task that reads it). The data root is read when the DAG
-    is parsed (HSS_DATA_ROOT of the dag-processor, the same value the workers and services share), so
-    `/etc/passwd` or `songs/../../x` are refused at trigger time with the param's name, before any task runs."""
+    This is the first of the two checks a path gets (contracts.data_root.data_path_pattern, the lexical part);
+    `songs/../../x` is refused at trigger time with the param's name, before any task runs. The schema names no
+    data root on purpose: the DAG is serialized where it is parsed and must read the same on every host. The
+    second check is where the file is opened (the service, or the task, with resolve_in_root): an absolute
+    path outside the data root, or a symlink out of it, fails the task on its first try, without a retry."""
     return {
         "type": "string",
         "minLength": 1,
         "maxLength": 1024,
-        "pattern": data_path_pattern(settings().data_root, suffix),
+        "pattern": data_path_pattern(suffix),
     }
 
 
@@ -47,7 +48,9 @@ def song_params() -> dict[str, Param]:
             type="string",
             pattern=IDENTIFIER_PATTERN,
             title="Song id",
-            description="Letters, digits, '_', '.', '-' (max 128, starts alphanumeric); names results/<song_id>/.",
+            description=(
+                "Letters, digits, '_', '.', '-' (max 128, starts alphanumeric); names results/songs/<song_id>/."
+            ),
         ),
         "song_path": Param(
             **data_path_schema(),
@@ -127,7 +130,10 @@ def training_params() -> dict[str, Param]:
     }
 
 
-def daily_training_params(dataset_path: str = "training_data/daily.csv", prefix: str = "daily") -> dict[str, Param]:
+DAILY_DATASET = f"{TRAINING_DATA}/daily.csv"
+
+
+def daily_training_params(dataset_path: str = DAILY_DATASET, prefix: str = "daily") -> dict[str, Param]:
     """daily_model_training: every value has a default (a scheduled DAG must not need conf)."""
     return {
         "dataset_path": Param(
@@ -152,7 +158,7 @@ def batch_params() -> dict[str, Param]:
     """batch_analysis: a folder of the data root and a glob."""
     return {
         "folder": Param(
-            "songs",
+            SONGS,
             **data_path_schema(),
             title="Folder",
             description="Folder relative to the data root whose audio files are analysed (not recursive).",
@@ -164,6 +170,6 @@ def batch_params() -> dict[str, Param]:
             maxLength=200,
             pattern=r"^[^/\\]+$",
             title="File pattern",
-            description=f"Glob on file names; only {', '.join(AUDIO_SUFFIXES)} files are taken.",
+            description=f"Glob on file names; only {', '.join(AUDIO_FORMATS)} files are taken.",
         ),
     }

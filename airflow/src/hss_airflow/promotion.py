@@ -1,6 +1,6 @@
 """The model promotion rule: whether a freshly trained ensemble replaces the model prediction serves.
 
-Plain logic, no Airflow: `PromoteModelOperator` (hss_airflow.promotion_operator) asks `decide()` and acts on
+Plain logic, no Airflow: `PromoteModelOperator` (hss_airflow.operators.promotion) asks `decide()` and acts on
 the answer. Modes (the training DAGs' conf `promotion`):
 
 - `auto` (default): promote unless the new ensemble's cross-validated AUC is worse than the serving

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from contracts.data_layout import DataLayout
 from hss_airflow.settings import settings
 from hss_airflow.storage import atomic_write_bytes, atomic_write_json, relative_to_root
 
@@ -25,7 +26,7 @@ TOP_FEATURES = 15
 
 
 def report_dir(training_id: str, root: Path | None = None) -> Path:
-    return (root or settings().data_root) / "results" / "training" / training_id
+    return DataLayout(root or settings().data_root).training_report_of(training_id)
 
 
 def training_report(job: dict[str, Any], dataset: dict[str, Any] | None, run: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """rescore_library: re-predict every analysed song with a newly promoted model.
 
-Each song's newest result file (`results/<song_id>/<run_id>.json`, by modification time) keeps its original
+Each song's newest result file (`results/songs/<song_id>/<run_id>.json`, by modification time) keeps its original
 `prediction` and gains one entry per model in `rescores`:
 
     "rescores": [{"model_version": "t2@ab12cd34", "hit_probability": 0.71, "baseline": false,
@@ -21,12 +21,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hss_airflow.feature_client import call_service
-from hss_airflow.service_calls import ServiceRejected
+from contracts.catalog import PREDICT_SINGLE, PREDICTION
+from contracts.data_layout import DataLayout
+from hss_airflow.hooks import ServiceRejected, call_service
 from hss_airflow.settings import settings
 from hss_airflow.storage import atomic_write_json, relative_to_root
 
-RESULTS_DIR = "results"
 BATCH_SIZE = 200  # result files per mapped rescore task
 THREADS = 4  # predictions in flight per task (the prediction service answers in ~20 ms)
 
@@ -34,8 +34,9 @@ Predict = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def prediction_client(timeout: float = 30.0) -> Predict:
-    """POST /predict/single (feature_client.call_service): 4xx -> ServiceRejected, still-transient -> raise."""
-    return partial(call_service, "prediction", timeout=timeout)
+    """POST /predict/single through the hook, from threads (a fresh hook per call): 4xx -> ServiceRejected,
+    still-transient or a wrong API key (401) -> ServiceUnavailable."""
+    return partial(call_service, PREDICTION, PREDICT_SINGLE, timeout=timeout, unauthorized_is_transient=True)
 
 
 def requested_model(conf_model: str | None, event_extras: list[dict[str, Any]]) -> str | None:
@@ -48,10 +49,10 @@ def requested_model(conf_model: str | None, event_extras: list[dict[str, Any]]) 
 
 
 def newest_results(root: Path | None = None) -> list[str]:
-    """Each results/<song_id>/ folder's newest JSON file, relative to the root, sorted. Hidden (temp) files
-    are skipped; folders that hold no analysis (batch summaries, training reports) are filtered later."""
+    """Each results/songs/<song_id>/ folder's newest JSON file, relative to the root, sorted. Hidden (temp)
+    files are skipped; a file that holds no analysis is skipped when it is rescored."""
     root = root or settings().data_root
-    results = root / RESULTS_DIR
+    results = DataLayout(root).song_results
     newest: list[str] = []
     for folder in sorted(p for p in results.iterdir() if p.is_dir()) if results.is_dir() else []:
         files = [f for f in folder.glob("*.json") if not f.name.startswith(".") and f.is_file()]

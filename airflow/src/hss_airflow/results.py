@@ -1,4 +1,4 @@
-"""The comprehensive_analysis result document: results/<song_id>/<run_id>.json under the data root.
+"""The comprehensive_analysis result document: results/songs/<song_id>/<run_id>.json under the data root.
 
 One file per song and run, written atomically; the run id is made file-name safe (storage.safe_name),
 so re-running (clearing) the same run rewrites the same file instead of adding a new one.
@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from contracts.data_layout import DataLayout
 from hss_airflow.settings import settings
 from hss_airflow.storage import atomic_write_json, relative_to_root, safe_name
 
@@ -17,7 +18,7 @@ PARTS = ("audio", "content", "prediction", "insights")
 
 
 def result_path(song_id: str, run_id: str, root: Path | None = None) -> Path:
-    return (root or settings().data_root) / "results" / safe_name(song_id) / f"{safe_name(run_id)}.json"
+    return DataLayout(root or settings().data_root).song_results_of(safe_name(song_id)) / f"{safe_name(run_id)}.json"
 
 
 def analysis_document(

@@ -1,4 +1,5 @@
-"""The HSS_* environment of the Airflow side, read in one place (the services have ServiceSettings).
+"""The HSS_* environment of the Airflow side, read in one place with pydantic-settings (as the services'
+ServiceSettings in services/common/settings.py).
 
 - HSS_DATA_ROOT: root of songs/, training_data/, models/, results/ (default: contracts.data_root's, the
   same as the services'); resolved to an absolute real path.
@@ -12,55 +13,85 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
-from contracts.data_root import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, resolve_root
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from contracts.data_root import DEFAULT_DATA_ROOT, resolve_root
+
+ENV_PREFIX = "HSS_"  # DATA_ROOT_ENV (contracts.data_root, the services' name) has the same prefix
 WORKER_HOSTNAME_ENV = "HSS_WORKER_HOSTNAME"
 ALERT_TO_ENV, ALERT_FROM_ENV = "HSS_ALERT_TO", "HSS_ALERT_FROM"
 ANALYSIS_DEADLINE_ENV = "HSS_ANALYSIS_DEADLINE_S"
+DEFAULT_ALERT_TO = ("hss-alerts@localhost",)
+DEFAULT_ALERT_FROM = "airflow@localhost"
 
 
-@dataclass(frozen=True)
-class AirflowSettings:
-    data_root: Path
+class AirflowSettings(BaseSettings):
+    """HSS_<FIELD NAME> of the environment; see the module doc."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # An empty HSS_DATA_ROOT means what it means to the services (pydantic): the current folder.
+    data_root: Path = Field(default=Path(DEFAULT_DATA_ROOT), validate_default=True)
     worker_hostname: str | None = None
-    alert_to: tuple[str, ...] = ("hss-alerts@localhost",)
-    alert_from: str = "airflow@localhost"
+    alert_to: Annotated[tuple[str, ...], NoDecode] = Field(default=DEFAULT_ALERT_TO, validate_default=True)
+    alert_from: str = DEFAULT_ALERT_FROM
     analysis_deadline_s: float | None = None  # None: no deadline
+
+    @field_validator("data_root", mode="after")
+    @classmethod
+    def _resolved(cls, value: Path) -> Path:
+        return resolve_root(value)
+
+    @field_validator("worker_hostname", "alert_from", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, str) and not value:
+            return None if info.field_name == "worker_hostname" else DEFAULT_ALERT_FROM
+        return value
+
+    @field_validator("alert_to", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        """'a@x, b@y' -> ('a@x', 'b@y'); empty -> the default."""
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        return value or DEFAULT_ALERT_TO
+
+    @field_validator("analysis_deadline_s", mode="before")
+    @classmethod
+    def _positive_seconds(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{ANALYSIS_DEADLINE_ENV}={value!r} is not a number of seconds") from None
+        if not seconds > 0 or seconds == float("inf"):
+            raise ValueError(f"{ANALYSIS_DEADLINE_ENV}={value!r} must be a positive number of seconds")
+        return seconds
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AirflowSettings:
-        env = os.environ if env is None else env
-        return cls(
-            # .get with a default, not `or`: an empty value means what it means to the services (pydantic).
-            data_root=resolve_root(env.get(DATA_ROOT_ENV, DEFAULT_DATA_ROOT)),
-            worker_hostname=env.get(WORKER_HOSTNAME_ENV) or None,
-            alert_to=_addresses(env.get(ALERT_TO_ENV)) or cls.alert_to,
-            alert_from=env.get(ALERT_FROM_ENV) or cls.alert_from,
-            analysis_deadline_s=_positive_seconds(env, ANALYSIS_DEADLINE_ENV),
-        )
+        """The settings of `env` (default: os.environ). A mapping given is read alone, os.environ is not."""
+        try:
+            if env is None:
+                return cls()
+            # Every field given (init arguments win over every other source), so os.environ is not read.
+            fields = cls.model_fields.items()
+            return cls(**{name: env.get(ENV_PREFIX + name.upper(), field.default) for name, field in fields})
+        except ValidationError as exc:  # one line naming the variable, as before pydantic-settings
+            raise ValueError("; ".join(_message(error) for error in exc.errors())) from None
 
 
-def _addresses(raw: str | None) -> tuple[str, ...]:
-    """'a@x, b@y' -> ('a@x', 'b@y')."""
-    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
-
-
-def _positive_seconds(env: Mapping[str, str], name: str) -> float | None:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"{name}={raw!r} must be a positive number of seconds")
-    return value
+def _message(error: Any) -> str:
+    if error.get("type") == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    return f"{ENV_PREFIX}{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}"
 
 
 def settings() -> AirflowSettings:

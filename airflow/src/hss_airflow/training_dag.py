@@ -1,5 +1,5 @@
 """The training task chain, shared by ml_training_smart_ensemble, daily_model_training and
-dataset_triggered_training (one definition, no copies):
+train_on_new_dataset (one definition, no copies):
 
     validate_training_config -> process_training_dataset [plan_batches -> extract_batch_features (mapped)
     -> merge_features] -> smart_ensemble_training (deferrable MLTrainingOperator) -> aggregate_results
@@ -23,7 +23,11 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hss_airflow.assets import TRAINING_DATASET
 from hss_airflow.dag_defaults import AUDIO_POOL, SERVICES_POOL
-from hss_airflow.datasets import (
+from hss_airflow.incoming import NotTriggeredByAClaim, claim_of_events
+from hss_airflow.operators import MLTrainingOperator, PromoteModelOperator
+from hss_airflow.promotion import AUC_TOLERANCE
+from hss_airflow.reports import training_report, write_training_report
+from hss_airflow.training_features import (
     PARALLEL_BATCHES,
     DatasetError,
     DatasetMissing,
@@ -31,12 +35,7 @@ from hss_airflow.datasets import (
     merge_features,
     plan_dataset,
 )
-from hss_airflow.datasets import run_batch as extract_batch
-from hss_airflow.incoming import NotTriggeredByAClaim, claim_of_events
-from hss_airflow.operators import MLTrainingOperator
-from hss_airflow.promotion import AUC_TOLERANCE
-from hss_airflow.promotion_operator import PromoteModelOperator
-from hss_airflow.reports import training_report, write_training_report
+from hss_airflow.training_features import run_batch as extract_batch
 
 log = logging.getLogger(__name__)
 

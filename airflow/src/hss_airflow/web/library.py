@@ -1,13 +1,13 @@
-"""What the /hss pages show, read from the files the DAGs already write (no second store):
+"""What the /hss pages show, read from the files the DAGs already write (no second store), in the data root's
+layout (contracts.data_layout):
 
-- `results/<song_id>/<run_id>.json`: one comprehensive_analysis each (hss_airflow.results), `rescores` added
+- `results/songs/<song_id>/<run_id>.json`: one comprehensive_analysis each (hss_airflow.results), `rescores` added
   by rescore_library;
 - `results/training/<training_id>/report.json`: one training each (hss_airflow.reports).
 
 A file that is not readable JSON or has the wrong shape (hss_airflow.web.shapes) is left out with a note,
-"<path>: <reason>", and never raises. Temp files (dot-names) are ignored, and so are the batch summaries in
-results/batch/. The short summary of each file is cached by (mtime, size), so a list page of a large library
-only stats the files after the first visit.
+"<path>: <reason>", and never raises. Temp files (dot-names) are ignored. The short summary of each file is
+cached by (mtime, size), so a list page of a large library only stats the files after the first visit.
 """
 
 from __future__ import annotations
@@ -19,12 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts.data_layout import DataLayout
+from hss_airflow.reports import REPORT_NAME as REPORT
 from hss_airflow.web.shapes import Malformed, check_analysis, check_report
-
-RESULTS = "results"
-TRAINING = "training"
-BATCH = "batch"  # results/batch/: batch_analysis summaries, not analyses
-REPORT = "report.json"
 
 
 @dataclass(frozen=True)
@@ -103,11 +100,11 @@ def analysis_of(document: Any, rel: str) -> Analysis:
 
 def read_analysis(path: Path, rel: str) -> tuple[Analysis | None, Any, str | None]:
     """(summary, document, None); (None, None, why) for a file to note; (None, None, None) for one left out
-    silently: gone since the listing, or a batch summary."""
+    silently: gone since the listing."""
     document, problem = read_json(path)
     if problem is not None:
         return None, None, problem
-    if document is None or (path.parent.name == BATCH and isinstance(document, dict) and "prediction" not in document):
+    if document is None:
         return None, None, None
     try:
         return analysis_of(document, rel), document, None
@@ -120,15 +117,15 @@ class Library:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.layout = DataLayout(root)
         self._lock = threading.Lock()
         self._cache: dict[Path, tuple[tuple[int, int], Analysis | None, str | None]] = {}
 
     # --- analyses --------------------------------------------------------------------------------
     def _files(self) -> list[Path]:
-        results = self.root / RESULTS
         found: list[Path] = []
         try:
-            folders = [e for e in os.scandir(results) if e.is_dir() and e.name != TRAINING]
+            folders = [e for e in os.scandir(self.layout.song_results) if e.is_dir()]
         except FileNotFoundError:
             return []
         for folder in folders:
@@ -173,8 +170,10 @@ class Library:
 
     def song(self, song_id: str) -> Listing | None:
         """Every analysis of the song, full documents, newest first; None when the song has none."""
-        folder = self.root / RESULTS / song_id
-        if song_id in ("", ".", "..", TRAINING) or "/" in song_id or not folder.is_dir():
+        if song_id in ("", ".", "..") or "/" in song_id or "\x00" in song_id:
+            return None
+        folder = self.layout.song_results_of(song_id)
+        if not folder.is_dir():
             return None
         listing = Listing([])
         for path in sorted(p for p in folder.iterdir() if _is_result(p.name)):
@@ -192,7 +191,7 @@ class Library:
     # --- trainings -------------------------------------------------------------------------------
     def trainings(self) -> Listing:
         listing = Listing([])
-        base = self.root / RESULTS / TRAINING
+        base = self.layout.training_reports
         for folder in sorted(base.iterdir()) if base.is_dir() else []:
             path = folder / REPORT
             if not path.is_file():
@@ -207,9 +206,9 @@ class Library:
 
     def training(self, training_id: str) -> tuple[dict[str, Any] | None, str | None]:
         """(report, None); (None, "<path>: why") for a malformed one; (None, None) for an unknown id."""
-        if training_id in ("", ".", "..") or "/" in training_id:
+        if training_id in ("", ".", "..") or "/" in training_id or "\x00" in training_id:
             return None, None
-        path = self.root / RESULTS / TRAINING / training_id / REPORT
+        path = self.layout.training_report_of(training_id) / REPORT
         if not path.is_file():
             return None, None
         report, problem = self._report(path)

@@ -86,7 +86,7 @@ def _top(document: Any, what: str) -> dict[str, Any]:
 
 
 def check_analysis(document: Any) -> dict[str, Any]:
-    """An analysis result (results/<song_id>/<run>.json) as the pages read it; Malformed otherwise."""
+    """An analysis result (results/songs/<song_id>/<run>.json) as the pages read it; Malformed otherwise."""
     doc = _top(document, "file")
     _field(doc, "song_id", lambda v: isinstance(v, str) and bool(v), "a song id", required=True)
     _field(doc, "prediction", _object, "an object", required=True)

@@ -1,4 +1,4 @@
-"""hss_airflow.datasets: training config checks, batch planning, feature extraction and the merge."""
+"""hss_airflow.training_features: training config checks, batch planning, feature extraction and the merge."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from fixtures.datasets import (
     make_missing_label_dataset,
     make_one_class_dataset,
 )
-from hss_airflow.datasets import (
+from hss_airflow.hooks import ServiceRejected, ServiceUnavailable
+from hss_airflow.training_features import (
     DatasetError,
     check_training_config,
     merge_features,
@@ -25,7 +26,6 @@ from hss_airflow.datasets import (
     plan_dataset,
     run_batch,
 )
-from hss_airflow.service_calls import ServiceRejected, ServiceUnavailable
 
 
 def test_plan_batches_cuts_rows_in_order_and_never_exceeds_the_request_budget() -> None:

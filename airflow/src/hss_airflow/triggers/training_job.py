@@ -1,25 +1,17 @@
-"""Triggers of the HSS workflow (run by the triggerer; serialized as `hss_airflow.triggers.<name>`)."""
+"""MLTrainingJobTrigger: the deferred wait of `smart_ensemble_training` (MLTrainingOperator), in the triggerer."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-from airflow.providers.common.compat.connection import get_async_connection
-from airflow.providers.http.hooks.http import HttpAsyncHook
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from contracts.catalog import TRAINING
-from hss_airflow.service_calls import (
-    DEFAULT_MAX_POLL_FAILURES,
-    JobTracker,
-    ServiceCallError,
-    api_key_headers,
-    job_endpoint,
-    no_basic_auth,
-)
+from hss_airflow.hooks import DEFAULT_MAX_POLL_FAILURES, ServiceCallError, WorkflowServiceAsyncHook
+
+# Serialized into the metadata DB with each deferred task: the package path, stable across module moves.
+CLASSPATH = "hss_airflow.triggers.MLTrainingJobTrigger"
 
 
 class MLTrainingJobTrigger(BaseTrigger):
@@ -49,7 +41,7 @@ class MLTrainingJobTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
+            CLASSPATH,
             {
                 "job_id": self.job_id,
                 "conn_id": self.conn_id,
@@ -60,9 +52,14 @@ class MLTrainingJobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        tracker = JobTracker(self.job_id, log=self.log, max_consecutive_failures=self.max_consecutive_failures)
+        hook = WorkflowServiceAsyncHook(self.conn_id, request_timeout=self.request_timeout)
         try:
-            job = await self._poll_until_finished(tracker)
+            job = await hook.wait_for_training_job(
+                self.job_id,
+                poll_interval=self.poll_interval,
+                max_consecutive_failures=self.max_consecutive_failures,
+                logger=self.log,
+            )
         except ServiceCallError as exc:
             yield self._error(str(exc), retryable=exc.retryable)
             return
@@ -70,25 +67,6 @@ class MLTrainingJobTrigger(BaseTrigger):
             yield self._error(f"polling training job {self.job_id!r} failed: {type(exc).__name__}: {exc}", True)
             return
         yield TriggerEvent({"status": "finished", "job": job})
-
-    async def _poll_until_finished(self, tracker: JobTracker) -> dict[str, Any]:
-        hook = HttpAsyncHook(method="GET", http_conn_id=self.conn_id, auth_type=no_basic_auth, retry_limit=1)
-        connection = await get_async_connection(self.conn_id, hook=hook)
-        headers = api_key_headers(connection.password)
-        options = {"check_response": False, "timeout": aiohttp.ClientTimeout(total=self.request_timeout)}
-        self.log.info("polling training job %s every %g s (%s)", self.job_id, self.poll_interval, self.conn_id)
-        async with hook.session() as http:
-            while True:
-                try:
-                    response = await http.run(job_endpoint(self.job_id), headers=headers, extra_options=dict(options))
-                    text = await response.text()
-                except (TimeoutError, aiohttp.ClientError) as exc:
-                    tracker.on_transient(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-                else:
-                    job = tracker.on_response(response.status, text)
-                    if job is not None:
-                        return job.model_dump(mode="json")
-                await asyncio.sleep(self.poll_interval)
 
     def _error(self, message: str, retryable: bool) -> TriggerEvent:
         self.log.error("training job %s: %s", self.job_id, message)

@@ -24,8 +24,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from contracts.catalog import MODEL_CURRENT, MODEL_PROMOTE, TRAINING
 from contracts.training import ServingModel
 from hss_airflow.assets import TRAINED_MODEL
-from hss_airflow.http_calls import call_endpoint
-from hss_airflow.operators import airflow_errors
+from hss_airflow.hooks import WorkflowServiceHook, airflow_errors
 from hss_airflow.promotion import AUC_TOLERANCE, Decision, decide
 from hss_airflow.reports import record_promotion
 
@@ -77,10 +76,9 @@ class PromoteModelOperator(ApprovalOperator):
 
     # the training service ------------------------------------------------------------------------
     def _call(self, endpoint: Any, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        hook = WorkflowServiceHook(self.conn_id, request_timeout=self.request_timeout, logger=self.log)
         with airflow_errors():
-            return call_endpoint(
-                self.conn_id, endpoint, payload, timeout=self.request_timeout, attempts=4, backoff=1.0, log=self.log
-            )
+            return hook.call(endpoint, payload)
 
     def _serving(self) -> ServingModel:
         return ServingModel.model_validate(self._call(MODEL_CURRENT))

@@ -1,23 +1,19 @@
-"""The HSS workflow operators: one base that calls a service over the `apache-airflow-providers-http` hook,
-and one thin subclass per service that names its catalog entry (connection, endpoint, contracts) and payload.
+"""The HSS workflow operators: one base that calls a service through WorkflowServiceHook, and one thin subclass
+per service that names its catalog entry (connection, endpoint, contracts) and builds its payload.
 
-Every operator validates its request and the response with the `contracts` models and returns the
+Every operator validates its request and the response with the `contracts` models (in the hook) and returns the
 response as a JSON-able dict (the task's `return_value` XCom). A 4xx, an invalid payload or a contract
 violation fails the task at once (AirflowFailException: no retry); connection errors, timeouts, 5xx and
 429 are retried in the task with exponential backoff, then raise AirflowException so the task's own
-`retries` apply. The logic lives in `hss_airflow.service_calls`.
+`retries` apply. The policy is the hook's (hss_airflow.hooks).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from contracts.audio import AudioAnalysisResponse
 from contracts.catalog import (
@@ -29,47 +25,17 @@ from contracts.catalog import (
     LYRICS_ANALYZE,
     PREDICT_SINGLE,
     PREDICTION,
-    TRAINING,
-    TRAINING_JOB,
-    TRAINING_START,
     Endpoint,
     ServiceSpec,
 )
 from contracts.content import LyricsAnalysisResponse
-from contracts.training import TrainingAccepted, TrainingJob
-from hss_airflow.http_calls import call_endpoint
-from hss_airflow.service_calls import (
-    DEFAULT_MAX_POLL_FAILURES,
-    TRANSIENT_EXCEPTIONS,
-    JobTracker,
-    ServiceRejected,
-    ServiceUnavailable,
-    api_key_headers,
-    coerce_document,
-    coerce_optional_text,
-    describe_exception,
-    job_endpoint,
-    job_result,
-    no_basic_auth,
-    parse_model,
-    read_sidecar_lyrics,
-)
+from hss_airflow.hooks import WorkflowServiceHook, airflow_errors, parse_model
+from hss_airflow.lyrics import read_sidecar_lyrics
+from hss_airflow.operators.inputs import coerce_document, coerce_optional_text
 from hss_airflow.settings import settings
-from hss_airflow.triggers import MLTrainingJobTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-
-@contextmanager
-def airflow_errors() -> Iterator[None]:
-    """ServiceRejected -> AirflowFailException (no retry); ServiceUnavailable -> AirflowException (retries)."""
-    try:
-        yield
-    except ServiceRejected as exc:
-        raise AirflowFailException(str(exc)) from exc
-    except ServiceUnavailable as exc:
-        raise AirflowException(str(exc)) from exc
 
 
 class WorkflowServiceOperator(BaseOperator):
@@ -119,15 +85,17 @@ class WorkflowServiceOperator(BaseOperator):
     def call_service(
         self, endpoint: Endpoint, payload: Mapping[str, Any] | None = None, *, path: str | None = None
     ) -> dict[str, Any]:
-        return call_endpoint(
+        return self.hook.call(endpoint, payload, path=path)
+
+    @property
+    def hook(self) -> WorkflowServiceHook:
+        """A fresh hook on this task's connection, timeout and retry settings, logging into the task log."""
+        return WorkflowServiceHook(
             self.conn_id,
-            endpoint,
-            payload,
-            path=path,
-            timeout=self.request_timeout,
+            request_timeout=self.request_timeout,
             attempts=self.http_attempts,
             backoff=self.http_backoff,
-            log=self.log,
+            logger=self.log,
         )
 
 
@@ -251,106 +219,3 @@ class IntelligenceOperator(WorkflowServiceOperator):
             "content": coerce_document(self.content, "content"),
             "prediction": coerce_document(self.prediction, "prediction"),
         }
-
-
-class MLTrainingOperator(WorkflowServiceOperator):
-    """workflow-ml-training: start the smart-ensemble training, wait for the job, return the TrainingJob JSON.
-
-    Deferrable (default): after the 202 the worker slot is freed and `MLTrainingJobTrigger` polls the job
-    in the triggerer. Resubmitting the same `training_id` returns the existing job (safe for retries).
-
-    :param training_id: identifier of the training (templated); also the job id.
-    :param dataset_path: the features CSV, relative to the data root (templated).
-    :param cv_folds: cross-validation folds per model.
-    :param auc_floor: the ensemble's cross-validated AUC below which the job fails instead of saving a model.
-    :param force: restart a training that exists already (refused while it runs).
-    :param poll_interval: seconds between two polls of the job.
-    :param deferrable: wait in the triggerer (True) or poll from the worker slot (False).
-    :param max_poll_failures: consecutive failed polls tolerated before the task fails.
-    """
-
-    service = TRAINING
-    endpoint = TRAINING_START
-    template_fields = ("training_id", "dataset_path")
-    ui_color = "#fde8c8"
-
-    def __init__(
-        self,
-        *,
-        training_id: str,
-        dataset_path: str,
-        cv_folds: int = 5,
-        auc_floor: float = 0.55,
-        force: bool = False,
-        poll_interval: float = 5.0,
-        deferrable: bool = True,
-        max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.training_id = training_id
-        self.dataset_path = dataset_path
-        self.cv_folds = cv_folds
-        self.auc_floor = auc_floor
-        self.force = force
-        self.poll_interval = float(poll_interval)
-        self.deferrable = deferrable
-        self.max_poll_failures = int(max_poll_failures)
-
-    def build_payload(self, context: Context) -> dict[str, Any]:
-        return {
-            "training_id": self.training_id,
-            "dataset_path": self.dataset_path,
-            "cv_folds": self.cv_folds,
-            "auc_floor": self.auc_floor,
-            "force": self.force,
-        }
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        with airflow_errors():
-            accepted = TrainingAccepted.model_validate(super().execute(context))
-            if accepted.existing:
-                self.log.info(
-                    "training %s exists already: job %s is %s", accepted.training_id, accepted.job_id, accepted.status
-                )
-            if accepted.status.finished:
-                job = self.call_service(TRAINING_JOB, path=job_endpoint(accepted.job_id))
-                return job_result(TrainingJob.model_validate(job), self.log)
-            if not self.deferrable:
-                return job_result(self._poll(accepted.job_id), self.log)
-        self.log.info("training job %s is %s; deferring to the triggerer", accepted.job_id, accepted.status.value)
-        self.defer(
-            trigger=MLTrainingJobTrigger(
-                job_id=accepted.job_id,
-                conn_id=self.conn_id,
-                poll_interval=self.poll_interval,
-                request_timeout=self.request_timeout,
-                max_consecutive_failures=self.max_poll_failures,
-            ),
-            method_name="execute_complete",
-        )
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        with airflow_errors():
-            if event.get("status") != "finished":
-                message = event.get("message") or f"unexpected trigger event {event!r}"
-                raise (ServiceUnavailable if event.get("retryable") else ServiceRejected)(message)
-            job = parse_model(TrainingJob, event.get("job"), "the training job in the trigger event")
-            return job_result(job, self.log)
-
-    def _poll(self, job_id: str) -> TrainingJob:
-        """Synchronous twin of MLTrainingJobTrigger.run (deferrable=False)."""
-        tracker = JobTracker(job_id, log=self.log, max_consecutive_failures=self.max_poll_failures)
-        hook = HttpHook(method="GET", http_conn_id=self.conn_id, auth_type=no_basic_auth)
-        headers = api_key_headers(hook.get_connection(self.conn_id).password)
-        options = {"check_response": False, "timeout": self.request_timeout}
-        while True:
-            try:
-                response = hook.run(job_endpoint(job_id), headers=headers, extra_options=dict(options))
-            except TRANSIENT_EXCEPTIONS as exc:
-                tracker.on_transient(describe_exception(exc, self.request_timeout))
-            else:
-                job = tracker.on_response(response.status_code, response.text)
-                if job is not None:
-                    return job
-            time.sleep(self.poll_interval)

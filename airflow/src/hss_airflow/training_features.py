@@ -1,4 +1,5 @@
-"""process_training_dataset: a raw dataset CSV -> the features CSV the training service reads.
+"""Training-feature extraction (the training chain's validate_training_config and process_training_dataset):
+a raw dataset CSV -> the features CSV the training service reads.
 
 A raw dataset has `song_id`, `song_path`, `is_hit` (0/1), maybe `lyrics` and maybe precomputed feature
 columns (every other column). Rows that carry features pass through; rows without any feature value are
@@ -26,9 +27,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contracts.catalog import AUDIO, AUDIO_ANALYZE, CONTENT, LYRICS_ANALYZE, Endpoint, ServiceSpec
 from contracts.common import IDENTIFIER_PATTERN
-from hss_airflow.feature_client import call_service
-from hss_airflow.service_calls import ServiceRejected, read_sidecar_lyrics
+from contracts.data_layout import FEATURES
+from contracts.training import ID_COLUMNS, LABEL
+from hss_airflow import hooks
+from hss_airflow.hooks import ServiceRejected
+from hss_airflow.lyrics import read_sidecar_lyrics
 from hss_airflow.settings import settings
 from hss_airflow.storage import DataPathError, atomic_write_bytes, relative_to_root, resolve_in_root
 
@@ -37,8 +42,6 @@ if TYPE_CHECKING:  # pandas is imported where it is used: every DAG-file parse i
 
 log = logging.getLogger(__name__)
 
-ID_COLUMNS = ("song_id", "song_path", "lyrics")
-LABEL = "is_hit"
 MAX_DROPPED_SHARE = 0.2
 PARALLEL_BATCHES = 2  # max_active_tis_per_dagrun of the mapped extraction task (and hss_audio's slots)
 _ID = re.compile(IDENTIFIER_PATTERN)
@@ -56,12 +59,44 @@ class DatasetMissing(DatasetError):
         self.relative, self.absolute = relative, absolute
 
 
+PARTS = ".parts"  # under FEATURES: one folder of part files per training while its batches run
+
+# kind -> (service, endpoint): the two calls that extract one row's features
+SERVICES: dict[str, tuple[ServiceSpec, Endpoint]] = {
+    "audio": (AUDIO, AUDIO_ANALYZE),
+    "content": (CONTENT, LYRICS_ANALYZE),
+}
+
+
+def call_service(
+    kind: str, payload: dict[str, Any], *, timeout: float = 300.0, attempts: int = 4, backoff: float = 1.0
+) -> dict[str, Any]:
+    """POST `payload` to the `kind` service ("audio" / "content") through the hook; the validated response.
+
+    Called from worker threads (a fresh hook per call). A 4xx -> ServiceRejected (the row is dropped and
+    reported); still transient after the retries -> ServiceUnavailable (the task fails, Airflow retries it).
+    A 401 means the API key is wrong, not that the row is bad: ServiceUnavailable too, so no row is silently
+    dropped for it. The timeout is longer than the operators': a batch queues many songs on workflow-audio's
+    worker pool at once, and a request waits there for a free worker."""
+    service, endpoint = SERVICES[kind]
+    return hooks.call_service(
+        service,
+        endpoint,
+        payload,
+        timeout=timeout,
+        attempts=attempts,
+        backoff=backoff,
+        logger=log,
+        unauthorized_is_transient=True,
+    )
+
+
 def features_path_for(training_id: str) -> str:
-    return f"training_data/features/{training_id}.csv"
+    return f"{FEATURES}/{training_id}.csv"
 
 
 def part_path_for(training_id: str, batch: int) -> str:
-    return f"training_data/features/.parts/{training_id}/batch_{batch:05d}.csv"
+    return f"{FEATURES}/{PARTS}/{training_id}/batch_{batch:05d}.csv"
 
 
 def _lines(rows: list[int], limit: int = 5) -> str:

@@ -1,4 +1,5 @@
-"""The plain logic behind the operators (hss_airflow.service_calls), without Airflow or a network."""
+"""The policy behind WorkflowServiceHook (hss_airflow.hooks: validation, retries, training jobs) and the
+operators' input coercion and lyrics sidecar, without a network."""
 
 from __future__ import annotations
 
@@ -18,28 +19,21 @@ from contracts.audio import AudioAnalysisRequest, AudioAnalysisResponse
 from contracts.catalog import TRAINING_JOB
 from contracts.content import MAX_LYRICS_CHARS
 from contracts.training import TrainingJob
-from hss_airflow.service_calls import (
-    MAX_BACKOFF_S,
-    MAX_RETRY_AFTER_S,
-    JobTracker,
-    ServiceRejected,
-    ServiceUnavailable,
-    api_key_headers,
-    coerce_document,
-    coerce_optional_text,
+from hss_airflow.hooks.errors import ServiceRejected, ServiceUnavailable
+from hss_airflow.hooks.retry import MAX_BACKOFF_S, MAX_RETRY_AFTER_S, http_retry_args, retry_after_seconds
+from hss_airflow.hooks.training_jobs import JobTracker, job_endpoint, job_result
+from hss_airflow.hooks.validation import (
     error_summary,
-    http_retry_args,
     interpret_response,
     is_retryable_status,
-    job_endpoint,
-    job_result,
-    read_sidecar_lyrics,
-    retry_after_seconds,
     validate_request,
     validate_response,
 )
+from hss_airflow.hooks.workflow_service import api_key_headers
+from hss_airflow.lyrics import read_sidecar_lyrics
+from hss_airflow.operators.inputs import coerce_document, coerce_optional_text
 
-LOG = logging.getLogger("test_service_calls")
+LOG = logging.getLogger("test_hooks")
 ENVELOPE_404 = json.dumps(
     {
         "error": {
@@ -189,7 +183,7 @@ def test_a_full_queue_is_waited_out_beyond_the_attempts_of_real_failures() -> No
 
 
 def test_back_pressure_gives_up_after_its_budget() -> None:
-    from hss_airflow.service_calls import BACKPRESSURE_BUDGET_S, ServiceUnavailable
+    from hss_airflow.hooks.retry import BACKPRESSURE_BUDGET_S
 
     busy = response(429, "", {"Retry-After": "60"})
     with pytest.raises(ServiceUnavailable, match="still failing after"):
