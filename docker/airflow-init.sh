@@ -2,7 +2,8 @@
 # The compose init service (docker-compose.yml airflow-init), after Airflow's own compose file: a one-shot that
 # every Airflow component waits for. It starts as root with CHOWN/DAC_OVERRIDE/FOWNER/SETUID/SETGID only:
 #   1. hss-init-checks: refuse placeholder secrets; hand folders Docker created as root to AIRFLOW_UID:0; create
-#      the data root's folders (docker/init_checks.py);
+#      the data root's folders (contracts.data_layout); move layout-1 song results to results/songs/ (as
+#      AIRFLOW_UID) (docker/init_checks.py);
 #   2. as AIRFLOW_UID:0 from here on (setpriv): seed the Git DAG repository from airflow/dags when it is missing
 #      (an existing one is left alone: `make dags-deploy` owns its history), migrate the metadata DB, import the
 #      pools, write SimpleAuthManager's passwords file.

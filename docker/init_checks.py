@@ -5,23 +5,29 @@
    before `make up` ever ran), and `.stack/` above them. Such a folder is handed to AIRFLOW_UID:0 with mode
    0770 (`.stack/` itself keeps its mode); a folder someone else owns is left alone, and refused with its
    owner named if AIRFLOW_UID cannot write it. Nothing becomes world-writable.
-2. The data root's folders (contracts.data_root.DATA_FOLDERS) are created, owned by AIRFLOW_UID:0.
-3. Secrets, last (a refused start leaves no root-owned folder the user cannot delete): every secret of the
-   stack (contracts.deployment_secrets.SECRET_NAMES) is set and is not a placeholder (`change-me…`, or the
-   Fernet key an earlier .env.example published). A stack whose JWT secret anyone can read in the repository
-   must not start.
+2. The data root's folders (contracts.data_layout.FOLDERS, parents first) are created, owned by AIRFLOW_UID:0,
+   mode 0770.
+3. Secrets (after the folders: a refused start leaves no root-owned folder the user cannot delete): every secret
+   of the stack (contracts.deployment_secrets.SECRET_NAMES) is set and is not a placeholder (`change-me…`, or
+   the Fernet key an earlier .env.example published). A stack whose JWT secret anyone can read in the
+   repository must not start.
+4. Layout-1 song results (`results/<song_id>/`) are moved to `results/songs/<song_id>/`
+   (contracts.data_layout.migrate_song_results), in a child process running as AIRFLOW_UID:0, never as root:
+   every container can write the data root, and a symlink planted there must not steer a root rename. A
+   rename keeps owners, so nothing moved becomes root's; results/songs/ itself was created in step 2.
 
 Everything after this (the DAG repository seed, `airflow db migrate`, …) runs as AIRFLOW_UID (airflow-init.sh).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
 from pathlib import Path
 
-from contracts.data_root import DATA_FOLDERS
+from contracts.data_layout import RESULTS, SONG_RESULTS, DataLayout, migrate_song_results
 from contracts.deployment_secrets import GENERATE_HINT, secret_problems
 
 DATA_ROOT = Path("/app/data")
@@ -85,6 +91,51 @@ def prepare_folder(path: Path, uid: int) -> None:
         )
 
 
+def create_data_folders(uid: int) -> None:
+    """The data root and every folder of the layout that is missing, parents first, as AIRFLOW_UID:0 0770."""
+    for folder in DataLayout(DATA_ROOT).all_folders():
+        if not folder.exists():
+            folder.mkdir()
+            os.chown(folder, uid, 0)
+            folder.chmod(0o770)
+
+
+def migrate_results(uid: int) -> list[str]:
+    """migrate_song_results on the data root as AIRFLOW_UID:0 (a forked child drops root first); the moved ids."""
+    if os.geteuid() != 0 or uid == 0:
+        return migrate_song_results(DATA_ROOT)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answers {"moved": [...]} or {"error": "..."} through the pipe, never returns
+        code = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "w") as out:
+                try:
+                    os.setgroups([])
+                    os.setgid(0)
+                    os.setuid(uid)
+                    answer = {"moved": migrate_song_results(DATA_ROOT)}
+                except Exception as exc:
+                    answer = {"error": f"{type(exc).__name__}: {exc}"}
+                json.dump(answer, out)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as result:
+        text = result.read()  # before waiting: a long list must not block the child on a full pipe
+    os.waitpid(pid, 0)
+    answer = json.loads(text) if text else {"error": "the migration process ended without an answer"}
+    if "error" in answer:
+        fail(
+            f"moving layout-1 song results ({DATA_ROOT}/{RESULTS}/<song_id>/) to {SONG_RESULTS}/ as "
+            f"AIRFLOW_UID={uid} failed: {answer['error']}. Give the folders to that uid "
+            f"(sudo chown -R {uid} <the host data folder>) and start again."
+        )
+    return answer["moved"]
+
+
 def warn_foreign_uid(uid: int) -> None:
     """A bare `docker compose up` runs as uid 50000: the user's files then belong to a uid that is not theirs."""
     try:
@@ -108,13 +159,14 @@ def main() -> int:
     for folder in HOST_FOLDERS:
         if folder.exists():
             prepare_folder(folder, uid)
-    for name in DATA_FOLDERS:
-        folder = DATA_ROOT / name
-        if not folder.exists():
-            folder.mkdir(parents=True)
-            os.chown(folder, uid, 0)
-            folder.chmod(0o770)
+    create_data_folders(uid)
     check_secrets()  # after the folders: a refused start must not leave root-owned folders the user cannot delete
+    moved = migrate_results(uid)  # after the secrets: a refused start changes nothing in the data
+    if moved:
+        print(
+            f"airflow-init: moved {len(moved)} song result folder(s) from {RESULTS}/<song_id>/ to {SONG_RESULTS}/",
+            flush=True,
+        )
     print("airflow-init: secrets and folders checked", flush=True)
     return 0
 

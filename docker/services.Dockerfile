@@ -1,5 +1,5 @@
 # The five FastAPI services share one image; SERVICE_APP and PORT pick the service
-# (e.g. SERVICE_APP=services.audio.app:app PORT=8001 — contracts/catalog.py lists them).
+# (e.g. SERVICE_APP=services.audio.app:app PORT=8001 — contracts/src/contracts/catalog.py lists them).
 # Only the `services` dependency group of uv.lock is installed (no Airflow, no dev tools), at the locked versions.
 ARG HSS_PYTHON_IMAGE=python:3.11-slim-bookworm
 

@@ -13,7 +13,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-DATA_DIRS = ("songs", "training_data", "models", "results")
+from contracts.data_layout import DataLayout
+
 TEST_API_KEY = "test-api-key-for-the-service-tests"
 TEST_SIGNING_KEY = "test-model-signing-key-for-the-service-tests"
 API_KEY_HEADERS = {"X-API-Key": TEST_API_KEY}
@@ -24,10 +25,14 @@ def keyed_client(app: FastAPI, **kwargs) -> TestClient:
     return TestClient(app, headers=API_KEY_HEADERS, **kwargs)
 
 
+def lay_out(root: Path) -> Path:
+    """Create every folder of the data layout (contracts.data_layout) under `root`, as the stacks do; return root."""
+    for folder in DataLayout(root).all_folders():
+        folder.mkdir(parents=True, exist_ok=True)
+    return root
+
+
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
-    """A fresh data root laid out like HSS_DATA_ROOT (songs/, training_data/, models/, results/)."""
-    root = tmp_path / "data"
-    for sub in DATA_DIRS:
-        (root / sub).mkdir(parents=True)
-    return root
+    """A fresh data root laid out like HSS_DATA_ROOT (songs/, training_data/, models/, results/, ...)."""
+    return lay_out(tmp_path / "data")

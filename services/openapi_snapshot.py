@@ -22,9 +22,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import contracts
 from contracts.catalog import SERVICES, ServiceSpec
 
-SNAPSHOT_DIR = Path(__file__).resolve().parents[1] / "contracts" / "openapi"
+# The snapshots belong to the contracts project (contracts/openapi/, beside contracts/src/contracts).
+SNAPSHOT_DIR = Path(contracts.__file__).resolve().parents[2] / "openapi"
 
 
 SNAPSHOT_SECRETS = ("HSS_API_KEY", "HSS_MODEL_SIGNING_KEY")

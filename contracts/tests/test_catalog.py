@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from contracts.catalog import SERVICES, TRAINING_JOB
+from stack.paths import REPO_ROOT as REPO
 
-REPO = Path(__file__).resolve().parents[2]
-CATALOG = Path("contracts/catalog.py")
+CATALOG = Path("contracts/src/contracts/catalog.py")
 CONN_IDS = tuple(spec.conn_id for spec in SERVICES)
 ENDPOINTS = tuple(endpoint for spec in SERVICES for endpoint in spec.endpoints)
 # "/train/jobs/{job_id}" -> "/train/jobs/": what an f-string or a concatenation would spell

@@ -22,8 +22,7 @@ from contracts.data_root import (
     relative_to_root,
     resolve_in_root,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from stack.paths import REPO_ROOT
 
 
 @pytest.fixture
@@ -113,24 +112,29 @@ def test_data_path_error_is_a_value_error() -> None:
     assert issubclass(DataPathError, ValueError)
 
 
-# --- the lexical pattern (trigger-time check) agrees with resolve_in_root ---------------------------
+# --- the lexical pattern (trigger-time check): `..` refused, the rest left to resolve_in_root -----------
 
 
 @pytest.mark.parametrize(
-    ("raw", "inside"),
+    ("raw", "lexically_fine", "inside"),
     [
-        ("songs/a.wav", True),
-        ("./songs/a.wav", True),
-        ("songs/..hidden/a.wav", True),
-        ("songs/a..b.wav", True),
-        ("../secret.txt", False),
-        ("songs/../../secret.txt", False),
-        ("..", False),
-        ("/etc/passwd", False),
+        ("songs/a.wav", True, True),
+        ("./songs/a.wav", True, True),
+        ("songs/..hidden/a.wav", True, True),
+        ("songs/a..b.wav", True, True),
+        ("songs/a../b.wav", True, True),
+        ("../secret.txt", False, False),
+        ("songs/../../secret.txt", False, False),
+        ("songs/../a.wav", False, True),  # inside, yet refused at trigger time: no `..` segment at all
+        ("songs/..", False, True),
+        ("..", False, False),
+        ("/etc/passwd", True, False),  # absolute: the pattern lets it through, resolve_in_root refuses it
     ],
 )
-def test_the_pattern_refuses_what_resolve_in_root_refuses(root: Path, raw: str, inside: bool) -> None:
-    assert bool(re.match(data_path_pattern(root), raw)) is inside
+def test_the_pattern_refuses_dot_dot_and_resolve_in_root_decides_the_rest(
+    root: Path, raw: str, lexically_fine: bool, inside: bool
+) -> None:
+    assert bool(re.match(data_path_pattern(), raw)) is lexically_fine
     try:
         resolve_in_root(raw, root, must_exist=False)
         resolved_inside = True
@@ -139,13 +143,24 @@ def test_the_pattern_refuses_what_resolve_in_root_refuses(root: Path, raw: str, 
     assert resolved_inside is inside
 
 
-def test_the_pattern_accepts_absolute_paths_under_a_root_with_regex_characters(tmp_path: Path) -> None:
-    root = tmp_path / "da.ta+(1)"
-    root.mkdir()
-    pattern = data_path_pattern(root, r"\.[cC][sS][vV]$")
-    assert re.match(pattern, f"{root.resolve()}/x.csv") and re.match(pattern, "training_data/x.CSV")
-    assert not re.match(pattern, f"{tmp_path.resolve()}/daXta+(1)/x.csv")
-    assert not re.match(pattern, "training_data/x.txt")
+def test_the_pattern_is_the_same_for_every_root_and_refuses_empty_and_nul() -> None:
+    assert data_path_pattern() == data_path_pattern("")
+    pattern = data_path_pattern()
+    assert "data" not in pattern and "tmp" not in pattern  # names no root: a DAG Param reads the same everywhere
+    assert not re.match(pattern, "") and not re.match(pattern, "\x00songs/a.wav")
+
+
+def test_an_absolute_path_passes_the_pattern_and_resolve_in_root_refuses_one_outside(tmp_path: Path) -> None:
+    root = tmp_path / "da.ta+(1)"  # regex characters in the root change nothing: the pattern names no root
+    (root / "training_data").mkdir(parents=True)
+    pattern = data_path_pattern(r"\.[cC][sS][vV]$")
+    inside, outside = f"{root.resolve()}/training_data/x.csv", f"{tmp_path.resolve()}/daXta+(1)/x.csv"
+    assert re.match(pattern, inside) and re.match(pattern, outside) and re.match(pattern, "training_data/x.CSV")
+    assert not re.match(pattern, "training_data/x.txt") and not re.match(pattern, "../x.csv")
+    assert resolve_in_root(inside, root, must_exist=False) == root.resolve() / "training_data" / "x.csv"
+    with pytest.raises(DataPathError) as err:
+        resolve_in_root(outside, root, must_exist=False)
+    assert err.value.reason == DataPathError.OUTSIDE
 
 
 # --- atomic writes -------------------------------------------------------------------------------

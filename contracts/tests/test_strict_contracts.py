@@ -18,6 +18,7 @@ from contracts.content import LyricsAnalysisRequest
 from contracts.insights import InsightsRequest
 from contracts.prediction import PredictionRequest
 from contracts.training import JobStatus, PromotionRequest, TrainingRequest
+from fixtures.request_bodies import insights_body
 
 REQUESTS = sorted({e.request for s in SERVICES for e in s.endpoints if e.request is not None}, key=lambda m: m.__name__)
 
@@ -54,42 +55,6 @@ def test_the_insights_request_carries_the_three_analyses() -> None:
     names = {m.__name__ for m in _carried(InsightsRequest)}
     assert {"AudioAnalysisResponse", "AudioHighlights", "LyricsAnalysisResponse", "Sentiment"} <= names
     assert {"PredictionResponse", "Explanation"} <= names
-
-
-def insights_body() -> dict[str, Any]:
-    return {
-        "song_id": "song_1",
-        "audio": {
-            "song_id": "song_1",
-            "features": {"rhythm.bpm": 120.0},
-            "highlights": {
-                "tempo_bpm": 120.0,
-                "key": "C",
-                "scale": "major",
-                "key_strength": 0.8,
-                "duration_s": 30.0,
-                "loudness": -14.0,
-                "danceability": 1.2,
-            },
-            "feature_count": 1,
-            "extractor": "essentia",
-            "analysis_seconds": 1.5,
-        },
-        "content": {
-            "song_id": "song_1",
-            "instrumental": False,
-            "features": {"lyrics.hook_strength": 0.4},
-            "sentiment": {"compound": 0.5, "positive": 0.3, "negative": 0.0, "neutral": 0.7, "label": "positive"},
-            "analysis_seconds": 0.01,
-        },
-        "prediction": {
-            "song_id": "song_1",
-            "hit_probability": 0.6,
-            "model_version": "baseline-v1",
-            "baseline": True,
-            "explanations": [{"feature": "rhythm.bpm", "value": 120.0, "contribution": 0.05}],
-        },
-    }
 
 
 VALID: dict[type[BaseModel], dict[str, Any]] = {

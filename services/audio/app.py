@@ -7,17 +7,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 
-from contracts.audio import MIN_AUDIO_FEATURES, AudioAnalysisRequest, AudioAnalysisResponse
+from contracts.audio import AUDIO_FORMATS, MIN_AUDIO_FEATURES, AudioAnalysisRequest, AudioAnalysisResponse
 from contracts.catalog import AUDIO_ANALYZE
 from services.audio import __version__
 from services.audio.extractor import analyze_request
-from services.audio.files import SUPPORTED_FORMATS
 from services.audio.metrics import PoolMetrics
 from services.audio.pool import ExtractorPool
 from services.audio.settings import AudioSettings
 from services.common.app_factory import create_app, error_responses, lazy_app, settings_of
 
-DESCRIPTION = f"""Runs Essentia's MusicExtractor on one audio file of the data root ({", ".join(SUPPORTED_FORMATS)}).
+DESCRIPTION = f"""Runs Essentia's MusicExtractor on one audio file of the data root ({", ".join(AUDIO_FORMATS)}).
 
 Returns at least {MIN_AUDIO_FEATURES} numeric descriptors as a flat map whose key set is the same for every
 song (scalar descriptors by their Essentia name, fixed-size vectors as `name.<index>`) and the

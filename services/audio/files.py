@@ -26,6 +26,7 @@ import stat
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from contracts.audio import AUDIO_FORMATS
 from services.audio.headers import HEAD_BYTES, estimated_seconds, sniff_format, wav_overclaim
 from services.common.errors import (
     Conflict,
@@ -37,7 +38,6 @@ from services.common.errors import (
     Unprocessable,
 )
 
-SUPPORTED_FORMATS = ("wav", "mp3", "flac", "ogg")
 OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 COPY_CHUNK = 1024 * 1024
 
@@ -118,11 +118,11 @@ def inspect_file(path: Path, raw: str, max_file_bytes: int, max_duration_s: floa
     """Extension, type, size, magic bytes and declared duration; AudioError for the first problem found."""
     fmt = path.suffix.lower().lstrip(".")
     details: dict[str, Any] = {"path": raw}
-    if fmt not in SUPPORTED_FORMATS:
+    if fmt not in AUDIO_FORMATS:
         raise AudioError(
             "unsupported_format",
-            f"'{raw}' has an unsupported extension '{path.suffix}'; supported formats: {', '.join(SUPPORTED_FORMATS)}.",
-            {**details, "supported": list(SUPPORTED_FORMATS)},
+            f"'{raw}' has an unsupported extension '{path.suffix}'; supported formats: {', '.join(AUDIO_FORMATS)}.",
+            {**details, "supported": list(AUDIO_FORMATS)},
         )
     fd, st = open_audio(path, raw)
     try:

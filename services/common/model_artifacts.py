@@ -29,17 +29,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.common import IDENTIFIER_PATTERN, Probability
+from contracts.data_layout import LATEST_MODEL_FILE, MODEL_SIGNATURE_FILE, MODELS, DataLayout
 from contracts.training import ServingModel
 from services.common.errors import Unavailable
 from services.common.paths import atomic_write_text
 
 ARTIFACT_FORMAT = 1
-MODELS_DIR = "models"
 JOB_FILE = "job.json"
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.joblib"
-SIGNATURE_FILE = "model.sig.json"
-LATEST_FILE = "latest.json"
 PROMOTION_FILE = "promotion.json"
 
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
@@ -55,14 +53,14 @@ def is_valid_training_id(training_id: str) -> bool:
 
 
 def models_dir(root: Path) -> Path:
-    return root / MODELS_DIR
+    return DataLayout(root).models
 
 
 def model_dir(root: Path, training_id: str) -> Path:
     # Identifiers become folder names: refuse anything that is not a safe identifier ('..', '/', ...).
     if not is_valid_training_id(training_id):
         raise ValueError(f"invalid training id {training_id!r}")
-    return models_dir(root) / training_id
+    return DataLayout(root).model_of(training_id)
 
 
 def job_path(root: Path, training_id: str) -> Path:
@@ -78,12 +76,12 @@ def artifact_path(root: Path, training_id: str) -> Path:
 
 
 def signature_path(root: Path, training_id: str) -> Path:
-    return model_dir(root, training_id) / SIGNATURE_FILE
+    return model_dir(root, training_id) / MODEL_SIGNATURE_FILE
 
 
 def artifact_name(training_id: str) -> str:
     """The only artifact path (relative to the data root) latest.json may name for `training_id`."""
-    return f"{MODELS_DIR}/{training_id}/{MODEL_FILE}"
+    return f"{MODELS}/{training_id}/{MODEL_FILE}"
 
 
 def promotion_path(root: Path, training_id: str) -> Path:
@@ -91,7 +89,7 @@ def promotion_path(root: Path, training_id: str) -> Path:
 
 
 def latest_path(root: Path) -> Path:
-    return models_dir(root) / LATEST_FILE
+    return DataLayout(root).latest_model
 
 
 def training_id_of(model_version: str) -> str:
@@ -182,13 +180,13 @@ def _read_json_model(path: Path, kind: type[M], name: str) -> M | None:
 
 def read_latest(root: Path) -> LatestModel | None:
     """None when no model was ever promoted; ArtifactError when latest.json is unreadable."""
-    return _read_json_model(latest_path(root), LatestModel, f"{MODELS_DIR}/{LATEST_FILE}")
+    return _read_json_model(latest_path(root), LatestModel, f"{MODELS}/{LATEST_MODEL_FILE}")
 
 
 def latest_unavailable(exc: Exception) -> Unavailable:
     """The 503 of both services when latest.json cannot be read: nothing can say which model is served."""
     return Unavailable(
-        f"{MODELS_DIR}/{LATEST_FILE} cannot be read ({exc}); promote a model (POST /models/promote) or fix the file.",
+        f"{MODELS}/{LATEST_MODEL_FILE} cannot be read ({exc}); promote a model (POST /models/promote) or fix the file.",
         code="model_unavailable",
     )
 
@@ -200,7 +198,7 @@ def write_promotion(root: Path, record: ServingModel) -> None:
 
 def read_promotion(root: Path, training_id: str) -> ServingModel | None:
     """The last promotion of models/<training_id>/: None when it was never promoted; ArtifactError if unreadable."""
-    name = f"{MODELS_DIR}/{training_id}/{PROMOTION_FILE}"
+    name = f"{MODELS}/{training_id}/{PROMOTION_FILE}"
     return _read_json_model(promotion_path(root, training_id), ServingModel, name)
 
 

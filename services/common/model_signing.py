@@ -34,12 +34,11 @@ from typing import Literal
 import joblib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contracts.data_layout import MODEL_SIGNATURE_FILE, MODELS
 from contracts.deployment_secrets import MODEL_SIGNING_KEY_ENV
 from services.common.model_artifacts import (
     ARTIFACT_FORMAT,
     MODEL_FILE,
-    MODELS_DIR,
-    SIGNATURE_FILE,
     ArtifactError,
     WeightedEnsemble,
     artifact_path,
@@ -68,7 +67,7 @@ class UntrustedArtifact(ArtifactError):
         self.training_id = training_id
         self.problem = problem
         super().__init__(
-            f"{MODELS_DIR}/{training_id}/{MODEL_FILE} is not signed by this deployment's key "
+            f"{MODELS}/{training_id}/{MODEL_FILE} is not signed by this deployment's key "
             f"({SIGNING_KEY_ENV}): {problem}. It was not loaded; {RETRAIN_HINT}."
         )
 
@@ -153,7 +152,7 @@ def file_identity(root: Path, training_id: str) -> tuple[FileIdentity, FileIdent
 def _read_contained(path: Path, folder: str, training_id: str, limit: int) -> tuple[bytes, FileIdentity]:
     """The bytes of `path`, a regular file directly in the real folder `folder`, read through one descriptor."""
     if os.path.dirname(os.path.realpath(path)) != folder:
-        raise UntrustedArtifact(training_id, f"{path.name} resolves outside {MODELS_DIR}/{training_id}/ (a symlink)")
+        raise UntrustedArtifact(training_id, f"{path.name} resolves outside {MODELS}/{training_id}/ (a symlink)")
     try:  # O_NOFOLLOW: a symlink swapped in after the check fails here; O_NONBLOCK: a FIFO never blocks
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -177,7 +176,7 @@ def read_verified(root: Path, training_id: str, key: bytes) -> VerifiedArtifact:
     signed by `key`; ValueError for a training_id that is not an identifier."""
     folder = os.path.realpath(model_dir(root, training_id))
     if folder != os.path.join(os.path.realpath(models_dir(root)), training_id):
-        raise UntrustedArtifact(training_id, f"{MODELS_DIR}/{training_id}/ is a symlink to another folder")
+        raise UntrustedArtifact(training_id, f"{MODELS}/{training_id}/ is a symlink to another folder")
     data, model_identity = _read_contained(artifact_path(root, training_id), folder, training_id, MAX_ARTIFACT_BYTES)
     try:
         text, record_identity = _read_contained(
@@ -185,14 +184,14 @@ def read_verified(root: Path, training_id: str, key: bytes) -> VerifiedArtifact:
         )
     except FileNotFoundError:
         raise UntrustedArtifact(
-            training_id, f"it has no {SIGNATURE_FILE} (written before models were signed, or not by training)"
+            training_id, f"it has no {MODEL_SIGNATURE_FILE} (written before models were signed, or not by training)"
         ) from None
     try:
         record = ArtifactSignature.model_validate_json(text)
     except ValidationError:
-        raise UntrustedArtifact(training_id, f"{SIGNATURE_FILE} is not a valid signature record") from None
+        raise UntrustedArtifact(training_id, f"{MODEL_SIGNATURE_FILE} is not a valid signature record") from None
     if record.training_id != training_id:
-        raise UntrustedArtifact(training_id, f"{SIGNATURE_FILE} is the record of training '{record.training_id}'")
+        raise UntrustedArtifact(training_id, f"{MODEL_SIGNATURE_FILE} is the record of training '{record.training_id}'")
     digest = hashlib.sha256(data).hexdigest()
     if not hmac.compare_digest(digest, record.sha256):
         raise UntrustedArtifact(training_id, "the file's sha256 differs from the signed one (changed since)")
@@ -203,7 +202,7 @@ def read_verified(root: Path, training_id: str, key: bytes) -> VerifiedArtifact:
 
 def unpickle_verified(verified: VerifiedArtifact) -> WeightedEnsemble:
     """The model from bytes read_verified() returned (never from the file again)."""
-    name = f"{MODELS_DIR}/{verified.training_id}/{MODEL_FILE}"
+    name = f"{MODELS}/{verified.training_id}/{MODEL_FILE}"
     try:
         model = joblib.load(io.BytesIO(verified.data))
     except Exception as exc:  # signed, yet unreadable here (e.g. another library version): say which

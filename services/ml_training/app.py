@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Path, Request
 
 from contracts.catalog import MODEL_CURRENT, MODEL_PROMOTE, TRAINING_JOB, TRAINING_START
 from contracts.common import IDENTIFIER_PATTERN
+from contracts.data_layout import DataLayout
 from contracts.training import PromotionRequest, ServingModel, TrainingAccepted, TrainingJob, TrainingRequest
 from services.common.app_factory import create_app, error_responses, lazy_app, link_to, settings_of
 from services.common.errors import NotFound, Unprocessable
@@ -214,7 +215,7 @@ def build_app(settings: TrainingSettings | None = None) -> FastAPI:
             manager.stop()
 
     def ready_checks(_app: FastAPI) -> dict[str, bool]:
-        models = root / "models"
+        models = DataLayout(root).models
         return {
             "worker_pool": manager.alive,
             "models_dir_writable": models.is_dir() and os.access(models, os.W_OK),

@@ -37,11 +37,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from contracts.training import ModelMetrics, TrainingMetrics
+from contracts.training import ID_COLUMNS, LABEL, ModelMetrics, TrainingMetrics
 from services.common.model_artifacts import EnsembleMember, WeightedEnsemble
 
-LABEL = "is_hit"
-ID_COLUMNS = ("song_id", "song_path", "lyrics")
 MIN_ROWS = 20
 MIN_PER_CLASS = 6  # the SVM calibrates inside each training fold (3-fold): it needs a few of each class
 RECIPE = "smart-ensemble-v1"  # change it when the model recipes change: it is part of model_version

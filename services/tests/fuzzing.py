@@ -30,7 +30,8 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import is_unexpected_http_status_case
 
 from contracts.catalog import SERVICES
-from services.conftest import DATA_DIRS
+from contracts.data_layout import DataLayout
+from services.conftest import lay_out
 
 FUZZ_EXAMPLES = int(os.environ.get("HSS_FUZZ_EXAMPLES", "40"))
 FUZZ_SCENARIOS = int(os.environ.get("HSS_FUZZ_SCENARIOS", str(max(5, FUZZ_EXAMPLES // 4))))
@@ -114,9 +115,7 @@ def summary_lines() -> list[str]:
 def _fresh_root(name: str) -> Path:
     root = FUZZ_ROOT / name
     shutil.rmtree(root, ignore_errors=True)
-    for sub in DATA_DIRS:
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    return root
+    return lay_out(root)
 
 
 def _outside_link(root: Path, name: str) -> None:
@@ -129,7 +128,7 @@ def _outside_link(root: Path, name: str) -> None:
 def _seed_audio(root: Path) -> list[str]:
     from fixtures.audio import synth_song, write_empty, write_garbage, write_not_audio, write_samples, write_truncated
 
-    songs = root / "songs"
+    songs = DataLayout(root).songs
     synth_song(songs / "demo_song.mp3", seconds=6.0)  # AudioAnalysisRequest's documented example
     synth_song(songs / "short.wav", seconds=3.0, bpm=100.0, tonic="A", scale="minor", seed=1)
     write_empty(songs / "empty.mp3")
@@ -154,7 +153,7 @@ def _seed_training(root: Path) -> list[str]:
         make_too_few_rows_dataset,
     )
 
-    data = root / "training_data"
+    data = DataLayout(root).training_data
     make_features_dataset(root / DEMO_DATASET, n_rows=60, seed=3)
     make_one_class_dataset(data / "one_class.csv")
     make_missing_label_dataset(data / "no_label.csv")

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from contracts.catalog import MODEL_PROMOTE, SERVICES, TRAINING_JOB, TRAINING_START
+from contracts.data_layout import DataLayout
 from services.tests import fuzzing
 from services.tests.fuzzing import (
     EXTRA_CHECKS,
@@ -67,7 +68,7 @@ class TrainingWorkflow(training_schema.as_state_machine()):
     def setup(self) -> None:
         # Each scenario starts with no job and no promotion: scenarios stay independent, so hypothesis can
         # replay and shrink one (the job store and latest.json live in models/).
-        models = STATEFUL_ROOT / "models"
+        models = DataLayout(STATEFUL_ROOT).models
         shutil.rmtree(models)
         models.mkdir()
 

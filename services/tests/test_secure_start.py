@@ -23,7 +23,6 @@ from contracts.catalog import LYRICS_ANALYZE, SERVICES
 from services.common.security import GENERATE_COMMAND, InsecureConfiguration
 from services.conftest import TEST_SIGNING_KEY
 
-REPO = Path(__file__).resolve().parents[2]
 NAMES = [spec.name for spec in SERVICES]
 MODEL_SERVICES = ["workflow-ml-training", "workflow-ml-prediction"]
 SECRETS = ("HSS_API_KEY", "HSS_ALLOW_NO_API_KEY", "HSS_MODEL_SIGNING_KEY")
@@ -137,7 +136,7 @@ def _free_port() -> int:
 def _uvicorn(app: str, env: dict[str, str], port: int) -> subprocess.Popen:
     clean = {k: v for k, v in os.environ.items() if k not in SECRETS}
     argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    return subprocess.Popen(argv, cwd=REPO, env={**clean, **env}, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    return subprocess.Popen(argv, env={**clean, **env}, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
 
 
 @pytest.mark.parametrize(

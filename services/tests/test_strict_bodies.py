@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from contracts.catalog import AUDIO_ANALYZE, INSIGHTS_GENERATE, LYRICS_ANALYZE, PREDICT_SINGLE, TRAINING_START
 from contracts.errors import ErrorEnvelope
-from contracts.tests.test_strict_contracts import insights_body
+from fixtures.request_bodies import insights_body
 from services.conftest import TEST_API_KEY, TEST_SIGNING_KEY, keyed_client
 
 

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contracts.catalog import AUDIO_ANALYZE
+from contracts.data_layout import DataLayout
 from fixtures.audio import (
     synth_song,
     write_empty,
@@ -30,7 +31,7 @@ from services.audio.extractor import EXTRACTOR_OPTIONS, FIXED_VECTORS
 from services.audio.settings import AudioSettings
 from services.audio.tests.support import wait_ready, worker_pids
 from services.common.errors import Unavailable
-from services.conftest import TEST_API_KEY, keyed_client
+from services.conftest import TEST_API_KEY, keyed_client, lay_out
 
 ANALYZE = AUDIO_ANALYZE.path
 
@@ -38,10 +39,8 @@ ANALYZE = AUDIO_ANALYZE.path
 @pytest.fixture(scope="module")
 def audio_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root with the songs and bad files of this module (each synthesized once)."""
-    root = tmp_path_factory.mktemp("audio") / "data"
-    for sub in ("songs", "training_data", "models", "results"):
-        (root / sub).mkdir(parents=True)
-    songs = root / "songs"
+    root = lay_out(tmp_path_factory.mktemp("audio") / "data")
+    songs = DataLayout(root).songs
     for fmt in ("wav", "mp3"):
         synth_song(songs / f"c_major_120.{fmt}", bpm=120.0, tonic="C", scale="major", seconds=30.0)
     for fmt in ("flac", "ogg"):

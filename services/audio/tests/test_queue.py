@@ -26,7 +26,7 @@ from fixtures.audio import synth_song
 from services.audio.app import build_app
 from services.audio.settings import AudioSettings
 from services.audio.tests import worker_hooks
-from services.conftest import API_KEY_HEADERS, DATA_DIRS, TEST_API_KEY
+from services.conftest import API_KEY_HEADERS, TEST_API_KEY, lay_out
 
 pytestmark = pytest.mark.slow  # the worker imports Essentia as it warms
 
@@ -78,9 +78,7 @@ def wait_until(condition: Callable[[], bool], within_s: float = 10.0, what: str 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("queue") / "data"
-    for sub in DATA_DIRS:
-        (root / sub).mkdir(parents=True)
+    root = lay_out(tmp_path_factory.mktemp("queue") / "data")
     synth_song(root / "songs" / "short.wav", seconds=3.0)
     app = build_app(AudioSettings(data_root=root, pool_size=1, max_queue=1, api_key=TEST_API_KEY))
     port = _free_port()

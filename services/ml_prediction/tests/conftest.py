@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from contracts.training import PromotionRequest
 from fixtures.datasets import features_frame
-from services.conftest import DATA_DIRS, TEST_API_KEY, TEST_SIGNING_KEY, keyed_client
+from services.conftest import TEST_API_KEY, TEST_SIGNING_KEY, keyed_client, lay_out
 from services.ml_prediction.app import build_app
 from services.ml_prediction.settings import PredictionSettings
 from services.ml_training.promotion import Promoter
@@ -46,9 +46,7 @@ def song_features(seed: int = 99, index: int = 0) -> tuple[dict[str, float], dic
 @pytest.fixture(scope="session")
 def trained_root(tmp_path_factory) -> tuple[Path, str]:
     """A data root holding one trained and promoted model ('pred_a'). Do not modify it."""
-    root = tmp_path_factory.mktemp("pred_trained") / "data"
-    for sub in DATA_DIRS:
-        (root / sub).mkdir(parents=True)
+    root = lay_out(tmp_path_factory.mktemp("pred_trained") / "data")
     return root, train_model(root, "pred_a")
 
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contracts.catalog import TRAINING_JOB
-from services.conftest import DATA_DIRS, TEST_API_KEY, TEST_SIGNING_KEY, keyed_client
+from services.conftest import TEST_API_KEY, TEST_SIGNING_KEY, keyed_client, lay_out
 from services.ml_training.app import build_app
 from services.ml_training.settings import TrainingSettings
 from services.ml_training.tests.support import train_in_process
@@ -63,10 +63,7 @@ def new_root(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """new_root(name): a data root laid out like HSS_DATA_ROOT, for module-scoped fixtures."""
 
     def make(name: str) -> Path:
-        root = tmp_path_factory.mktemp(name) / "data"
-        for sub in DATA_DIRS:
-            (root / sub).mkdir(parents=True)
-        return root
+        return lay_out(tmp_path_factory.mktemp(name) / "data")
 
     return make
 
