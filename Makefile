@@ -88,22 +88,22 @@ e2e: install ## Full-stack DAG runs, faults, bad input, auth (E2E_BACKEND=auto|d
 	code=$$?; echo "make e2e: $$(( $$(date +%s) - start )) s, exit $$code"; exit $$code
 
 up: install ## Start the full stack in the background (docker if a daemon answers, else local processes); prints URLs + login
-	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m e2e.stack_cli --workers $(WORKERS) up
+	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m stack --workers $(WORKERS) up
 
 down: ## Stop what `make up` started
-	$(RUN) python -m e2e.stack_cli down
+	$(RUN) python -m stack down
 
 status: ## Show what `make up` runs (.stack/stack.json) and whether each part answers
-	$(RUN) python -m e2e.stack_cli status
+	$(RUN) python -m stack status
 
 dags-deploy: ## Commit airflow/dags into the running full stack's Git DAG bundle hss-dags (a new DAG version)
-	$(RUN) python -m e2e.dags_cli deploy $(if $(FORCE),--force,)
+	$(RUN) python -m stack.dags deploy $(if $(FORCE),--force,)
 
 dags-rollback: ## Make the previous deploy's DAG content current again, as a new DAG version
-	$(RUN) python -m e2e.dags_cli rollback
+	$(RUN) python -m stack.dags rollback
 
 dags-history: ## The deploys of the running full stack's DAG repository, newest first
-	$(RUN) python -m e2e.dags_cli history
+	$(RUN) python -m stack.dags history
 
 load: install ## Locust against the make-up stack (started when none is up): totals, PASS/FAIL per threshold, reports in load/reports/
 	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m load.run --profile $(LOAD_PROFILE) $(LOAD_ARGS)
@@ -130,7 +130,7 @@ bench-audio: ## Time Essentia on a 30 s song called directly vs through workflow
 	$(RUN) python -m load.bench.audio_direct
 
 demo: install ## The main job: services + Airflow (SQLite, LocalExecutor) in .stack/, train, analyse a song, show results
-	$(RUN) python -m e2e.demo $(DEMO_ARGS)
+	$(RUN) python -m stack.demo $(DEMO_ARGS)
 
 clean: ## Remove caches, local data, .stack/ and artifacts/ (keeps .venv and .env); run make down first
 	rm -rf .pytest_cache .ruff_cache .import_linter_cache .hypothesis data .stack artifacts

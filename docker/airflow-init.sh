@@ -21,7 +21,7 @@ repo=/opt/airflow/dags-repo
 source_dir=/opt/hss/dags-source  # the checkout's airflow/dags, mounted read-only
 [ -n "$(ls -A "$source_dir" 2>/dev/null)" ] || source_dir=/opt/airflow/dags  # else the copy in the image
 if [ ! -f "$repo/HEAD" ]; then
-  # The same layout `make up` creates (e2e/harness/dag_repo.py): a bare repository, branch main, dags/*.py.
+  # The same layout `make up` creates (stack/dag_repo.py): a bare repository, branch main, dags/*.py.
   work=$(mktemp -d)
   mkdir "$work/dags"
   find "$source_dir" -maxdepth 1 -type f \( -name '*.py' -o -name .airflowignore \) -exec cp {} "$work/dags/" \;

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from e2e.client import AirflowClient, AirflowClientError
+from contracts.data_layout import SONGS
+from stack.client import AirflowClient, AirflowClientError
 
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)  # what JSON can carry
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | FLOATS | st.text(max_size=300)
@@ -31,7 +32,7 @@ JSON_VALUES = st.recursive(
 )
 # Strings near what a user types: paths that leave the root, ids with odd characters, long ones.
 NEAR_MISSES = st.sampled_from(
-    ["", " ", "../x.wav", "/etc/passwd", "songs/../../x.wav", "a/b", "-lead", "x" * 2000, "ü", "nan", "0", "true"]
+    ["", " ", "../x.wav", "/etc/passwd", f"{SONGS}/../../x.wav", "a/b", "-lead", "x" * 2000, "ü", "nan", "0", "true"]
 )
 MISSING = object()
 REPORTS: list[FuzzReport] = []  # every fuzz_dag of this process: the session's summary prints them

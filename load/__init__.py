@@ -6,7 +6,7 @@ Modules: `targets` (stack.json and the user-class catalog), `payloads` (real req
 `profiles` (profiles.toml and threshold evaluation), `locustfile` (the Locust users, loaded only by
 Locust: importing Locust monkey-patches the process with gevent), `run` (the CLI and `measure()`).
 
-Imports beyond the layer rule (load → contracts, fixtures): `run` reads stack.json's pids with
-e2e.harness.stack_file, the module that writes that file, and starts the stack by name
-(`python -m e2e.stack_cli up`); `bench/` drives the e2e harness (see its docstring).
+Imports: load builds on the stack tool (`stack`), never on e2e (import-linter: e2e and load are independent).
+`run` reads stack.json's pids with stack.stack_file, the module that writes that file, and starts the stack
+by name (`python -m stack up`); `bench/` drives the stack tool's LocalStack/DockerStack (see its docstring).
 """

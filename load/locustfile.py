@@ -18,22 +18,17 @@ from __future__ import annotations
 import logging
 import os
 import random
-import sys
 import time
 import uuid
-from pathlib import Path
 
-# `locust -f load/locustfile.py` puts load/ on sys.path, not the repo root: make `load.*` importable.
-_REPO_ROOT = str(Path(__file__).resolve().parents[1])
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
+# `locust -f load/locustfile.py` puts load/ on sys.path; `load.*` imports because the project's editable install
+# (uv sync) puts the repository root on every venv interpreter's path.
+import gevent
+from locust import FastHttpUser, between, constant_throughput, events, task
 
-import gevent  # noqa: E402
-from locust import FastHttpUser, between, constant_throughput, events, task  # noqa: E402
-
-from contracts import catalog  # noqa: E402
-from load import payloads  # noqa: E402
-from load.targets import (  # noqa: E402
+from contracts import catalog
+from load import payloads
+from load.targets import (
     AIRFLOW_LOGIN,
     AIRFLOW_POLL,
     AIRFLOW_TRIGGER,

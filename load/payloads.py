@@ -21,12 +21,13 @@ import requests
 
 from contracts.audio import AudioAnalysisRequest, AudioAnalysisResponse
 from contracts.content import LyricsAnalysisRequest, LyricsAnalysisResponse
+from contracts.data_layout import SONGS
 from contracts.insights import InsightsRequest
 from contracts.prediction import PredictionRequest, PredictionResponse
 from fixtures.lyrics import NAMED_LYRICS, generate_lyrics, write_sidecar
 from load.targets import AUDIO, CONTENT, PREDICTION, target_url
 
-SONGS_DIR = "songs/load"
+SONGS_DIR = f"{SONGS}/load"
 SONG_SECONDS = 8.0  # one full I-IV-V-I cycle at >= 120 BPM; ~0.5 s of Essentia on one core
 
 

@@ -5,7 +5,7 @@
     python -m load.run --list                             # the profiles in load/profiles.toml
 
 Steps: read the stack file (.stack/stack.json, what `make up` writes; when it is missing or its
-processes are gone, start the stack with `python -m e2e.stack_cli up` and say so — it keeps running
+processes are gone, start the stack with `python -m stack up` and say so — it keeps running
 afterwards, `make down` stops it), write the load songs into the data root, wait until the targeted
 services answer /ready (and Airflow has parsed the DAG), run Locust headless (at the end of the run
 time users finish what is in flight, up to 45 s, so a DAG run that started is measured), then print
@@ -40,13 +40,15 @@ from pathlib import Path
 
 import requests
 
-from e2e.harness.stack_file import pid_alive  # the module that defines stack.json reads it too
 from load import targets
-from load.payloads import prepare_songs
+from load.payloads import SONGS_DIR, prepare_songs
 from load.profiles import Profile, ProfileError, ThresholdResult, evaluate, get_profile, load_profiles
 from load.report import RequestStats, format_table, read_failures_csv, read_stats_csv
+from stack.paths import REPO_ROOT
+from stack.stack_file import pid_alive  # the module that defines stack.json reads it too
+from stack.waiting import WaitTimeout, answers, wait_until
 
-REPORTS_DIR = targets.REPO_ROOT / "load" / "reports"
+REPORTS_DIR = REPO_ROOT / "load" / "reports"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 CSV_PREFIX = "locust"
 READY_TIMEOUT_S = 180.0
@@ -104,13 +106,6 @@ class LoadResult:
 # ---- the stack -------------------------------------------------------------------------------------------
 
 
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).ok
-    except requests.RequestException:
-        return False
-
-
 def stack_problem(info: dict | None) -> str | None:
     """Why the stack that `info` describes cannot take load (None: it can)."""
     if info is None:
@@ -122,17 +117,17 @@ def stack_problem(info: dict | None) -> str | None:
         health = f"{targets.target_url(info, 'airflow')}/api/v2/monitor/health"
     except targets.TargetError as exc:
         return str(exc)
-    return None if _answers(health) else f"Airflow does not answer at {health}"
+    return None if answers(health, timeout=5) else f"Airflow does not answer at {health}"
 
 
 def ensure_stack(stack_file: Path, echo: Echo = say) -> dict:
-    """The stack file's targets; when the stack is not running, start it by name (`python -m e2e.stack_cli up`)."""
+    """The stack file's targets; when the stack is not running, start it by name (`python -m stack up`)."""
     info = targets.read_targets(stack_file) if stack_file.exists() else None
     if (problem := stack_problem(info)) is None:
         return info
-    command = [sys.executable, "-m", "e2e.stack_cli", "--state-dir", str(stack_file.parent), "up"]
+    command = [sys.executable, "-m", "stack", "--state-dir", str(stack_file.parent), "up"]
     echo(f"{stack_file}: {problem}; starting the stack: {shlex.join(command[1:])}")
-    if subprocess.run(command, cwd=targets.REPO_ROOT).returncode != 0:
+    if subprocess.run(command, cwd=REPO_ROOT).returncode != 0:
         raise LoadError("the stack did not come up (its output is above); fix that, then run the load test again")
     info = targets.read_targets(stack_file)
     if (problem := stack_problem(info)) is not None:
@@ -149,23 +144,26 @@ def wait_until_ready(stack_info: dict, user_classes: tuple[str, ...], echo: Echo
     checks = {name: _ready_check(f"{targets.target_url(stack_info, name)}/ready") for name in sorted(services)}
     if "AirflowUser" in user_classes:
         checks["airflow"] = lambda: _dag_problem(stack_info)
-    deadline, told = time.monotonic() + READY_TIMEOUT_S, set()
-    while checks:
+    told: set[str] = set()
+
+    def all_ready() -> bool:
         for name, check in list(checks.items()):
             if (problem := check()) is None:
                 checks.pop(name)
             elif name not in told:
                 echo(f"waiting for {name}: {problem}")
                 told.add(name)
-        if checks and time.monotonic() > deadline:
-            waiting = ", ".join(f"{name} ({check()})" for name, check in checks.items())
-            raise LoadError(f"not ready after {READY_TIMEOUT_S:.0f} s: {waiting}")
-        if checks:
-            time.sleep(1.0)
+        return not checks
+
+    try:
+        wait_until(all_ready, READY_TIMEOUT_S, 1.0, "the targets ready")
+    except WaitTimeout:
+        waiting = ", ".join(f"{name} ({check()})" for name, check in checks.items())
+        raise LoadError(f"not ready after {READY_TIMEOUT_S:.0f} s: {waiting}") from None
 
 
 def _ready_check(url: str) -> Callable[[], str | None]:
-    return lambda: None if _answers(url) else f"{url} is not ready"
+    return lambda: None if answers(url, timeout=5) else f"{url} is not ready"
 
 
 def _dag_problem(stack_info: dict) -> str | None:
@@ -194,7 +192,7 @@ def _dag_problem(stack_info: dict) -> str | None:
 
 def locust_command(profile: Profile, report_dir: Path) -> list[str]:
     return [
-        *(sys.executable, "-m", "locust", "-f", str(LOCUSTFILE.relative_to(targets.REPO_ROOT))),
+        *(sys.executable, "-m", "locust", "-f", str(LOCUSTFILE.relative_to(REPO_ROOT))),
         *("--headless", "-u", str(profile.users), "-r", str(profile.spawn_rate), "-t", profile.run_time),
         *("--csv", str(report_dir / CSV_PREFIX), "--csv-full-history", "--html", str(report_dir / "report.html")),
         *("--stop-timeout", str(STOP_TIMEOUT_S), "--only-summary"),
@@ -219,7 +217,7 @@ def _progress(history: Path) -> str | None:
 def _run_locust(command: list[str], env: dict, report_dir: Path, run_seconds: int, echo: Echo) -> int:
     log_path = report_dir / "locust.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=targets.REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         started, next_note, told_stop = time.monotonic(), PROGRESS_EVERY_S, False
         try:
             while process.poll() is None:
@@ -278,7 +276,7 @@ def measure(
     if any(targets.USER_CLASSES[c].needs_songs for c in chosen.user_classes):
         root = targets.data_root(stack_info)
         if written := prepare_songs(root):
-            echo(f"wrote {len(written)} load songs under {root / 'songs/load'}")
+            echo(f"wrote {len(written)} load songs under {root / SONGS_DIR}")
     wait_until_ready(stack_info, chosen.user_classes, echo)
     report_dir = _new_report_dir(Path(reports_dir or REPORTS_DIR).resolve(), chosen.name)  # Locust runs elsewhere
     command = locust_command(chosen, report_dir)

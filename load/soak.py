@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -32,12 +31,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from e2e.client import AirflowClient
-from e2e.harness.compose_project import memory_by_container
-from e2e.harness.memory import pss_by_group
+from contracts.data_layout import TRAINING_DATA
 from fixtures.datasets import make_features_dataset
 from load import targets
 from load.run import LoadError, ensure_stack, measure, print_result
+from stack.backend import recorded_stack
+from stack.client import AirflowClient
+from stack.config import StackConfig
+from stack.waiting import wait_until
 
 SAMPLE_EVERY_S = 15.0
 TRAIN_EVERY_S = 180.0
@@ -45,7 +46,7 @@ WARMUP_FRACTION, MIN_WARMUP_S = 0.2, 60.0
 MAX_GROWTH = 0.10
 NOISE_FLOOR_BYTES = 8 * 2**20
 RUNS_SETTLE_S = 600.0
-TRAINING_DATASET = "training_data/soak_features.csv"
+TRAINING_DATASET = f"{TRAINING_DATA}/soak_features.csv"
 SOAK_DAGS = ("comprehensive_analysis", "ml_training_smart_ensemble", "rescore_library", "batch_analysis")
 
 
@@ -56,17 +57,8 @@ def say(message: str) -> None:
 def process_memory(stack_file: Path) -> dict[str, float]:
     """name → bytes for every process (local) or container (docker) of the stack now."""
     info = json.loads(stack_file.read_text())
-    if info.get("backend") == "docker":
-        project = (info.get("compose") or {}).get("project", "")
-        names = subprocess.run(
-            ["docker", "ps", "--filter", f"label=com.docker.compose.project={project}", "--format", "{{.Names}}"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        return memory_by_container(names)
-    pids = {name: pid for name, pid in (info.get("pids") or {}).items() if pid}
-    by_group = pss_by_group(set(pids.values()))
-    return {name: float(by_group.get(pid, 0)) for name, pid in pids.items()}
+    config = StackConfig(state_dir=stack_file.parent)
+    return recorded_stack(info, config, progress=lambda _: None).memory_by_component(info)
 
 
 @dataclass
@@ -113,14 +105,18 @@ def runs_since(client: AirflowClient, since: datetime) -> dict[str, dict[str, st
 
 def settle(client: AirflowClient, since: datetime) -> dict[str, dict[str, str]]:
     """Wait until no run of the soak is queued or running (up to RUNS_SETTLE_S); return the final states."""
-    deadline = time.monotonic() + RUNS_SETTLE_S
-    while True:
+    states: dict[str, dict[str, str]] = {}
+
+    def settled() -> bool:
+        nonlocal states
         states = runs_since(client, since)
         open_runs = [r for runs in states.values() for r, s in runs.items() if s in ("queued", "running")]
-        if not open_runs or time.monotonic() > deadline:
-            return states
-        say(f"  waiting for {len(open_runs)} run(s) of the soak to finish…")
-        time.sleep(15)
+        if open_runs:
+            say(f"  waiting for {len(open_runs)} run(s) of the soak to finish…")
+        return not open_runs
+
+    wait_until(settled, RUNS_SETTLE_S, 15.0, "the soak's runs finished", raise_on_timeout=False)
+    return states
 
 
 def memory_rows(sampler: Sampler, warmup_s: float) -> list[dict]:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts import catalog
+from stack.paths import STACK_FILE
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_STACK_FILE = REPO_ROOT / ".stack" / "stack.json"
+DEFAULT_STACK_FILE = STACK_FILE
 # The locustfile reads the targets from this file (run.py passes a private copy of the stack dict).
 STACK_FILE_ENV = "HSS_LOAD_STACK_FILE"
 # "min,max" seconds between a service user's requests (a profile's wait_time_s); unset = the class default.

@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.harness.docker_stack import HOST_PORT_VARS
+from stack.docker_stack import HOST_PORT_VARS
+from stack.paths import COMPOSE_FILE, COMPOSE_TEST_OVERLAY, ENV_EXAMPLE, REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BASE = REPO_ROOT / "docker-compose.yml"
-OVERLAY = REPO_ROOT / "docker-compose.test.yml"
-ENV_EXAMPLE = REPO_ROOT / ".env.example"
+BASE = REPO_ROOT / COMPOSE_FILE
+OVERLAY = REPO_ROOT / COMPOSE_TEST_OVERLAY
 INSTALL_HINT = "sudo apt-get update && sudo apt-get install -y docker-compose   (or: make system-deps)"
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the harness tests: the compose file rendered once per module (base alone, and with the overlay)."""
+"""Fixtures of the compose-file tests: the compose file rendered once per module (base alone, and with the overlay)."""
 
 from __future__ import annotations
 

@@ -228,8 +228,8 @@ def test_overlay_run_has_no_fixed_host_ports_and_the_local_stacks_task_slots(wit
     """Docker and local figures compare only with the same slots: a worker's slot stays taken until Airflow's
     task supervisor exits, up to ~5 s after the task (its heartbeat-interval wait), so 2 slots per worker
     queued the next task of comprehensive_analysis for seconds (trigger→success 6.0 s vs 2.9 s locally)."""
-    from e2e.harness.airflow_stack import AirflowSettings
-    from e2e.harness.profiles import CELERY_ENV
+    from stack.airflow_stack import AirflowSettings
+    from stack.profiles import CELERY_ENV
 
     assert fixed_host_port_problems(with_overlay) == []
     key = "AIRFLOW__CELERY__WORKER_CONCURRENCY"
@@ -240,8 +240,8 @@ def test_overlay_run_has_no_fixed_host_ports_and_the_local_stacks_task_slots(wit
 
 def test_the_local_stacks_tuning_holds_in_compose_too(base: dict) -> None:
     """Same scheduler loop and heartbeat timeout as the local stacks, so docker and local figures compare."""
-    from e2e.harness.airflow_stack import SCHEDULER_IDLE_SLEEP_S
-    from e2e.harness.profiles import CELERY_ENV
+    from stack.airflow_stack import SCHEDULER_IDLE_SLEEP_S
+    from stack.profiles import CELERY_ENV
 
     scheduler = environment(base["services"]["airflow-scheduler"])
     assert float(scheduler["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"]) == SCHEDULER_IDLE_SLEEP_S
@@ -251,7 +251,7 @@ def test_the_local_stacks_tuning_holds_in_compose_too(base: dict) -> None:
 
 def test_every_airflow_component_has_the_analysis_deadline_and_the_smtp_sink(base: dict) -> None:
     """The deadline is read where the DAG is parsed, the mail sent where a task fails or a deadline passes."""
-    from e2e.harness.airflow_stack import ANALYSIS_DEADLINE_S
+    from stack.airflow_stack import ANALYSIS_DEADLINE_S
 
     for name in ("airflow-dag-processor", "airflow-scheduler", "airflow-worker", "airflow-triggerer"):
         env = environment(base["services"][name])
@@ -367,7 +367,7 @@ def test_each_check_reports_a_broken_configuration(base: dict, break_it, check) 
 
 
 def test_the_workers_preload_the_dag_modules_as_on_the_local_stack(base: dict, with_overlay: dict) -> None:
-    from e2e.harness.profiles import CELERY_ENV
+    from stack.profiles import CELERY_ENV
 
     key = "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"
     for cfg in (base, with_overlay):
@@ -378,7 +378,7 @@ def test_the_workers_preload_the_dag_modules_as_on_the_local_stack(base: dict, w
 def test_every_airflow_component_reads_the_dags_from_the_same_git_bundle_as_the_local_full_stack(
     tmp_path: Path,
 ) -> None:
-    from e2e.harness.dag_repo import REPO_IN_CONTAINERS, bundle_env
+    from stack.dag_repo import REPO_IN_CONTAINERS, bundle_env
 
     repo = tmp_path / "dags.git"
     rendered = render(tmp_path, [BASE, OVERLAY], {**overlay_run_env(), "HSS_DAGS_REPO": str(repo)})

@@ -12,9 +12,9 @@ limit, growth exponent), `audio` (benchmarks 1-2 through `python -m load.bench.a
 `airflow_runs` (the bench stack and timed DAG runs), `data` (synthesized inputs), `dags` (3-5),
 `growth` (6), `__main__` (the CLI).
 
-Import arrow (an addition to the layer rule load → contracts, fixtures): load/bench → e2e (LocalStack, AirflowClient,
-e2e.harness.service_metrics) and fixtures. The benchmarks drive the very stack and REST client the e2e
-tests use, so a figure here describes what `make e2e` proves works. Like the rest of load/, nothing here
+Imports: load/bench → stack (LocalStack, DockerStack, AirflowClient, stack.service_metrics), contracts and
+fixtures, never e2e. The benchmarks drive the very stack and REST client the e2e tests use, so a figure here
+describes what `make e2e` proves works. Like the rest of load/, nothing here
 imports services/ or airflow/: the services and Airflow run as processes, started by name (the one
 exception, `audio_direct`, imports the audio service's extractor options, in its own process).
 """

@@ -19,14 +19,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from e2e.client import AirflowClientError
-from e2e.harness.processes import LaunchError
+from contracts.data_layout import SONGS, TRAINING_DATA
 from load.bench import audio, dags, data, docker, growth, services, training, ui_pages
 from load.bench.airflow_runs import BenchStack
 from load.bench.report import Machine, Section, load_average, render_table, to_json, write_markdown
+from stack.client import AirflowClientError
+from stack.paths import ARTIFACTS as ARTIFACTS_ROOT
+from stack.paths import REPO_ROOT
+from stack.processes import LaunchError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO_ROOT / "artifacts" / "bench"
+ARTIFACTS = ARTIFACTS_ROOT / "bench"
 DEFAULT_REPORT = REPO_ROOT / "docs" / "PERFORMANCE.md"
 KEEP_RUNS = 3
 BENCHMARKS = ("overhead", "scaling", "services", "ui", "analysis", "batch", "training", "growth", "docker")
@@ -122,7 +124,7 @@ def _docker_benchmark(
     run_dir: Path, dag_params: dags.DagParams, sections: list[Section], say: Callable[[str], None]
 ) -> None:
     """The docker section, after the local stack is down (never both stacks at once on 2 cores)."""
-    from e2e.harness.compose_project import docker_available
+    from stack.compose_project import docker_available
 
     available, reason = docker_available()
     if not available:
@@ -155,7 +157,7 @@ def _local_stack_benchmarks(
     root = stack_dir / "data"
     say(f"▶ synthesizing the DAG benchmarks' inputs into {root}")
     song = data.analysis_song_path(dag_params.analysis_song_seconds)
-    batch_folder = f"songs/bench_batch_{dag_params.batch_songs}"
+    batch_folder = f"{SONGS}/bench_batch_{dag_params.batch_songs}"
     jobs: list[tuple[str, Callable[[], object]]] = []
     if "analysis" in chosen:
         seconds = dag_params.analysis_song_seconds
@@ -220,12 +222,12 @@ def _on_stack(
             datasets = [
                 (
                     f"{dag_params.training_rows} feature rows",
-                    f"training_data/bench_features_{dag_params.training_rows}.csv",
+                    f"{TRAINING_DATA}/bench_features_{dag_params.training_rows}.csv",
                     400,
                 )
             ]
             if dag_params.raw_songs:
-                raw = f"training_data/bench_raw_{dag_params.raw_songs}.csv"
+                raw = f"{TRAINING_DATA}/bench_raw_{dag_params.raw_songs}.csv"
                 datasets.append((f"{dag_params.raw_songs} raw songs", raw, dag_params.raw_batch_size))
             sections.append(
                 _guarded("training", "ml_training_smart_ensemble", lambda: training.training(bench, datasets, say), say)

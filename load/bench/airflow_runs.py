@@ -1,6 +1,6 @@
 """The full local stack the DAG benchmarks drive, and timed DAG runs through the REST API.
 
-`BenchStack` is e2e's `LocalStack("celery")` — PostgreSQL, Redis, CeleryExecutor, a worker, Flower and
+`BenchStack` is the stack tool's celery `LocalStack` — PostgreSQL, Redis, CeleryExecutor, a worker, Flower and
 the five services as local processes, exactly what `make e2e` tests — started under
 artifacts/bench/<time>/stack/ on free ports, with `AirflowClient` logged in. A `TimedRun` is a DAG run
 with its trigger time and every task instance's scheduled/queued/start/end times, so each benchmark can
@@ -24,11 +24,13 @@ import requests
 from airflow_client import client as af
 
 from contracts.catalog import TRAINING, TRAINING_JOB
-from e2e.client import AirflowClient, AirflowClientError
-from e2e.harness.base import Stack
-from e2e.harness.service_metrics import service_seconds
-from e2e.harness.stack import LocalStack
 from load.bench.limits import seconds_between
+from stack.base import Stack
+from stack.client import AirflowClient, AirflowClientError
+from stack.config import StackConfig
+from stack.local_stack import LocalStack
+from stack.service_metrics import service_seconds
+from stack.waiting import WaitTimeout, wait_until
 
 BENCH_DAGS = ("comprehensive_analysis", "batch_analysis", "ml_training_smart_ensemble")
 MAX_POLL_S = 2.0
@@ -108,9 +110,8 @@ class BenchStack:
         self, state_dir: Path, progress: Callable[[str], None], timeout: float = 300.0, stack: Stack | None = None
     ) -> None:
         self.progress = progress
-        self.stack = stack or LocalStack(
-            "celery", state_dir=state_dir, fixed_ports=False, progress=progress, timeout=timeout
-        )
+        config = StackConfig(profile="celery", state_dir=state_dir, fixed_ports=False, timeout=timeout)
+        self.stack = stack or LocalStack(config, progress=progress)
         self.client: AirflowClient | None = None
 
     def __enter__(self) -> BenchStack:
@@ -207,16 +208,18 @@ class BenchStack:
         the api-server and this process CPU that the measured runs would otherwise have — 0.3 s polls took
         ≈3 CPU-s from a 76 s batch run — and the figures are server-side times, which polling does not delay.
         """
-        started = time.monotonic()
-        pending, deadline = set(run_ids), started + timeout
-        while pending:
+        pending = set(run_ids)
+
+        def all_finished() -> bool:
             for run_id in list(pending):
                 if self.api.get_run(dag_id, run_id).state.value in ("success", "failed"):
                     pending.discard(run_id)
-            if pending and time.monotonic() > deadline:
-                raise AirflowClientError(f"{len(pending)} run(s) of {dag_id} not finished after {timeout:.0f} s")
-            if pending:
-                time.sleep(min(MAX_POLL_S, max(poll, (time.monotonic() - started) / 20)))
+            return not pending
+
+        try:
+            wait_until(all_finished, timeout, lambda waited: min(MAX_POLL_S, max(poll, waited / 20)), "runs finished")
+        except WaitTimeout:
+            raise AirflowClientError(f"{len(pending)} run(s) of {dag_id} not finished after {timeout:.0f} s") from None
 
     def run(self, dag_id: str, conf: dict, timeout: float = 900.0, poll: float = 0.3) -> TimedRun:
         """Trigger one run, wait for it, return its timings; RunFailed when it did not succeed."""

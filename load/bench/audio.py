@@ -20,8 +20,8 @@ from typing import Any
 
 from load.bench.limits import essentia_limit_per_min
 from load.bench.report import Figure, Section, Target
+from stack.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 OVERHEAD_TARGET = 1.10  # service / direct
 SPEEDUP_TARGET = 1.7  # pool 2 vs pool 1
 

@@ -42,6 +42,8 @@ from typing import Any
 import requests
 
 from contracts.catalog import AUDIO_ANALYZE
+from load.bench.cpu import machine_busy_s, own_tree_cpu_s
+from stack.waiting import WaitTimeout, answers, wait_until
 
 SONG_BPMS = (96, 104, 112, 120, 128, 136, 144, 152)
 SONG_TONICS = ("C", "D", "E", "F", "G", "A")
@@ -62,16 +64,17 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def _wait_ready(base: str, server: subprocess.Popen, log: Path, within_s: float = 180.0) -> float:
     started = time.perf_counter()
-    while time.perf_counter() - started < within_s:
+
+    def ready() -> bool:
         if server.poll() is not None:
             raise SystemExit(f"the service exited with {server.returncode} before it was ready:\n{_tail(log)}")
-        try:
-            if requests.get(f"{base}/ready", timeout=2).status_code == 200:
-                return time.perf_counter() - started
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"the service was not ready within {within_s} s:\n{_tail(log)}")
+        return answers(f"{base}/ready", timeout=2)
+
+    try:
+        wait_until(ready, timeout=within_s, interval=0.1, what="workflow-audio /ready")
+    except WaitTimeout:
+        raise SystemExit(f"the service was not ready within {within_s} s:\n{_tail(log)}") from None
+    return time.perf_counter() - started
 
 
 @contextlib.contextmanager
@@ -174,38 +177,14 @@ def overhead(runs: int, seconds: float, songs: int, say: Callable[[str], None]) 
     }
 
 
-def _machine_busy_s() -> float:
-    """CPU seconds the machine spent busy since boot (all cores): /proc/stat's first line."""
-    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (values + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_s() -> float:
-    """CPU seconds of this process and all its descendants (the services and their workers)."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                fields = (entry / "stat").read_text().rpartition(")")[2].split()
-                table[int(entry.name)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
-    mine, todo = {os.getpid()}, [os.getpid()]
-    while todo:
-        parent = todo.pop()
-        children = [pid for pid, (ppid, _) in table.items() if ppid == parent and pid not in mine]
-        mine.update(children)
-        todo += children
-    return sum(table[pid][1] for pid in mine if pid in table) / os.sysconf("SC_CLK_TCK")
-
-
 def _round(base: str, files: list[str], clients: int) -> tuple[float, float]:
     """All `files` through the service with `clients` requests in flight: (songs per second, the
     cores other processes of the machine used meanwhile, on average)."""
-    busy, own, started = _machine_busy_s(), _own_cpu_s(), time.perf_counter()
+    busy, own, started = machine_busy_s(), own_tree_cpu_s(), time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(lambda item: service_call(base, item[1], f"song_{item[0]}"), enumerate(files)))
     wall = time.perf_counter() - started
-    others = max(0.0, (_machine_busy_s() - busy) - (_own_cpu_s() - own)) / wall
+    others = max(0.0, (machine_busy_s() - busy) - (own_tree_cpu_s() - own)) / wall
     return len(files) / wall, others
 
 

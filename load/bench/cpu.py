@@ -1,11 +1,11 @@
 """Where the CPU went during a measured window: each stack component, this bench, and everyone else.
 
-On 2 shared cores a throughput figure means little without knowing who else used the CPU. Linux
-accounts every process's CPU time in /proc/<pid>/stat (utime, stime, and cutime/cstime of its reaped
-children: a finished task process is charged to its supervisor). The stack's processes each lead their
-own process group (e2e's ManagedProcess starts a new session), so a process belongs to the component
-whose leader's pid is its process group. /proc/stat gives the whole machine; what neither the stack nor
-this bench used is "others" (another engineer's Locust run, a build...).
+On 2 shared cores a throughput figure means little without knowing who else used the CPU. psutil reads
+each process's CPU time (user + system, plus that of its reaped children: a finished task process is
+charged to its supervisor) and the whole machine's. The stack's processes each lead their own process
+group (the local stack starts each in a new session), so a process belongs to the component whose
+leader's pid is its process group. What neither the stack nor this bench used is "others" (another
+engineer's Locust run, a build...).
 
     with CpuWindow(bench.stack) as cpu:
         ...run something...
@@ -17,10 +17,10 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+import psutil
+
 AIRFLOW_COMPONENTS = (
     "api-server",
     "scheduler",
@@ -38,36 +38,29 @@ class Proc:
     pid: int
     ppid: int
     pgrp: int
-    cpu_s: float  # utime + stime + cutime + cstime
+    cpu_s: float  # user + system, own and reaped children's
 
 
-def parse_stat(text: str) -> Proc:
-    """One /proc/<pid>/stat line (the command name may hold spaces and parentheses)."""
-    head, _, rest = text.rpartition(")")
-    pid = int(head.split("(", 1)[0])
-    fields = rest.split()
-    ticks = sum(int(x) for x in fields[11:15])
-    return Proc(pid, int(fields[1]), int(fields[2]), ticks / CLK_TCK)
-
-
-def processes(proc: Path = Path("/proc")) -> dict[int, Proc]:
+def processes() -> dict[int, Proc]:
+    """Every process of the machine this user may read (one that exits meanwhile is left out)."""
     found = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
+    for process in psutil.process_iter(["ppid", "cpu_times"]):
+        times = process.info["cpu_times"]
+        if times is None:  # not readable
             continue
         try:
-            found[int(entry.name)] = parse_stat((entry / "stat").read_text())
-        except (OSError, ValueError, IndexError):  # gone meanwhile, or not readable
+            pgrp = os.getpgid(process.pid)
+        except OSError:  # gone meanwhile
             continue
+        cpu_s = times.user + times.system + times.children_user + times.children_system
+        found[process.pid] = Proc(process.pid, process.info["ppid"] or 0, pgrp, cpu_s)
     return found
 
 
-def machine_busy_s(stat: str | None = None) -> float:
-    """CPU seconds the whole machine spent busy since boot (all cores), from /proc/stat's first line."""
-    text = stat if stat is not None else Path("/proc/stat").read_text()
-    values = [int(x) for x in text.splitlines()[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (values + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy since boot (all cores): everything but idle and iowait."""
+    t = psutil.cpu_times()
+    return sum(getattr(t, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
 
 
 def descendants(root: int, table: dict[int, Proc]) -> set[int]:
@@ -82,6 +75,13 @@ def descendants(root: int, table: dict[int, Proc]) -> set[int]:
                 out.add(child)
                 todo.append(child)
     return out
+
+
+def own_tree_cpu_s(root: int | None = None) -> float:
+    """CPU seconds of `root` (default: this process) and all its descendants."""
+    table = processes()
+    root = os.getpid() if root is None else root
+    return sum(table[pid].cpu_s for pid in descendants(root, table) | {root} if pid in table)
 
 
 def by_component(table: dict[int, Proc], leaders: dict[int, str], root: int) -> dict[str, float]:

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from e2e.harness.airflow_stack import SCHEDULER_IDLE_SLEEP_S
-from e2e.harness.service_metrics import analysis_critical_path
 from load.bench.airflow_runs import BenchStack, TimedRun
 from load.bench.audio import direct_seconds_per_song
 from load.bench.cpu import CpuWindow
 from load.bench.limits import essentia_limit_per_min, per_minute, seconds_between
 from load.bench.report import Figure, Section, Target
+from stack.airflow_stack import SCHEDULER_IDLE_SLEEP_S
+from stack.service_metrics import analysis_critical_path
 
 ADDED_TARGET_S = 5.0
 BATCH_TARGET = 0.70
@@ -159,7 +159,7 @@ def comprehensive(bench: BenchStack, song: str, params: DagParams, progress: Cal
             "dagRuns. Trigger→success = the run's end_date (written by the scheduler) minus the moment before "
             "the trigger request. Service time = the delta of each service's request-duration histogram "
             "(/metrics, server side) around the run; critical path = max(audio, content) + prediction + "
-            "insights (e2e.harness.service_metrics.analysis_critical_path). The split follows the path "
+            "insights (stack.service_metrics.analysis_critical_path). The split follows the path "
             "task by task with the task instances' queued_when, start_date and end_date."
         ),
         limits=(

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from e2e.demo import stderr_to
+from contracts.data_layout import SONGS, TRAINING_DATA
+from stack.demo import stderr_to
 
 BPMS = (92, 100, 108, 116, 124, 132, 140, 148)
 TONICS = ("C", "D", "E", "F", "G", "A")
@@ -44,7 +45,7 @@ def song_folder(root: Path, folder: str, count: int, seconds: float, seed: int =
 
 
 def analysis_song_path(seconds: float) -> str:
-    return f"songs/bench_song_{seconds:g}s.wav"
+    return f"{SONGS}/bench_song_{seconds:g}s.wav"
 
 
 def analysis_song(root: Path, seconds: float) -> str:
@@ -63,7 +64,7 @@ def features_dataset(root: Path, rows: int) -> str:
     """A features CSV of `rows` rows (12 named features + 6 noise columns, is_hit): training reads it as is."""
     from fixtures.datasets import make_features_dataset
 
-    rel = f"training_data/bench_features_{rows}.csv"
+    rel = f"{TRAINING_DATA}/bench_features_{rows}.csv"
     if not (root / rel).exists():
         make_features_dataset(root / rel, n_rows=rows, seed=7)
     return rel

@@ -18,17 +18,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from e2e.harness.docker_stack import REPO_ROOT, DockerStack
-from e2e.harness.memory import PeakMemory
-from e2e.harness.service_metrics import analysis_critical_path
 from load.bench import data
 from load.bench.airflow_runs import BenchStack
 from load.bench.dags import SPLIT_KEYS, analysis_split
 from load.bench.report import Figure, Section, Target
+from stack.config import StackConfig
+from stack.docker_api import image_size
+from stack.docker_stack import DockerStack
+from stack.memory import PeakMemory
+from stack.paths import DAGS_SOURCE, REPO_ROOT
+from stack.service_metrics import analysis_critical_path
 
 DOCKER_TO_LOCAL_TARGET = 1.2
 IMAGES = ("hss-workflow/airflow:3.3.2", "hss-workflow/services:latest")
-CHANGE_MARKER = REPO_ROOT / "airflow" / "dags" / ".bench-rebuild"  # not a .py file: no DAG parses it
+CHANGE_MARKER = DAGS_SOURCE / ".bench-rebuild"  # not a .py file: no DAG parses it
 
 
 def _timed(argv: list[str]) -> float:
@@ -54,11 +57,7 @@ def image_builds(stack: DockerStack, progress: Callable[[str], None]) -> dict[st
 
 
 def image_sizes() -> dict[str, float]:
-    sizes = {}
-    for image in IMAGES:
-        out = subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", image], capture_output=True)
-        sizes[image] = int(out.stdout.strip() or 0) / 1e9
-    return sizes
+    return {image: (image_size(image) or 0) / 1e9 for image in IMAGES}
 
 
 def docker_section(
@@ -70,7 +69,7 @@ def docker_section(
 ) -> Section:
     """`local`: the analysis section of the same bench run (its median and split), when it ran."""
     local_wall = local.figures[0].value if local else None
-    stack = DockerStack(state_dir=run_dir / "docker", workers=1, progress=lambda line: progress(f"  {line}"))
+    stack = DockerStack(StackConfig(state_dir=run_dir / "docker"), progress=lambda line: progress(f"  {line}"))
     stack.prepare()
     builds = image_builds(stack, progress)
     sizes = image_sizes()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from contracts.data_layout import SONGS, TRAINING_DATA
 from load.bench import data
 from load.bench.airflow_runs import BenchStack
 from load.bench.cpu import CpuWindow
@@ -39,7 +40,7 @@ class GrowthParams:
         return cls((1, 2, 4), 1, 5.0, 40, 1, 5.0)
 
     def folder(self, factor: int) -> str:
-        return f"songs/bench_growth_{self.batch_base * factor}"
+        return f"{SONGS}/bench_growth_{self.batch_base * factor}"
 
 
 def prepare_jobs(root, params: GrowthParams) -> list[tuple[str, Callable[[], object]]]:
@@ -158,7 +159,7 @@ def growth(bench: BenchStack, params: GrowthParams, progress: Callable[[str], No
     for k in params.factors:
         rows = params.training_base * k
         conf = {
-            "dataset_path": f"training_data/bench_features_{rows}.csv",
+            "dataset_path": f"{TRAINING_DATA}/bench_features_{rows}.csv",
             "training_id": f"bench_growth_{rows}_{stamp}",
             "batch_size": 400,
             "max_concurrent_requests": 4,

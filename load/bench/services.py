@@ -15,10 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from contracts.catalog import CONTENT, INSIGHTS_GENERATE, INTELLIGENCE, LYRICS_ANALYZE, PREDICT_SINGLE, PREDICTION
-from e2e.harness.processes import ProcessGroup
-from e2e.harness.services import start_services
 from load.bench.report import Figure, Section, Target
 from load.run import measure
+from stack.processes import ProcessGroup
+from stack.services import start_services
 
 PROFILE = "services-50"
 CLASSES = {  # user class → (request name, service)

@@ -29,7 +29,7 @@ does the same for its own modules), so a task process does not import them again
 (above; a test checks every module the DAG files import is preloaded) |
 | `hss_airflow.datasets` imports pandas where it is used, not at module level | the training DAG files' imports | \
 each training DAG file's parse (every 30 s) 0.65 → 0.25 CPU-s |
-| Scheduler idle sleep 0.25 s (Airflow's default 1 s) | local stacks (`e2e/harness/airflow_stack.py`), \
+| Scheduler idle sleep 0.25 s (Airflow's default 1 s) | local stacks (`stack/airflow_stack.py`), \
 `docker-compose.yml` | a 2-task DAG 3.4 s at 1 s; at 0.1 s the scheduler took 0.2 core during \
 batch_analysis; 0.1 → 0.25 s: scheduler 13.5-17.2 → 9.1-9.6 CPU-s per 20-song run, \
 comprehensive_analysis +0.4 s |

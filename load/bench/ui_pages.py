@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from contracts.data_layout import SONGS, DataLayout
 from load.bench.report import Figure, Section, Target
 
 TARGET_MS = 300.0
@@ -29,12 +30,13 @@ FEATURES = 650
 
 
 def write_library(root: Path, songs: int, trainings: int) -> None:
+    layout = DataLayout(root)
     features = {f"lowlevel.feature_{i}.mean": i / 7 for i in range(FEATURES)}
     for i in range(songs):
         stamp = f"2026-12-01T{i % 24:02d}:00:00"
         doc = {
             "song_id": f"song_{i:04d}",
-            "song_path": f"songs/song_{i:04d}.wav",
+            "song_path": f"{SONGS}/song_{i:04d}.wav",
             "run": {
                 "dag_id": "comprehensive_analysis",
                 "run_id": f"manual__{i}",
@@ -45,11 +47,11 @@ def write_library(root: Path, songs: int, trainings: int) -> None:
             "prediction": {"hit_probability": (i % 97) / 97, "model_version": "m@1", "explanations": []},
             "insights": {"summary": "", "recommendations": []},
         }
-        folder = root / "results" / f"song_{i:04d}"
+        folder = layout.song_results_of(f"song_{i:04d}")
         folder.mkdir(parents=True)
         (folder / "run.json").write_text(json.dumps(doc))
     for i in range(trainings):
-        folder = root / "results" / "training" / f"t{i:03d}"
+        folder = layout.training_report_of(f"t{i:03d}")
         folder.mkdir(parents=True)
         report = {"training_id": f"t{i:03d}", "model_version": f"t{i:03d}@1", "ensemble": {"auc": 0.8}, "n_rows": 200}
         (folder / "report.json").write_text(json.dumps(report))

@@ -14,7 +14,8 @@ from contracts.common import IDENTIFIER_PATTERN
 from contracts.content import LyricsAnalysisRequest, LyricsAnalysisResponse
 from contracts.prediction import PredictionRequest
 from load import payloads
-from load.targets import REPO_ROOT, STACK_FILE_ENV, USER_CLASSES
+from load.targets import STACK_FILE_ENV, USER_CLASSES
+from stack.paths import REPO_ROOT
 
 
 def test_audio_requests_name_six_distinct_songs_under_songs_load() -> None:

@@ -33,7 +33,7 @@ def test_ensure_stack_starts_the_stack_by_name_when_it_is_not_running(
     monkeypatch.setattr(run.subprocess, "run", fake_run)
     with pytest.raises(run.LoadError, match="did not come up"):
         run.ensure_stack(tmp_path / "stack.json", echo=lambda _: None)
-    assert started == [[sys.executable, "-m", "e2e.stack_cli", "--state-dir", str(tmp_path), "up"]]
+    assert started == [[sys.executable, "-m", "stack", "--state-dir", str(tmp_path), "up"]]
 
 
 def test_the_locust_command_is_what_a_user_would_type(tmp_path: Path) -> None:

@@ -20,17 +20,18 @@ from pathlib import Path
 
 import pytest
 
-from e2e.client import AirflowClient
-from e2e.harness.backend import DockerUnavailable, make_stack, resolve_backend
-from e2e.harness.base import Stack
-from e2e.harness.host_user import ensure_host_user
-from e2e.harness.memory import PeakMemory
 from fixtures.audio import synth_song, write_truncated
 from fixtures.lyrics import UPBEAT_POP, write_sidecar
 from fixtures.songs_dataset import make_raw_dataset
+from stack.backend import DockerUnavailable, make_stack, resolve_backend
+from stack.base import Stack
+from stack.client import AirflowClient
+from stack.config import StackConfig
+from stack.host_user import ensure_host_user
+from stack.memory import PeakMemory
+from stack.paths import ARTIFACTS as ARTIFACTS_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-ARTIFACTS = REPO_ROOT / "artifacts" / "e2e"
+ARTIFACTS = ARTIFACTS_ROOT / "e2e"
 KEEP_RUNS = 3
 DAG_IDS = (
     "comprehensive_analysis",
@@ -98,8 +99,8 @@ def stack() -> Stack:
     backend = resolve_backend()
     state_dir = _state_dir(backend)
     try:
-        full_stack = make_stack(
-            backend,
+        config = StackConfig(
+            profile="celery",
             state_dir=state_dir,
             workers=WORKERS,
             airflow_env={"HSS_ANALYSIS_DEADLINE_S": f"{DEADLINE_S:g}"},
@@ -107,6 +108,7 @@ def stack() -> Stack:
             # the containers run as a non-root host user, as on a laptop (CI runs as root)
             airflow_uid=ensure_host_user().uid if backend == "docker" else None,
         )
+        full_stack = make_stack(backend, config)
     except DockerUnavailable as exc:
         pytest.skip(f"docker backend: {exc}")  # the one allowed skip: E2E_BACKEND=docker without a daemon
     started = time.monotonic()

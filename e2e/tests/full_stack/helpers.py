@@ -6,10 +6,11 @@ import json
 import time
 from pathlib import Path
 
-from e2e.client import AirflowClient
-from e2e.demo import failure_report
-from e2e.harness.base import Stack
-from e2e.harness.mail import mail_text, read_mails
+from stack.base import Stack
+from stack.client import AirflowClient
+from stack.demo import failure_report
+from stack.mail import mail_text, read_mails
+from stack.waiting import WaitTimeout, wait_until
 
 RUN_TIMEOUT = 420.0
 
@@ -36,13 +37,14 @@ def task_states(client: AirflowClient, dag_id: str, run_id: str) -> dict[tuple[s
 def wait_for_task_state(
     client: AirflowClient, dag_id: str, run_id: str, task_id: str, states: set[str], timeout: float = 120.0
 ) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for (tid, _), (state, _) in task_states(client, dag_id, run_id).items():
-            if tid == task_id and state in states:
-                return state
-        time.sleep(0.3)
-    raise AssertionError(f"{task_id} of {dag_id} run {run_id} never reached {states} in {timeout:.0f} s")
+    def reached() -> str | None:
+        found = [s for (tid, _), (s, _) in task_states(client, dag_id, run_id).items() if tid == task_id]
+        return next((state for state in found if state in states), None)
+
+    try:
+        return wait_until(reached, timeout, 0.3, f"{task_id} in {states}")
+    except WaitTimeout:
+        raise AssertionError(f"{task_id} of {dag_id} run {run_id} never reached {states} in {timeout:.0f} s") from None
 
 
 def result_document(data_root: Path, summary: dict) -> dict:
@@ -60,12 +62,9 @@ def mails_about(stack: Stack, run_id: str) -> list[str]:
 
 def wait_for_mails(stack: Stack, run_id: str, count: int, timeout: float = 60.0) -> list[str]:
     """Mails naming `run_id` once there are `count` of them (then 2 s more, so an extra one would show)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(mails_about(stack, run_id)) >= count:
-            time.sleep(2)
-            return mails_about(stack, run_id)
-        time.sleep(1)
+    if wait_until(lambda: len(mails_about(stack, run_id)) >= count, timeout, 1.0, "mails", raise_on_timeout=False):
+        time.sleep(2)
+        return mails_about(stack, run_id)
     raise AssertionError(
         f"{count} mail(s) about {run_id} expected within {timeout:.0f} s in {stack.mail_dir}, "
         f"got {len(mails_about(stack, run_id))}"

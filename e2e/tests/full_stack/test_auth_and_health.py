@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from contracts.catalog import SERVICES, Endpoint
-from e2e.harness.base import Stack
 from e2e.tests.full_stack.conftest import WORKERS
+from stack.base import Stack
 
 ENDPOINTS = [(spec.name, endpoint) for spec in SERVICES for endpoint in spec.endpoints]
 PLACEHOLDER = "some-job"  # any value: the key is checked before the route's own validation

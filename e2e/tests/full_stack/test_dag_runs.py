@@ -6,9 +6,7 @@ import json
 import os
 import time
 
-from e2e.client import AirflowClient
-from e2e.demo import failure_report
-from e2e.harness.base import Stack
+from contracts.data_layout import DataLayout
 from e2e.tests.full_stack.conftest import (
     BATCH_FOLDER,
     BATCH_SONGS,
@@ -20,6 +18,10 @@ from e2e.tests.full_stack.conftest import (
 )
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, result_document, run_to_end, task_states
 from fixtures.datasets import make_features_dataset
+from stack.base import Stack
+from stack.client import AirflowClient
+from stack.demo import failure_report
+from stack.waiting import wait_until
 
 PARTS = ("audio", "content", "prediction", "insights")
 PART_TASKS = {
@@ -56,7 +58,7 @@ def test_seed_trigger_of_comprehensive_analysis_writes_all_four_parts(client: Ai
 def test_training_on_raw_rows_gives_a_new_model_that_the_next_analysis_uses(
     client: AirflowClient, stack: Stack
 ) -> None:
-    latest = stack.data_root / "models" / "latest.json"
+    latest = DataLayout(stack.data_root).latest_model
     before = json.loads(latest.read_text())["model_version"] if latest.exists() else None
     training_id = f"e2e_{int(time.time())}"
     conf = {
@@ -87,46 +89,57 @@ def test_training_on_raw_rows_gives_a_new_model_that_the_next_analysis_uses(
 def test_a_new_dataset_file_is_claimed_and_its_asset_event_starts_a_training(
     client: AirflowClient, stack: Stack
 ) -> None:
-    incoming = stack.data_root / "training_data" / "incoming"
+    incoming = DataLayout(stack.data_root).incoming
     incoming.mkdir(parents=True, exist_ok=True)
     name = f"e2e_drop_{int(time.time())}.csv"
     staged = make_features_dataset(incoming / f".{name}", n_rows=120)  # dot-names are not picked up
     os.chmod(staged, 0o666)
     os.rename(staged, incoming / name)  # appears complete, never half-written
 
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+
+    def claiming_run():
         for run in client.list_runs("dataset_triggered_training", limit=10):
             if run.state.value != "success":
                 continue
             claimed = client.xcom("dataset_triggered_training", run.dag_run_id, "claim_dataset")
             if claimed["original_name"] == name:
-                assert not (incoming / name).exists()  # claimed (moved), so it is trained exactly once
-                # the claim emitted hss_training_dataset, naming the file, partitioned by its training_id
-                [event] = client.asset_events("hss_training_dataset", source_run_id=run.dag_run_id)
-                assert event.source_task_id == "claim_dataset" and event.extra == claimed
-                assert event.partition_key == claimed["training_id"]
-                training = wait_for_partition_run(client, "train_on_new_dataset", claimed["training_id"], deadline)
-                report = client.xcom("train_on_new_dataset", training, "aggregate_results")
-                assert report["training_id"] == claimed["training_id"] and report["rows"] == 120
-                # and the watch goes on: a new continuous run waits for the next file
-                assert any(r.run_after > run.run_after for r in client.list_runs("dataset_triggered_training", 5))
-                return
-        time.sleep(2)
-    raise AssertionError(f"no successful dataset_triggered_training run claimed {name} in {RUN_TIMEOUT:.0f} s")
+                return run, claimed
+        return None
+
+    found = wait_until(claiming_run, RUN_TIMEOUT, 2.0, f"the run claiming {name}", raise_on_timeout=False)
+    if not found:
+        raise AssertionError(f"no successful dataset_triggered_training run claimed {name} in {RUN_TIMEOUT:.0f} s")
+    run, claimed = found
+    assert not (incoming / name).exists()  # claimed (moved), so it is trained exactly once
+    # the claim emitted hss_training_dataset, naming the file, partitioned by its training_id
+    [event] = client.asset_events("hss_training_dataset", source_run_id=run.dag_run_id)
+    assert event.source_task_id == "claim_dataset" and event.extra == claimed
+    assert event.partition_key == claimed["training_id"]
+    left = RUN_TIMEOUT - (time.monotonic() - started)
+    training = wait_for_partition_run(client, "train_on_new_dataset", claimed["training_id"], left)
+    report = client.xcom("train_on_new_dataset", training, "aggregate_results")
+    assert report["training_id"] == claimed["training_id"] and report["rows"] == 120
+    # and the watch goes on: a new continuous run waits for the next file
+    assert any(r.run_after > run.run_after for r in client.list_runs("dataset_triggered_training", 5))
 
 
-def wait_for_partition_run(client: AirflowClient, dag_id: str, partition_key: str, deadline: float) -> str:
+def wait_for_partition_run(client: AirflowClient, dag_id: str, partition_key: str, timeout: float) -> str:
     """The run the asset event of `partition_key` created, once it succeeded."""
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+
+    def partition_run():
         mine = [r for r in client.list_runs(dag_id, limit=20) if r.partition_key == partition_key]
-        if mine:
-            final = client.wait_for_run(dag_id, mine[0].dag_run_id, timeout=max(1.0, deadline - time.monotonic()))
-            assert final.state.value == "success", failure_report(client, dag_id, final.dag_run_id)
-            assert final.run_type.value == "asset_triggered", final.run_type
-            return final.dag_run_id
-        time.sleep(2)
-    raise AssertionError(f"no {dag_id} run for partition {partition_key!r}")
+        return mine[0] if mine else None
+
+    mine = wait_until(partition_run, max(1.0, timeout), 2.0, f"a {dag_id} run", raise_on_timeout=False)
+    if mine is None:
+        raise AssertionError(f"no {dag_id} run for partition {partition_key!r}")
+    left = max(1.0, timeout - (time.monotonic() - started))
+    final = client.wait_for_run(dag_id, mine.dag_run_id, timeout=left)
+    assert final.state.value == "success", failure_report(client, dag_id, final.dag_run_id)
+    assert final.run_type.value == "asset_triggered", final.run_type
+    return final.dag_run_id
 
 
 def test_batch_analysis_maps_one_task_per_song_and_spreads_them_over_the_workers(

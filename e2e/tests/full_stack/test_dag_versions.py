@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from e2e import dags_cli
-from e2e.client import AirflowClient, AirflowClientError
-from e2e.harness.base import Stack
-from e2e.harness.dag_repo import BUNDLE_NAME
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, run_to_end
+from stack import dags as dags_cli
+from stack.base import Stack
+from stack.client import AirflowClient, AirflowClientError
+from stack.dag_repo import BUNDLE_NAME
+from stack.waiting import WaitTimeout, wait_until
 
 DAG = "rescore_library"  # cheap to run: it rescores the few songs the other tests analysed
 TITLE = "# Rescore the library with the promoted model"
@@ -30,13 +31,14 @@ def dag_source(tmp_path: Path, name: str, edit) -> Path:
 
 
 def wait_for_version(client: AirflowClient, commit: str, timeout: float = 90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def at_commit():
         latest = client.dag_versions(DAG)[-1]
-        if latest.bundle_version == commit:
-            return latest
-        time.sleep(2)
-    raise AssertionError(f"{DAG} shows no version of {commit[:8]} after {timeout:.0f} s")
+        return latest if latest.bundle_version == commit else None
+
+    try:
+        return wait_until(at_commit, timeout, 2.0, f"{DAG} at {commit[:8]}")
+    except WaitTimeout:
+        raise AssertionError(f"{DAG} shows no version of {commit[:8]} after {timeout:.0f} s") from None
 
 
 def versions_of(client: AirflowClient, run_id: str) -> set[int]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import time
 
-from e2e.client import AirflowClient
-from e2e.harness.base import Stack
+from contracts.data_layout import DataLayout
 from e2e.tests.full_stack.conftest import DEADLINE_S, SONG_ID, SONG_PATH
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, mails_about, task_states, wait_for_mails, wait_for_task_state
 from fixtures.audio import synth_song
+from stack.base import Stack
+from stack.client import AirflowClient
 
 DAG = "comprehensive_analysis"
 
@@ -54,7 +55,7 @@ def test_worker_killed_while_running_a_task_the_run_still_completes(client: Airf
 
 
 def test_result_files_are_never_half_written(stack: Stack) -> None:
-    results = stack.data_root / "results"
+    results = DataLayout(stack.data_root).results
     leftovers = [p for p in results.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
     assert not leftovers, f"temp files left in results/: {leftovers}"
     documents = list(results.rglob("*.json"))

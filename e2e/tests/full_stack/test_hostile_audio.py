@@ -14,13 +14,13 @@ import time
 
 import requests
 
-from e2e.client import AirflowClient
-from e2e.demo import failure_report
-from e2e.harness.base import Stack
 from e2e.tests.full_stack.conftest import SONG_ID, SONG_PATH
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, result_document, run_to_end, task_states, wait_for_task_state
 from fixtures.audio import synth_song
 from fixtures.hostile_audio import make_hostile_audio, truncate
+from stack.base import Stack
+from stack.client import AirflowClient
+from stack.demo import failure_report
 
 DAG = "comprehensive_analysis"
 

@@ -8,16 +8,17 @@ import time
 
 import pytest
 
-from e2e.client import AirflowClient, AirflowClientError
-from e2e.harness.base import Stack
+from contracts.data_layout import DataLayout
 from e2e.tests.full_stack.conftest import SONG_PATH
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, task_states
+from stack.base import Stack
+from stack.client import AirflowClient, AirflowClientError
 
 DAG = "comprehensive_analysis"
 
 
 def snapshot(stack: Stack, song_id: str) -> dict[str, tuple[int, bytes]]:
-    folder = stack.data_root / "results" / song_id
+    folder = DataLayout(stack.data_root).song_results_of(song_id)
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.iterdir())} if folder.exists() else {}
 
 
@@ -35,14 +36,14 @@ def test_a_trigger_with_an_existing_run_id_is_refused_without_side_effects(clien
     assert len(client.list_runs(DAG, limit=1000)) == runs
     assert client.get_run(DAG, run_id).conf == {"song_id": song_id, "song_path": SONG_PATH}
     assert snapshot(stack, song_id) == results  # not rewritten
-    assert not (stack.data_root / "results" / "someone_else").exists()
+    assert not (DataLayout(stack.data_root).song_results_of("someone_else")).exists()
     assert sorted(stack.mail_dir.glob("*.eml")) == mails
 
 
 def test_clearing_succeeded_tasks_reruns_them_into_one_consistent_result(client: AirflowClient, stack: Stack) -> None:
     song_id, run_id = "idem_cleared", f"idem_cleared_{int(time.time())}"
     run_to_end_with_id(client, {"song_id": song_id, "song_path": SONG_PATH}, run_id)
-    path = stack.data_root / "results" / song_id / f"{run_id}.json"
+    path = DataLayout(stack.data_root).song_results_of(song_id) / f"{run_id}.json"
     first = json.loads(path.read_text())
 
     cleared = client.clear_tasks(DAG, run_id, ["hit_prediction"])  # and everything downstream of it

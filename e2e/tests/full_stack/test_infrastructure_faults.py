@@ -3,7 +3,7 @@ the triggerer killed while training is deferred, the api-server restarted while 
 mid-request. Each run must succeed with its result written exactly once, whole, and no job started twice.
 
 The crashed components come back by themselves: compose's `restart: unless-stopped` on docker, the supervisor
-(e2e/harness/supervisor.py) on the local backend — the tests only kill.
+(stack/supervisor.py) on the local backend — the tests only kill.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import pytest
 import requests
 
 from contracts.catalog import TRAINING, TRAINING_JOB
-from e2e.client import AirflowClient
-from e2e.demo import failure_report
-from e2e.harness.base import Stack
-from e2e.harness.profiles import CELERY_ENV
+from contracts.data_layout import DataLayout
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, task_states, wait_for_task_state
 from fixtures.audio import synth_song
 from fixtures.datasets import make_features_dataset
+from stack.base import Stack
+from stack.client import AirflowClient
+from stack.demo import failure_report
+from stack.profiles import CELERY_ENV
 
 DAG, TRAINING_DAG = "comprehensive_analysis", "ml_training_smart_ensemble"
 LONG_SONG = "songs/e2e_fault_long.wav"  # Essentia needs several seconds for it: time for the fault to land
@@ -54,7 +55,7 @@ def analyse_through(
 
 
 def assert_result_written_once(client: AirflowClient, stack: Stack, song_id: str, run_id: str) -> None:
-    folder = stack.data_root / "results" / song_id
+    folder = DataLayout(stack.data_root).song_results_of(song_id)
     names = sorted(p.name for p in folder.iterdir())
     assert names == [f"{run_id}.json"], f"expected exactly one whole result file, found {names}"
     document = json.loads((folder / names[0]).read_text())

@@ -5,7 +5,7 @@ trigger→success) must send requests, every threshold of the profile must hold,
 HTML reports must be written — what `make load` relies on, in about 35 s.
 
 The load tool runs as a process (`python -m load.run`), as a user runs it: e2e must not import `load`
-(load imports the harness, not the reverse). It reads this stack from a stack file written here.
+(load and e2e both build on stack; neither imports the other). It reads this stack from a stack file written here.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from e2e.harness.airflow_stack import write_private_json
-from e2e.harness.base import Stack
+from stack.airflow_stack import write_private_json
+from stack.base import Stack
+from stack.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 # The locustfile's user classes (the names `python -m load.run --user-classes` takes); smoke runs them all.
 USER_CLASSES = ("AudioUser", "ContentUser", "PredictionUser", "InsightsUser", "AirflowUser")
 

@@ -6,32 +6,36 @@ from __future__ import annotations
 import json
 import time
 
-from e2e.client import AirflowClient
-from e2e.harness.base import Stack
+from contracts.data_layout import TRAINING_DATA, DataLayout
 from e2e.tests.full_stack.conftest import SONG_ID, SONG_PATH
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, result_document, run_to_end, wait_for_task_state
 from fixtures.datasets import make_features_dataset
+from stack.base import Stack
+from stack.client import AirflowClient
+from stack.waiting import wait_until
 
 DAG = "ml_training_smart_ensemble"
 
 
 def train_awaiting_approval(client: AirflowClient, stack: Stack, training_id: str) -> str:
     """Start a training with promotion=approve and wait until promote_model asks; return the run id."""
-    csv = make_features_dataset(stack.data_root / "training_data" / f"{training_id}.csv", n_rows=120, seed=21)
+    csv = make_features_dataset(DataLayout(stack.data_root).training_data / f"{training_id}.csv", n_rows=120, seed=21)
     csv.chmod(0o666)
-    conf = {"dataset_path": f"training_data/{training_id}.csv", "training_id": training_id, "promotion": "approve"}
+    conf = {"dataset_path": f"{TRAINING_DATA}/{training_id}.csv", "training_id": training_id, "promotion": "approve"}
     run_id = client.trigger(DAG, conf).dag_run_id
     wait_for_task_state(client, DAG, run_id, "promote_model", {"awaiting_input"}, timeout=RUN_TIMEOUT)
     return run_id
 
 
 def serving(stack: Stack) -> str | None:
-    latest = stack.data_root / "models" / "latest.json"
+    latest = DataLayout(stack.data_root).latest_model
     return json.loads(latest.read_text())["model_version"] if latest.exists() else None
 
 
 def report_promotion(stack: Stack, training_id: str) -> dict:
-    return json.loads((stack.data_root / "results/training" / training_id / "report.json").read_text())["promotion"]
+    return json.loads((DataLayout(stack.data_root).training_report_of(training_id) / "report.json").read_text())[
+        "promotion"
+    ]
 
 
 def test_the_assets_link_dataset_training_model_and_rescore(client: AirflowClient) -> None:
@@ -98,11 +102,12 @@ def test_a_rejected_model_is_kept_out_of_service(client: AirflowClient, stack: S
 
 def wait_for_created_run(client: AirflowClient, asset: str, source_run_id: str, dag_id: str) -> str:
     """The run of `dag_id` the asset event of `source_run_id` created (the scheduler links them)."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        for event in client.asset_events(asset, source_run_id=source_run_id):
-            created = [r.run_id for r in event.created_dagruns if r.dag_id == dag_id]
-            if created:
-                return created[0]
-        time.sleep(1)
+
+    def created_run() -> str | None:
+        events = client.asset_events(asset, source_run_id=source_run_id)
+        created = [r.run_id for event in events for r in event.created_dagruns if r.dag_id == dag_id]
+        return created[0] if created else None
+
+    if run_id := wait_until(created_run, 120, 1.0, f"a {dag_id} run", raise_on_timeout=False):
+        return run_id
     raise AssertionError(f"no {dag_id} run was created from {asset}'s event of {source_run_id} in 120 s")

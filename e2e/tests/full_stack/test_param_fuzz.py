@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from e2e.client import AirflowClient
 from e2e.param_fuzz import fuzz_dag
+from stack.client import AirflowClient
 
 EXAMPLES = int(os.environ.get("HSS_FUZZ_EXAMPLES", "40"))
 SEED = int(os.environ.get("HSS_FUZZ_SEED", "1313"))

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from e2e.client import AirflowClient
-from e2e.harness.base import Stack
+from contracts.data_layout import TRAINING_DATA, DataLayout
 from e2e.tests.full_stack.conftest import SONG_PATH
 from e2e.tests.full_stack.helpers import result_document, run_to_end
 from fixtures.datasets import make_features_dataset
+from stack.base import Stack
+from stack.client import AirflowClient
+from stack.paths import ARTIFACTS
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SHOTS = REPO_ROOT / "artifacts" / "ui"
+SHOTS = ARTIFACTS / "ui"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Headless on a closed network: no sandbox as root, and none of Chromium's own background connections.
 CHROMIUM_ARGS = [
@@ -63,8 +64,10 @@ def test_a_presenter_finds_a_runs_result_and_a_training_through_the_ui(
     document = result_document(stack.data_root, client.xcom("comprehensive_analysis", run_id, "aggregate_results"))
     expected = f"{document['prediction']['hit_probability']:.1%}"
     training_id = f"e2e_ui_{int(time.time())}"
-    make_features_dataset(stack.data_root / "training_data" / f"{training_id}.csv", n_rows=120, seed=5).chmod(0o666)
-    conf = {"dataset_path": f"training_data/{training_id}.csv", "training_id": training_id, "promotion": "never"}
+    make_features_dataset(DataLayout(stack.data_root).training_data / f"{training_id}.csv", n_rows=120, seed=5).chmod(
+        0o666
+    )
+    conf = {"dataset_path": f"{TRAINING_DATA}/{training_id}.csv", "training_id": training_id, "promotion": "never"}
     training_run = run_to_end(client, "ml_training_smart_ensemble", conf)
     auc = client.xcom("ml_training_smart_ensemble", training_run, "aggregate_results")["ensemble_auc"]
 

@@ -28,16 +28,18 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from e2e.client import AirflowClient
-from e2e.demo import SONG_ID as DEMO_SONG_ID
-from e2e.demo import SONG_PATH as DEMO_SONG_PATH
-from e2e.harness.base import Stack
-from e2e.harness.host_user import HostUser, ensure_host_user, traversable_for
-from e2e.harness.mail import mail_text, read_mails
+from contracts.data_layout import DataLayout
 from e2e.tests.full_stack.helpers import result_document, run_to_end, task_states
 from fixtures.audio import synth_song
+from stack.base import Stack
+from stack.client import AirflowClient
+from stack.demo import SONG_ID as DEMO_SONG_ID
+from stack.demo import SONG_PATH as DEMO_SONG_PATH
+from stack.host_user import HostUser, ensure_host_user, traversable_for
+from stack.mail import mail_text, read_mails
+from stack.paths import REPO_ROOT
+from stack.waiting import wait_until
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 QUEUE_SONGS, QUEUE_FOLDER = 40, "songs/e2e_queue"
 ANALYSES_METRIC = "hss_audio_analyses_started"  # Essentia runs started (a counter: samples end in _total)
 
@@ -62,12 +64,14 @@ def audio_analyses(stack: Stack) -> float:
 def test_a_fresh_stack_is_green_the_daily_training_waits_for_its_file_without_failing_or_mailing(
     client: AirflowClient, stack: Stack
 ) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:  # the scheduler creates the latest interval's run at start (no catch-up)
+    def finished_scheduled_runs() -> list:
         runs = [run for run in client.list_runs("daily_model_training") if run.run_type.value == "scheduled"]
-        if runs and all(run.state.value in ("success", "failed") for run in runs):
-            break
-        time.sleep(1)
+        return runs if runs and all(run.state.value in ("success", "failed") for run in runs) else []
+
+    # the scheduler creates the latest interval's run at start (no catch-up)
+    runs = wait_until(finished_scheduled_runs, 180, 1.0, "the scheduled run finished", raise_on_timeout=False)
+    if not runs:
+        runs = [run for run in client.list_runs("daily_model_training") if run.run_type.value == "scheduled"]
     assert runs, "no scheduled daily_model_training run within 180 s of the stack's start"
     for run in runs:
         assert run.state.value == "success", f"{run.dag_run_id} ended {run.state.value}"
@@ -158,7 +162,7 @@ def run_demo_as(user: HostUser, stack: Stack, work: Path, env_file: Path) -> str
     state = work / f"demo-{time.monotonic_ns()}"
     state.mkdir()
     os.chown(state, *user.ids)
-    argv = [sys.executable, "-m", "e2e.demo", "--state-dir", str(state), "--data-root", str(stack.data_root)]
+    argv = [sys.executable, "-m", "stack.demo", "--state-dir", str(state), "--data-root", str(stack.data_root)]
     argv += ["--any-ports", "--env-file", str(env_file)]
     done = subprocess.run(user.argv(argv), cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
@@ -188,10 +192,10 @@ def test_one_data_root_demo_then_docker_then_demo_again_as_a_non_root_user(clien
         assert docker_result["song_id"] == DEMO_SONG_ID
         run_demo_as(user, stack, work, env_file)  # and local processes again, over what docker wrote
 
-    song_results = stack.data_root / "results" / DEMO_SONG_ID
+    song_results = DataLayout(stack.data_root).song_results_of(DEMO_SONG_ID)
     assert len(list(song_results.glob("*.json"))) >= 3
     foreign = subprocess.run(
-        user.argv(["find", str(song_results), str(stack.data_root / "models"), "!", "-user", user.name]),
+        user.argv(["find", str(song_results), str(DataLayout(stack.data_root).models), "!", "-user", user.name]),
         capture_output=True,
         text=True,
         check=False,

@@ -1,23 +1,49 @@
-"""CPU accounting from /proc: parsing, grouping by stack component, and the share of other processes."""
+"""CPU accounting (psutil): parsing, grouping by stack component, and the share of other processes."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 
-from load.bench.cpu import CLK_TCK, CpuWindow, Proc, by_component, machine_busy_s, parse_stat, summarize
+from load.bench.cpu import (
+    CpuWindow,
+    Proc,
+    by_component,
+    descendants,
+    machine_busy_s,
+    own_tree_cpu_s,
+    processes,
+    summarize,
+)
 
 
-def test_a_stat_line_with_spaces_and_parentheses_in_the_name_parses():
-    ticks = [str(CLK_TCK * n) for n in (1, 2, 3, 4)]  # utime, stime, cutime, cstime
-    line = f"4242 (airflow (task) x) S 10 4200 4200 0 -1 4194560 1 2 3 4 {' '.join(ticks)} 20 0 1 0 5"
-    proc = parse_stat(line)
-    assert (proc.pid, proc.ppid, proc.pgrp) == (4242, 10, 4200)
-    assert proc.cpu_s == pytest.approx(10.0)
+def test_the_process_table_holds_this_process_and_charges_its_cpu():
+    before = processes()[os.getpid()]
+    sum(i * i for i in range(2_000_000))  # burn some CPU in this process
+    after = processes()[os.getpid()]
+    assert (after.pid, after.ppid, after.pgrp) == (os.getpid(), os.getppid(), os.getpgrp())
+    assert after.cpu_s > before.cpu_s
 
 
-def test_machine_busy_counts_everything_but_idle_and_iowait():
-    stat = f"cpu  {CLK_TCK * 3} 0 {CLK_TCK} {CLK_TCK * 100} {CLK_TCK * 5} 0 0 0 0 0\ncpu0 1 2 3 4\n"
-    assert machine_busy_s(stat) == pytest.approx(4.0)
+def test_a_child_process_counts_in_this_process_tree_while_it_runs():
+    child = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: sum(range(10**6))"])
+    try:
+        time.sleep(1.0)
+        assert child.pid in descendants(os.getpid(), processes())
+        assert own_tree_cpu_s() - processes()[os.getpid()].cpu_s > 0.1  # the child's CPU is in the tree's
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_machine_was_busy_since_boot_and_stays_monotonic():
+    first = machine_busy_s()
+    sum(i * i for i in range(1_000_000))
+    assert 0 < first <= machine_busy_s()
 
 
 def test_processes_are_charged_to_the_component_leading_their_process_group():

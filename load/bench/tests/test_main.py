@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from e2e.harness.processes import LaunchError
 from load.bench import __main__ as cli
+from stack.processes import LaunchError
 
 
 class _NoStack:

@@ -1,0 +1,293 @@
+"""Airflow 3 as local processes: the environment every component shares, the init step, the components.
+
+One function builds the environment (`airflow_env`), so the api-server, scheduler, dag-processor,
+triggerer — and the task processes they start — agree on the JWT secret, the execution API URL, the
+metadata DB and the service connections. The init step (`init_commands`) is the same sequence the
+compose stack's init service runs: migrate the DB, import the repo's pools. Nothing is created by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from cryptography.fernet import Fernet
+
+from stack.env_file import write_private
+from stack.paths import DAGS_SOURCE, PLUGINS_FOLDER, POOLS_FILE, REPO_ROOT
+from stack.processes import LaunchError, ManagedProcess, ProcessGroup, free_port, tail
+from stack.waiting import WaitTimeout, try_get, wait_until
+
+DAGS_FOLDER = DAGS_SOURCE
+BIN_DIR = Path(sys.executable).parent  # the venv's bin (not resolved: a venv python is a symlink)
+PASSWORDS_FILE_NAME = "simple_auth_manager_passwords.json"
+SECRETS_FILE_NAME = "stack-secrets.json"
+# Components whose heartbeat GET /api/v2/monitor/health reports (key in its answer).
+HEARTBEAT_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
+
+
+@dataclass
+class AirflowSettings:
+    """Everything that differs between two Airflow stacks on the same machine."""
+
+    home: Path
+    api_port: int
+    executor: str = "LocalExecutor"
+    dags_folder: Path = DAGS_FOLDER
+    plugins_folder: Path = PLUGINS_FOLDER
+    username: str = "admin"
+    password: str = "admin"
+    parallelism: int = 4  # task slots: the tasks mostly wait on HTTP; 2 cores hold 4 task processes
+    data_root: Path | None = None
+    secrets: dict[str, str] = field(default_factory=dict)  # jwt_secret, secret_key, fernet_key
+    # Log servers on free ports: two stacks on one machine must not fight over 8793/8794.
+    worker_log_port: int = field(default_factory=free_port)
+    trigger_log_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)  # connections, profile settings (broker, …)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.home / PASSWORDS_FILE_NAME
+
+
+def load_or_create_secrets(home: Path) -> dict[str, str]:
+    """The stack's secrets, generated once per AIRFLOW_HOME and kept there (0600).
+
+    The Fernet key must outlive a restart: the DB keeps what it encrypted (trigger kwargs).
+    """
+    path = home / SECRETS_FILE_NAME
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "jwt_secret": secrets.token_urlsafe(32),
+        "secret_key": secrets.token_urlsafe(32),
+        "fernet_key": Fernet.generate_key().decode(),
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    write_private_json(path, values)
+    return values
+
+
+def write_private_json(path: Path, data: dict) -> None:
+    write_private(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_passwords_file(settings: AirflowSettings) -> Path:
+    """SimpleAuthManager's pre-seeded passwords file: {"user": "password"}."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    write_private_json(settings.passwords_file, {settings.username: settings.password})
+    return settings.passwords_file
+
+
+SCHEDULER_IDLE_SLEEP_S = 0.25  # see airflow_env
+# comprehensive_analysis' deadline on every stack (docker-compose.yml has the same default; a test checks it).
+ANALYSIS_DEADLINE_S = "600"
+
+
+def airflow_env(settings: AirflowSettings) -> dict[str, str]:
+    """The environment of every Airflow component of one stack (merged over os.environ at start)."""
+    if not settings.secrets:
+        settings.secrets = load_or_create_secrets(settings.home)
+    env = {
+        "AIRFLOW_HOME": str(settings.home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_folder),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.plugins_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": settings.executor,
+        # SQLite in AIRFLOW_HOME unless a profile's extra_env names another metadata DB
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{settings.home / 'airflow.db'}",
+        "AIRFLOW__CORE__FERNET_KEY": settings.secrets["fernet_key"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": settings.secrets["jwt_secret"],
+        "AIRFLOW__API__SECRET_KEY": settings.secrets["secret_key"],
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.api_url}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",  # local only (the demo login is admin/admin)
+        "AIRFLOW__API__PORT": str(settings.api_port),
+        # The UI's address, for links Airflow builds (the failure mail's link to a task's log).
+        "AIRFLOW__API__BASE_URL": settings.api_url,
+        "HSS_ANALYSIS_DEADLINE_S": ANALYSIS_DEADLINE_S,
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{settings.username}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.passwords_file),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
+        # Fast feedback without burning the CPU the tasks need: the idle scheduler loops every 0.25 s (default
+        # 1 s: a 2-task DAG 3.4 s; 0.1 s: ~0.7 s but the scheduler then took 0.2 core during batch_analysis);
+        # new DAG files are found within 5 s, changed ones re-parsed within 30 s (Airflow's default; 10 s cost
+        # the dag-processor 2.5x the CPU). Measured: docs/PERFORMANCE.md, batch_analysis.
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(SCHEDULER_IDLE_SLEEP_S),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.worker_log_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.trigger_log_port),
+        "PYTHONUNBUFFERED": "1",
+        # Empty = unset: every DAG parse and task imports the DAG files, plugins and contracts; with
+        # PYTHONDONTWRITEBYTECODE=1 inherited (CI images set it) each of them would compile them again.
+        "PYTHONDONTWRITEBYTECODE": "",
+        # `airflow` must be on PATH: components start subprocesses by that name.
+        "PATH": os.pathsep.join([str(BIN_DIR), os.environ.get("PATH", "")]),
+    }
+    if settings.data_root is not None:
+        env["HSS_DATA_ROOT"] = str(settings.data_root)
+    return {**env, **settings.extra_env}
+
+
+def airflow_argv(*args: str) -> list[str]:
+    exe = BIN_DIR / "airflow"
+    return [str(exe), *args] if exe.exists() else [sys.executable, "-m", "airflow", *args]
+
+
+def init_commands(pools_file: Path = POOLS_FILE) -> list[list[str]]:
+    """The init step: what compose's init service runs too. Idempotent."""
+    return [airflow_argv("db", "migrate"), airflow_argv("pools", "import", str(pools_file))]
+
+
+def start_init(
+    group: ProcessGroup, env: dict[str, str], logs_dir: Path, pools_file: Path = POOLS_FILE
+) -> ManagedProcess:
+    """Start the init step in the background (one shell running the commands in order); see wait_init."""
+    script = " && ".join(shlex.join(argv) for argv in init_commands(pools_file))
+    return group.start(
+        ManagedProcess(
+            "airflow-init",
+            ["/bin/sh", "-c", script],
+            logs_dir / "airflow-init.log",
+            env=env,
+            cwd=REPO_ROOT,
+            restart="no",  # a one-shot, as compose's airflow-init
+        )
+    )
+
+
+def wait_init(process: ManagedProcess, timeout: float = 300.0) -> None:
+    """Block until the init step has finished; raise LaunchError with its log tail if it failed."""
+    assert process.popen is not None
+    try:
+        code = process.popen.wait(timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise LaunchError(f"airflow init still running after {timeout:.0f} s:\n{tail(process.log_path)}") from exc
+    if code != 0:
+        raise LaunchError(
+            f"airflow init failed (exit {code}); last lines of {process.log_path}:\n{tail(process.log_path)}"
+        )
+
+
+def airflow_components(settings: AirflowSettings, env: dict[str, str], logs_dir: Path) -> list[ManagedProcess]:
+    """api-server, scheduler, dag-processor, triggerer (not started)."""
+    argvs = {
+        "api-server": airflow_argv("api-server", "--host", "127.0.0.1", "--port", str(settings.api_port)),
+        "scheduler": airflow_argv("scheduler"),
+        "dag-processor": airflow_argv("dag-processor"),
+        "triggerer": airflow_argv("triggerer"),
+    }
+    return [
+        ManagedProcess(
+            name,
+            argv,
+            logs_dir / f"{name}.log",
+            env=env,
+            cwd=REPO_ROOT,
+            health_url=f"{settings.api_url}/api/v2/monitor/health" if name == "api-server" else None,
+        )
+        for name, argv in argvs.items()
+    ]
+
+
+def health(api_url: str) -> dict | None:
+    """GET /api/v2/monitor/health (no auth), or None while the api-server does not answer."""
+    response = try_get(f"{api_url}/api/v2/monitor/health", timeout=2)
+    return response.json() if isinstance(response, requests.Response) and response.ok else None
+
+
+def component_healthy(name: str, report: dict | None) -> bool:
+    """Whether the health report says `name` is up (api-server: it answered at all)."""
+    if report is None:
+        return False
+    if name == "api-server":
+        return True
+    key = HEARTBEAT_KEYS.get(name)
+    return key is not None and (report.get(key) or {}).get("status") == "healthy"
+
+
+def wait_components(
+    processes: list[ManagedProcess],
+    started_at: dict[str, float],
+    probes: dict[str, Callable[[], bool]],
+    *,
+    timeout: float,
+    progress: Callable[[str], None],
+) -> dict[str, float]:
+    """Wait until every process passes its probe, reporting them as they get there; return ready times.
+
+    Those seen in the same round share a line: the heartbeats of scheduler, dag-processor and
+    triggerer are only visible once the api-server answers.
+    """
+    pending = list(processes)
+    ready: dict[str, float] = {}
+
+    def one_round() -> bool:
+        now_ready = []
+        for process in list(pending):
+            process.check_alive()
+            if probes[process.name]():
+                ready[process.name] = time.monotonic() - started_at[process.name]
+                now_ready.append(process.name)
+                pending.remove(process)
+        if now_ready:
+            progress(f"  {', '.join(now_ready)} ready in {max(ready[n] for n in now_ready):.1f} s")
+        return not pending
+
+    try:
+        wait_until(one_round, timeout, 0.3, "Airflow's components healthy")
+    except WaitTimeout:
+        names = ", ".join(p.name for p in pending)
+        logs = "\n".join(f"--- {p.log_path}:\n{tail(p.log_path, 20)}" for p in pending)
+        raise LaunchError(f"not healthy after {timeout:.0f} s: {names}\n{logs}") from None
+    return ready
+
+
+def start_airflow(
+    group: ProcessGroup,
+    settings: AirflowSettings,
+    env: dict[str, str],
+    logs_dir: Path,
+    *,
+    extra: list[tuple[ManagedProcess, Callable[[], bool]]] = (),
+    timeout: float = 180.0,
+    progress: Callable[[str], None] = print,
+) -> dict[str, float]:
+    """Start the components (plus a profile's `extra` ones) together; wait on their health."""
+    processes = airflow_components(settings, env, logs_dir)
+    probes: dict[str, Callable[[], bool]] = {}
+    last: list = [0.0, None]  # (when, report): one health request per poll round serves all components
+
+    def report() -> dict | None:
+        if time.monotonic() - last[0] > 0.25:
+            last[:] = [time.monotonic(), health(settings.api_url)]
+        return last[1]
+
+    for process in processes:
+        probes[process.name] = lambda name=process.name: component_healthy(name, report())
+    for process, probe in extra:
+        processes.append(process)
+        probes[process.name] = probe
+    for process in processes:
+        process.probe = probes[process.name]  # what a restart waits for (Stack.restart / Stack.crash)
+    progress(f"starting {', '.join(p.name for p in processes)}…")
+    started_at = {}
+    for process in processes:
+        group.start(process)
+        started_at[process.name] = time.monotonic()
+    return wait_components(processes, started_at, probes, timeout=timeout, progress=progress)

@@ -1,0 +1,182 @@
+"""Start, health-check and stop local processes; every process logs to its own file.
+
+Only processes started here are ever stopped here (each gets its own session, and the whole
+session is signalled), so a user's other servers are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stack.waiting import WaitTimeout, answers, wait_until
+
+
+class LaunchError(RuntimeError):
+    """A process died or did not become healthy; the message carries the tail of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    health_url: str | None = None
+    stop_signal: int = signal.SIGTERM  # PostgreSQL: SIGINT (fast shutdown; SIGTERM waits for every client)
+    popen: subprocess.Popen | None = None
+    probe: Callable[[], bool] | None = None  # "is it serving?" beyond health_url (set by whoever starts it)
+    # compose's `restart:` — "unless-stopped": the supervisor (supervisor.py) restarts it when it dies;
+    # "no": a one-shot (airflow-init). stop() marks it stopped on purpose, as `docker compose stop` does.
+    restart: str = "unless-stopped"
+    stopped: bool = False
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def start(self) -> ManagedProcess:
+        with self.lock:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = self.log_path.open("ab")
+            self.popen = subprocess.Popen(
+                list(self.argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                cwd=self.cwd,
+                start_new_session=True,  # its own process group: stop() ends it and its children only
+            )
+            log.close()
+            self.stopped = False
+        return self
+
+    @property
+    def exit_code(self) -> int | None:
+        """None while it runs (or before it started); a negative code is the signal that ended it."""
+        return self.popen.poll() if self.popen else None
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def check_alive(self) -> None:
+        if not self.alive():
+            code = self.popen.returncode if self.popen else None
+            raise LaunchError(
+                f"{self.name} exited (code {code}); last lines of {self.log_path}:\n{tail(self.log_path)}"
+            )
+
+    def wait_healthy(self, timeout: float, probe: Callable[[], bool] | None = None) -> float:
+        """Block until `probe()` (default: GET health_url answers 2xx); return the seconds it took."""
+        started = time.monotonic()
+        check = probe or self.probe or self._http_ok
+
+        def healthy() -> bool:
+            self.check_alive()
+            return check()
+
+        try:
+            wait_until(healthy, timeout, 0.2, f"{self.name} healthy")
+        except WaitTimeout:
+            raise LaunchError(
+                f"{self.name} not healthy after {timeout:.0f} s ({self.health_url}); "
+                f"last lines of {self.log_path}:\n{tail(self.log_path)}"
+            ) from None
+        return time.monotonic() - started
+
+    def _http_ok(self) -> bool:
+        return answers(self.health_url, timeout=2) if self.health_url else self.alive()
+
+    def stop(self, grace: float = 15.0) -> None:
+        """Signal the process group (stop_signal), SIGKILL whatever is left after `grace` seconds.
+
+        A stop is on purpose: the supervisor leaves the process down until start()."""
+        with self.lock:
+            self.stopped = True
+            self._stop(grace)
+
+    def _stop(self, grace: float) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        pgid = self.popen.pid  # it leads its own group (start_new_session)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, self.stop_signal)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(grace)
+        with contextlib.suppress(ProcessLookupError):  # children (pool workers, forks) may outlive the leader
+            os.killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once (a crash, not a shutdown) and reap the leader.
+
+        Not a stop: the supervisor restarts it, as compose's restart policy restarts a crashed container."""
+        with self.lock:
+            if self.popen is None or self.popen.poll() is not None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(10)
+
+
+class ProcessGroup:
+    """Processes started in order and stopped in reverse order (also on errors: use as a context)."""
+
+    def __init__(self) -> None:
+        self.processes: list[ManagedProcess] = []
+
+    def start(self, process: ManagedProcess) -> ManagedProcess:
+        self.processes.append(process.start())
+        return process
+
+    def get(self, name: str) -> ManagedProcess:
+        for process in self.processes:
+            if process.name == name:
+                return process
+        raise KeyError(name)
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+    def __enter__(self) -> ProcessGroup:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop_all()
