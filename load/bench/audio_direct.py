@@ -42,6 +42,7 @@ from typing import Any
 import requests
 
 from contracts.catalog import AUDIO_ANALYZE
+from contracts.data_layout import SONGS
 from load.bench.cpu import machine_busy_s, own_tree_cpu_s
 from stack.waiting import WaitTimeout, answers, wait_until
 
@@ -130,12 +131,12 @@ def service_call(base: str, rel_path: str, song_id: str = "bench") -> tuple[floa
 
 
 def synth_songs(root: Path, count: int, seconds: float) -> list[str]:
-    """`count` distinct synthesized songs under root/songs; their paths relative to root."""
+    """`count` distinct synthesized songs in the data root's songs folder; their paths relative to root."""
     from fixtures.audio import synth_song
 
     rel = []
     for i in range(count):
-        path = f"songs/bench_{i:02d}.wav"
+        path = f"{SONGS}/bench_{i:02d}.wav"
         bpm, tonic = SONG_BPMS[i % len(SONG_BPMS)], SONG_TONICS[i % len(SONG_TONICS)]
         synth_song(root / path, bpm=bpm, tonic=tonic, seconds=seconds, seed=i)
         rel.append(path)
