@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.catalog import AUDIO, AUDIO_ANALYZE, CONTENT, LYRICS_ANALYZE, Endpoint, ServiceSpec
 from contracts.common import IDENTIFIER_PATTERN
-from contracts.data_layout import FEATURES
+from contracts.data_layout import FEATURE_PARTS, FEATURES
 from contracts.training import ID_COLUMNS, LABEL
 from hss_airflow import hooks
 from hss_airflow.hooks import ServiceRejected
@@ -58,8 +58,6 @@ class DatasetMissing(DatasetError):
         super().__init__(message)
         self.relative, self.absolute = relative, absolute
 
-
-PARTS = ".parts"  # under FEATURES: one folder of part files per training while its batches run
 
 # kind -> (service, endpoint): the two calls that extract one row's features
 SERVICES: dict[str, tuple[ServiceSpec, Endpoint]] = {
@@ -96,7 +94,7 @@ def features_path_for(training_id: str) -> str:
 
 
 def part_path_for(training_id: str, batch: int) -> str:
-    return f"{FEATURES}/{PARTS}/{training_id}/batch_{batch:05d}.csv"
+    return f"{FEATURE_PARTS}/{training_id}/batch_{batch:05d}.csv"
 
 
 def _lines(rows: list[int], limit: int = 5) -> str:

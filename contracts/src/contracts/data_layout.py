@@ -36,6 +36,7 @@ TRAINING_DATA = "training_data"
 INCOMING = "training_data/incoming"
 CLAIMED = "training_data/claimed"
 FEATURES = "training_data/features"
+FEATURE_PARTS = "training_data/features/.parts"  # one folder of part files per training while its batches run
 MODELS = "models"
 
 # What every stack creates before any task runs (a task's own mkdir would be owned by whoever ran first),
