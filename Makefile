@@ -13,7 +13,18 @@ export UV_COMPILE_BYTECODE := 1
 UV = $$(command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 RUN = $(UV) run --frozen --no-sync
 PYTEST_ARGS ?=
+# The unit layers (everything but the full stack) on every core with pytest-xdist; none of them starts a stack.
+UNIT_PYTEST = -n $(TEST_CPUS) --dist worksteal --durations=15 -p no:cacheprovider --ignore=e2e/tests/full_stack
+TEST_CPUS ?= auto
+# The full-stack tests on one stack, the fault tests last (e2e/tests/full_stack/conftest.py). E2E_STACKS=2 runs the
+# fault tests on a second stack of their own, side by side (pytest-xdist): worth it only with cores to spare.
+E2E_STACKS ?= 1
+# make e2e E2E_SCOPE=both: only the tests CI runs on both backends (marked both_backends, plus docker_only)
+E2E_SCOPE ?= all
+FULL_STACK_PYTEST = -n $(if $(filter 2,$(E2E_STACKS)),2,0) --durations=15 -p no:cacheprovider e2e/tests/full_stack
 DEMO_ARGS ?=
+# make e2e REUSE_STACK=1: run the full-stack tests on the stack `make up` left running, when one answers
+REUSE_STACK ?=
 # Full-stack backend: auto = docker when a daemon answers, else local processes (PostgreSQL, Redis, Celery…)
 E2E_BACKEND ?= auto
 # Celery workers of `make up` (compose: --scale airflow-worker=N; local: N worker processes)
@@ -48,6 +59,10 @@ help: ## List the targets
 	@echo "  make up WORKERS=3                    three Celery workers (compose: --scale airflow-worker=3)"
 	@echo "  make up E2E_BACKEND=local            the local-process stack even where Docker runs"
 	@echo "  make e2e PYTEST_ARGS='-k faults'     a part of the full-stack tests"
+	@echo "  make e2e REUSE_STACK=1 PYTEST_ARGS='-k hostile'    on the stack make up left running (no start, no stop)"
+	@echo "  make e2e E2E_SCOPE=both              only what CI runs on both backends (both_backends, docker_only)"
+	@echo "  make e2e E2E_STACKS=2                the fault tests on a second stack, side by side (cores to spare)"
+	@echo "  make test TEST_CPUS=4                the unit layers on 4 xdist workers (default: one per core)"
 	@echo "  make fuzz FUZZ_EXAMPLES=3000 HSS_FUZZ_SEED=7    deeper, other cases than the fixed seed's"
 	@echo "  make dags-deploy FORCE=1             commit even a file that does not import (its DAGs go stale)"
 	@echo "  make load LOAD_PROFILE=smoke         a short load run (profiles in load/profiles.toml)"
@@ -71,12 +86,14 @@ install: system-deps ## Install uv if missing, then the locked environment (.ven
 	  python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv; }
 	$(UV) sync --frozen
 
-test: install ## What CI runs: lint, contracts, services, operators, dag.test(), the demo, the full stack (local backend)
-	$(MAKE) --no-print-directory lint
-	E2E_BACKEND=local $(RUN) pytest $(PYTEST_ARGS)
+test: install ## What CI runs first: lint, then the unit layers on every core (no stack); prints each phase's time
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory lint || exit $$?; echo "make test: lint in $$(( $$(date +%s) - start )) s"; \
+	$(RUN) pytest $(UNIT_PYTEST) $(PYTEST_ARGS); code=$$?; echo "make test: $$(( $$(date +%s) - start )) s in all, exit $$code"; \
+	exit $$code
 
-test-unit: install ## Only the fast tests (skips the ones marked slow: real Essentia runs, training)
-	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
+test-unit: install ## The unit layers on every core, without the slow ones (real Essentia runs, training)
+	$(RUN) pytest $(UNIT_PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 fuzz: install ## Deep fuzz: schemathesis on the five services (>= 1,000 cases each), every DAG's params over REST, hostile audio
 	@start=$$(date +%s); E2E_BACKEND=$(E2E_BACKEND) HSS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(if $(HSS_FUZZ_SEED),HSS_FUZZ_SEED=$(HSS_FUZZ_SEED),) \
@@ -84,7 +101,7 @@ fuzz: install ## Deep fuzz: schemathesis on the five services (>= 1,000 cases ea
 	code=$$?; echo "make fuzz: $$(( $$(date +%s) - start )) s, exit $$code"; exit $$code
 
 e2e: install ## Full-stack DAG runs, faults, bad input, auth (E2E_BACKEND=auto|docker|local; logs in artifacts/e2e/)
-	@start=$$(date +%s); E2E_BACKEND=$(E2E_BACKEND) $(RUN) pytest -v -s -p no:cacheprovider e2e/tests/full_stack $(PYTEST_ARGS); \
+	@start=$$(date +%s); E2E_BACKEND=$(E2E_BACKEND) HSS_E2E_REUSE=$(REUSE_STACK) HSS_E2E_SCOPE=$(E2E_SCOPE) $(RUN) pytest -v -s $(FULL_STACK_PYTEST) $(PYTEST_ARGS); \
 	code=$$?; echo "make e2e: $$(( $$(date +%s) - start )) s, exit $$code"; exit $$code
 
 up: install ## Start the full stack in the background (docker if a daemon answers, else local processes); prints URLs + login

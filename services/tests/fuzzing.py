@@ -40,7 +40,8 @@ REQUEST_TIMEOUT_S = float(os.environ.get("HSS_FUZZ_TIMEOUT_S", "60"))
 API_KEY = "fuzz-api-key"  # the apps' HSS_API_KEY; schemathesis authenticates with it (and tests without it)
 SIGNING_KEY = SecretStr("fuzz-model-signing-key")  # HSS_MODEL_SIGNING_KEY of workflow-ml-training and -prediction
 
-FUZZ_ROOT = Path(__file__).resolve().parent / ".fuzz-data"
+# One folder per pytest-xdist worker (gw0, gw1…): each worker collects this module and seeds its own roots.
+FUZZ_ROOT = Path(__file__).resolve().parent / ".fuzz-data" / os.environ.get("PYTEST_XDIST_WORKER", "main")
 DEMO_DATASET = "training_data/features/demo_features.csv"  # TrainingRequest's documented example
 # What a share of the generated requests names (the seeded data roots hold them): good, broken, outside.
 AUDIO_FILES = (

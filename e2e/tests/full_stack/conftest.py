@@ -8,10 +8,18 @@ stack is gone; the last few runs are kept.
 
 The data the tests need is synthesized into the stack's data root once: a song with a lyrics sidecar,
 a corrupt file, a folder for batch_analysis, a raw dataset whose rows need feature extraction.
+
+Two groups, one per pytest-xdist worker (`-n 2`, as `make e2e` runs them; the scheduler below keeps each
+on its worker): the fault tests, which kill or stop components, get a stack of their own so nothing else
+runs while a component is down; every other test runs on the other stack, where the runs that do not
+interfere are triggered ahead, together (ahead.py). Without xdist both groups share one stack, faults last.
+
+`make e2e REUSE_STACK=1` runs the tests on the stack `make up` left running, when one answers (REUSE_ENV).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -20,9 +28,11 @@ from pathlib import Path
 
 import pytest
 
+from e2e.tests.full_stack.ahead import RunsAhead
 from fixtures.audio import synth_song, write_truncated
 from fixtures.lyrics import UPBEAT_POP, write_sidecar
 from fixtures.songs_dataset import make_raw_dataset
+from stack.attached import AttachedStack, attach
 from stack.backend import DockerUnavailable, make_stack, resolve_backend
 from stack.base import Stack
 from stack.client import AirflowClient
@@ -30,9 +40,10 @@ from stack.config import StackConfig
 from stack.host_user import ensure_host_user
 from stack.memory import PeakMemory
 from stack.paths import ARTIFACTS as ARTIFACTS_ROOT
+from stack.paths import STACK_FILE
 
 ARTIFACTS = ARTIFACTS_ROOT / "e2e"
-KEEP_RUNS = 3
+KEEP_RUNS = 4  # stacks, not runs: E2E_STACKS=2 starts two per run
 DAG_IDS = (
     "comprehensive_analysis",
     "ml_training_smart_ensemble",
@@ -63,18 +74,68 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line(f"total: {sum(r.sent for r in fuzz.REPORTS)} invalid confs")
 
 
+# The modules whose tests kill, stop or restart components: their own stack under xdist, or last on a shared one.
+FAULT_MODULES = ("test_faults.py", "test_infrastructure_faults.py")
+RUNS_GROUP, FAULTS_GROUP = "full-stack-runs", "full-stack-faults"
+LAST_MODULE = "test_results_whole.py"  # checks what every earlier test of its stack wrote (one per group)
+
+
+def group_for(nodeid: str) -> str | None:
+    """The stack group of a test id (None: not a full-stack test). A test parametrized by group names its own."""
+    path, _, rest = nodeid.partition("::")
+    if "full_stack/" not in path:
+        return None
+    return FAULTS_GROUP if Path(path).name in FAULT_MODULES or f"[{FAULTS_GROUP}]" in rest else RUNS_GROUP
+
+
+def group_of(item: pytest.Item) -> str | None:
+    return group_for(item.nodeid)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`-n 2`: each group's tests on one worker, in order (pytest-xdist's loadscope with our scopes). xdist's own
+    `--dist loadgroup` would do it with xdist_group marks, but xdist 3.8 cannot rename pytest 9's node ids."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class StackGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_for(nodeid) or nodeid
+
+    return StackGroups(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.timeout(900))
     mine = [item for item in items if here in Path(item.fspath).parents]
+    for item in mine:
+        item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.timeout(900))
+    # the fault tests last, each group's whole-results check last in its group (a stable sort: file order otherwise)
+    position = {id(item): i for i, item in enumerate(mine)}
+    slots = sorted(position.values())
+    ordered = sorted(mine, key=lambda it: (group_of(it) == FAULTS_GROUP, it.path.name == LAST_MODULE, position[id(it)]))
+    for slot, item in zip(slots, ordered, strict=True):
+        items[slot] = item
+    left_out = []
     if mine and resolve_backend() == "local":  # tests of the compose stack itself: they run in the docker pass
-        docker_only = [item for item in mine if item.get_closest_marker("docker_only")]
-        if docker_only:
-            config.hook.pytest_deselected(items=docker_only)
-            items[:] = [item for item in items if item not in docker_only]
+        left_out += [item for item in mine if item.get_closest_marker("docker_only")]
+    if mine and scope() == "both":  # CI's docker pass: what differs by backend, one run of each kind
+        left_out += [
+            it for it in mine if not (it.get_closest_marker("both_backends") or it.get_closest_marker("docker_only"))
+        ]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
+
+
+SCOPE_ENV = "HSS_E2E_SCOPE"  # `make e2e E2E_SCOPE=both`: only the tests marked both_backends (and docker_only)
+
+
+def scope() -> str:
+    value = os.environ.get(SCOPE_ENV, "").strip().lower() or "all"
+    if value not in ("all", "both"):
+        raise pytest.UsageError(f"{SCOPE_ENV}={value!r}: use 'all' (every full-stack test) or 'both'")
+    return value
 
 
 def _state_dir(backend: str) -> Path:
@@ -82,7 +143,8 @@ def _state_dir(backend: str) -> Path:
     earlier = sorted(ARTIFACTS.glob(f"{backend}-*"))
     for old in earlier[: max(0, len(earlier) - (KEEP_RUNS - 1))]:  # keep the newest runs' logs
         shutil.rmtree(old, ignore_errors=True)
-    return ARTIFACTS / f"{backend}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1: one stack each under xdist
+    return ARTIFACTS / f"{backend}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}{'-' + worker if worker else ''}"
 
 
 def _synthesize(root: Path) -> None:
@@ -94,14 +156,38 @@ def _synthesize(root: Path) -> None:
     make_raw_dataset(root, RAW_DATASET, n_songs=RAW_SONGS, seconds=5.0)
 
 
+REUSE_ENV = "HSS_E2E_REUSE"  # `make e2e REUSE_STACK=1`: the tests run on the stack `make up` left running
+
+
+def reused_stack() -> AttachedStack | None:
+    """The `make up` stack when reuse was asked for and one answers (else the tests start their own)."""
+    if os.environ.get(REUSE_ENV, "").strip().lower() not in ("1", "true", "yes"):
+        return None
+    reused = attach(STACK_FILE)
+    if reused is None:
+        print(f"\n{REUSE_ENV}: no stack answers at {STACK_FILE}; starting one for this run")
+        return None
+    print(
+        f"\nreusing the {reused.backend} stack of `make up` ({reused.airflow_url}, {reused.workers} worker(s)). "
+        f"It is left running. The fault tests need a stack of their own; the checks of the e2e stack's settings "
+        f"({WORKERS} workers, a {DEADLINE_S:g} s analysis deadline) hold only on one started like it."
+    )
+    return reused
+
+
 @pytest.fixture(scope="package")
 def stack() -> Stack:
+    if (reused := reused_stack()) is not None:
+        _synthesize(reused.data_root)
+        yield reused
+        return
     backend = resolve_backend()
     state_dir = _state_dir(backend)
     try:
         config = StackConfig(
             profile="celery",
             state_dir=state_dir,
+            fixed_ports=False,  # any free ports: two stacks may start side by side (xdist), next to `make up`
             workers=WORKERS,
             airflow_env={"HSS_ANALYSIS_DEADLINE_S": f"{DEADLINE_S:g}"},
             service_env={"HSS_AUDIO_MAX_QUEUE": str(AUDIO_MAX_QUEUE)},
@@ -128,3 +214,26 @@ def client(stack: Stack) -> AirflowClient:
     client = AirflowClient(stack.airflow_url, stack.username, stack.password)
     client.wait_for_dags(DAG_IDS, timeout=180)
     return client
+
+
+@pytest.fixture(scope="package")
+def runs_ahead(request: pytest.FixtureRequest, stack: Stack, client: AirflowClient) -> RunsAhead:
+    """Every selected module's `trigger_ahead(ahead, stack)`, called once, in collection order."""
+    ahead = RunsAhead(client)
+    modules = []
+    for item in request.session.items:
+        if group_of(item) == RUNS_GROUP and hasattr(item.module, "trigger_ahead") and item.module not in modules:
+            modules.append(item.module)
+    started = time.monotonic()
+    for module in modules:
+        module.trigger_ahead(ahead, stack)
+    if modules:
+        print(f"\n{len(ahead.keys())} runs triggered ahead in {time.monotonic() - started:.1f} s")
+    return ahead
+
+
+@pytest.fixture(autouse=True)
+def _runs_ahead_started(request: pytest.FixtureRequest) -> None:
+    """The first test of the runs group starts the runs ahead (never on the fault tests' stack)."""
+    if group_of(request.node) == RUNS_GROUP:
+        request.getfixturevalue("runs_ahead")

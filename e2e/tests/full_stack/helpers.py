@@ -17,13 +17,15 @@ RUN_TIMEOUT = 420.0
 
 def run_to_end(client: AirflowClient, dag_id: str, conf: dict, *, expect: str = "success") -> str:
     """Trigger through /api/v2, wait for a terminal state, assert it; return the run id."""
-    run = client.trigger(dag_id, conf)
-    final = client.wait_for_run(dag_id, run.dag_run_id, timeout=RUN_TIMEOUT)
+    return await_run(client, dag_id, client.trigger(dag_id, conf).dag_run_id, expect=expect)
+
+
+def await_run(client: AirflowClient, dag_id: str, run_id: str, *, expect: str = "success") -> str:
+    """Wait for a run triggered earlier (e.g. ahead) to reach a terminal state, assert it; return the run id."""
+    final = client.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT)
     state = final.state.value
-    assert state == expect, (
-        f"{dag_id} run {run.dag_run_id} ended {state}:\n{failure_report(client, dag_id, run.dag_run_id)}"
-    )
-    return run.dag_run_id
+    assert state == expect, f"{dag_id} run {run_id} ended {state}:\n{failure_report(client, dag_id, run_id)}"
+    return run_id
 
 
 def task_states(client: AirflowClient, dag_id: str, run_id: str) -> dict[tuple[str, int], tuple[str | None, int]]:
@@ -62,7 +64,7 @@ def mails_about(stack: Stack, run_id: str) -> list[str]:
 
 def wait_for_mails(stack: Stack, run_id: str, count: int, timeout: float = 60.0) -> list[str]:
     """Mails naming `run_id` once there are `count` of them (then 2 s more, so an extra one would show)."""
-    if wait_until(lambda: len(mails_about(stack, run_id)) >= count, timeout, 1.0, "mails", raise_on_timeout=False):
+    if wait_until(lambda: len(mails_about(stack, run_id)) >= count, timeout, 0.25, "mails", raise_on_timeout=False):
         time.sleep(2)
         return mails_about(stack, run_id)
     raise AssertionError(

@@ -11,6 +11,8 @@ from contracts.catalog import SERVICES, Endpoint
 from e2e.tests.full_stack.conftest import WORKERS
 from stack.base import Stack
 
+pytestmark = pytest.mark.both_backends  # CI's docker pass runs these again
+
 ENDPOINTS = [(spec.name, endpoint) for spec in SERVICES for endpoint in spec.endpoints]
 PLACEHOLDER = "some-job"  # any value: the key is checked before the route's own validation
 

@@ -9,10 +9,24 @@ from urllib.parse import quote
 
 import pytest
 
+from e2e.tests.full_stack.ahead import RunsAhead
 from e2e.tests.full_stack.conftest import CORRUPT_PATH, DEADLINE_S, SONG_ID, SONG_PATH
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, mails_about, task_states, wait_for_mails
 from stack.base import Stack
 from stack.client import AirflowClient, AirflowClientError
+
+DAG = "comprehensive_analysis"
+
+
+def trigger_ahead(ahead: RunsAhead, stack: Stack) -> None:
+    """The corrupt and the good run before any other run goes, and settled before the next ones start: the good
+    run must end within its deadline (DEADLINE_S), which a stack busy with the other runs ahead would not
+    promise. The test's wait past the deadline then overlaps the tests before it."""
+    ahead.trigger("corrupt", DAG, {"song_id": "e2e_corrupt", "song_path": CORRUPT_PATH})
+    ahead.trigger("good", DAG, {"song_id": SONG_ID, "song_path": SONG_PATH})
+    ahead.settle("corrupt", "good")
+    ahead.trigger("outside", DAG, {"song_id": "e2e_outside", "song_path": "/etc/passwd"})
+
 
 BAD_CONFS = {
     "missing song_id": ({"song_path": SONG_PATH}, "song_id"),
@@ -31,10 +45,12 @@ def test_bad_conf_is_refused_at_trigger_time_naming_the_param(client: AirflowCli
     assert len(client.list_runs("comprehensive_analysis", limit=1000)) == before  # no run was created
 
 
-def test_an_absolute_path_outside_the_data_root_fails_the_run_on_its_first_try(client: AirflowClient) -> None:
+def test_an_absolute_path_outside_the_data_root_fails_the_run_on_its_first_try(
+    client: AirflowClient, runs_ahead: RunsAhead
+) -> None:
     # The Param pattern names no data root (a DAG must validate the same on every host), so an absolute path
     # passes the form; the task resolves it in the data root and fails without a retry, reading nothing.
-    run = client.trigger("comprehensive_analysis", {"song_id": "e2e_outside", "song_path": "/etc/passwd"})
+    run = runs_ahead.run("outside")  # triggered ahead with {"song_id": "e2e_outside", "song_path": "/etc/passwd"}
     final = client.wait_for_run("comprehensive_analysis", run.dag_run_id, timeout=RUN_TIMEOUT)
     assert final.state.value == "failed"
     states = task_states(client, "comprehensive_analysis", run.dag_run_id)
@@ -45,11 +61,10 @@ def test_an_absolute_path_outside_the_data_root_fails_the_run_on_its_first_try(c
 
 
 def test_corrupt_audio_fails_at_once_with_the_service_message_while_a_good_run_succeeds(
-    client: AirflowClient, stack: Stack
+    client: AirflowClient, stack: Stack, runs_ahead: RunsAhead
 ) -> None:
-    triggered = time.monotonic()
-    bad = client.trigger("comprehensive_analysis", {"song_id": "e2e_corrupt", "song_path": CORRUPT_PATH})
-    good = client.trigger("comprehensive_analysis", {"song_id": SONG_ID, "song_path": SONG_PATH})
+    bad, good = runs_ahead.run("corrupt"), runs_ahead.run("good")  # triggered ahead, together
+    triggered = bad.triggered_at
     bad_final = client.wait_for_run("comprehensive_analysis", bad.dag_run_id, timeout=RUN_TIMEOUT)
     good_final = client.wait_for_run("comprehensive_analysis", good.dag_run_id, timeout=RUN_TIMEOUT)
 

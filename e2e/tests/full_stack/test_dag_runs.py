@@ -6,7 +6,10 @@ import json
 import os
 import time
 
+import pytest
+
 from contracts.data_layout import DataLayout
+from e2e.tests.full_stack.ahead import RunsAhead
 from e2e.tests.full_stack.conftest import (
     BATCH_FOLDER,
     BATCH_SONGS,
@@ -16,7 +19,7 @@ from e2e.tests.full_stack.conftest import (
     SONG_PATH,
     WORKERS,
 )
-from e2e.tests.full_stack.helpers import RUN_TIMEOUT, result_document, run_to_end, task_states
+from e2e.tests.full_stack.helpers import RUN_TIMEOUT, await_run, result_document, run_to_end, task_states
 from fixtures.datasets import make_features_dataset
 from stack.base import Stack
 from stack.client import AirflowClient
@@ -32,16 +35,33 @@ PART_TASKS = {
 }
 
 
-def analyse(client: AirflowClient, stack: Stack) -> tuple[str, dict, dict]:
-    run_id = run_to_end(client, "comprehensive_analysis", {"song_id": SONG_ID, "song_path": SONG_PATH})
+SEED_CONF = {"song_id": SONG_ID, "song_path": SONG_PATH}
+BATCH_CONF = {"folder": BATCH_FOLDER, "pattern": "*.wav"}
+
+
+def trigger_ahead(ahead: RunsAhead, stack: Stack) -> None:
+    ahead.trigger("seed analysis", "comprehensive_analysis", SEED_CONF)
+    ahead.trigger("batch", "batch_analysis", BATCH_CONF)
+
+
+def analyse(client: AirflowClient, stack: Stack, run_id: str | None = None) -> tuple[str, dict, dict]:
+    """Run comprehensive_analysis on the seed's song to success (or await `run_id`, triggered earlier)."""
+    if run_id is None:
+        run_id = run_to_end(client, "comprehensive_analysis", SEED_CONF)
+    else:
+        await_run(client, "comprehensive_analysis", run_id)
     summary = client.xcom("comprehensive_analysis", run_id, "aggregate_results")
     return run_id, summary, result_document(stack.data_root, summary)
 
 
-def test_seed_trigger_of_comprehensive_analysis_writes_all_four_parts(client: AirflowClient, stack: Stack) -> None:
-    started = time.monotonic()
-    run_id, summary, document = analyse(client, stack)
-    print(f"comprehensive_analysis trigger→success on the {stack.backend} stack: {time.monotonic() - started:.1f} s")
+@pytest.mark.both_backends
+def test_seed_trigger_of_comprehensive_analysis_writes_all_four_parts(
+    client: AirflowClient, stack: Stack, runs_ahead: RunsAhead
+) -> None:
+    ahead = runs_ahead.run("seed analysis")
+    run_id, summary, document = analyse(client, stack, ahead.dag_run_id)
+    took = time.monotonic() - ahead.triggered_at
+    print(f"comprehensive_analysis trigger→success on the {stack.backend} stack (among the runs ahead): {took:.1f} s")
 
     assert summary["song_id"] == SONG_ID and document["song_id"] == SONG_ID
     assert document["run"]["run_id"] == run_id
@@ -86,6 +106,7 @@ def test_training_on_raw_rows_gives_a_new_model_that_the_next_analysis_uses(
     assert summary["model_version"] == document["prediction"]["model_version"] == trained["model_version"]
 
 
+@pytest.mark.both_backends
 def test_a_new_dataset_file_is_claimed_and_its_asset_event_starts_a_training(
     client: AirflowClient, stack: Stack
 ) -> None:
@@ -107,7 +128,7 @@ def test_a_new_dataset_file_is_claimed_and_its_asset_event_starts_a_training(
                 return run, claimed
         return None
 
-    found = wait_until(claiming_run, RUN_TIMEOUT, 2.0, f"the run claiming {name}", raise_on_timeout=False)
+    found = wait_until(claiming_run, RUN_TIMEOUT, 0.5, f"the run claiming {name}", raise_on_timeout=False)
     if not found:
         raise AssertionError(f"no successful dataset_triggered_training run claimed {name} in {RUN_TIMEOUT:.0f} s")
     run, claimed = found
@@ -132,7 +153,7 @@ def wait_for_partition_run(client: AirflowClient, dag_id: str, partition_key: st
         mine = [r for r in client.list_runs(dag_id, limit=20) if r.partition_key == partition_key]
         return mine[0] if mine else None
 
-    mine = wait_until(partition_run, max(1.0, timeout), 2.0, f"a {dag_id} run", raise_on_timeout=False)
+    mine = wait_until(partition_run, max(1.0, timeout), 0.5, f"a {dag_id} run", raise_on_timeout=False)
     if mine is None:
         raise AssertionError(f"no {dag_id} run for partition {partition_key!r}")
     left = max(1.0, timeout - (time.monotonic() - started))
@@ -142,10 +163,11 @@ def wait_for_partition_run(client: AirflowClient, dag_id: str, partition_key: st
     return final.dag_run_id
 
 
+@pytest.mark.both_backends
 def test_batch_analysis_maps_one_task_per_song_and_spreads_them_over_the_workers(
-    client: AirflowClient, stack: Stack
+    client: AirflowClient, stack: Stack, runs_ahead: RunsAhead
 ) -> None:
-    run_id = run_to_end(client, "batch_analysis", {"folder": BATCH_FOLDER, "pattern": "*.wav"})
+    run_id = await_run(client, "batch_analysis", runs_ahead.run("batch").dag_run_id)
     mapped = [ti for ti in client.task_instances("batch_analysis", run_id) if ti.task_id == "audio_analysis"]
     assert len(mapped) == BATCH_SONGS and all(ti.state.value == "success" for ti in mapped)
     hosts = {ti.hostname for ti in mapped}

@@ -36,7 +36,7 @@ def wait_for_version(client: AirflowClient, commit: str, timeout: float = 90.0):
         return latest if latest.bundle_version == commit else None
 
     try:
-        return wait_until(at_commit, timeout, 2.0, f"{DAG} at {commit[:8]}")
+        return wait_until(at_commit, timeout, 0.5, f"{DAG} at {commit[:8]}")
     except WaitTimeout:
         raise AssertionError(f"{DAG} shows no version of {commit[:8]} after {timeout:.0f} s") from None
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 import requests
 
+from e2e.tests.full_stack.ahead import RunsAhead
 from e2e.tests.full_stack.conftest import SONG_ID, SONG_PATH
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, result_document, run_to_end, task_states, wait_for_task_state
 from fixtures.audio import synth_song
@@ -29,14 +31,23 @@ def services_run_as_root(stack: Stack) -> bool:
     return stack.backend == "local" and os.geteuid() == 0  # the docker images run the services as uid 50000
 
 
-def test_every_hostile_file_fails_its_task_at_once_with_the_reason(client: AirflowClient, stack: Stack) -> None:
+def trigger_ahead(ahead: RunsAhead, stack: Stack) -> None:
+    """Every hostile file's run, together (they fail at once: no run waits long on another)."""
     cases = make_hostile_audio(stack.data_root)
-    restarts_before = stack.restart_counts().get("workflow-audio", 0)
+    ahead.keep("hostile cases", cases)
+    ahead.keep("audio restarts before the hostile runs", stack.restart_counts().get("workflow-audio", 0))
     stamp = int(time.time())
-    runs = {
-        name: client.trigger(DAG, {"song_id": f"hostile_{name}", "song_path": case.path}, run_id=f"{name}_{stamp}")
-        for name, case in cases.items()
-    }
+    for name, case in cases.items():
+        ahead.trigger(f"hostile {name}", DAG, {"song_id": f"hostile_{name}", "song_path": case.path}, f"{name}_{stamp}")
+
+
+@pytest.mark.both_backends
+def test_every_hostile_file_fails_its_task_at_once_with_the_reason(
+    client: AirflowClient, stack: Stack, runs_ahead: RunsAhead
+) -> None:
+    cases = runs_ahead.kept("hostile cases")
+    restarts_before = runs_ahead.kept("audio restarts before the hostile runs")
+    runs = {name: runs_ahead.run(f"hostile {name}") for name in cases}
     for name, run in runs.items():
         case = cases[name]
         final = client.wait_for_run(DAG, run.dag_run_id, timeout=RUN_TIMEOUT)

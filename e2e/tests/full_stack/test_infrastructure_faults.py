@@ -26,6 +26,8 @@ from stack.client import AirflowClient
 from stack.demo import failure_report
 from stack.profiles import CELERY_ENV
 
+pytestmark = pytest.mark.both_backends  # CI's docker pass runs these again
+
 DAG, TRAINING_DAG = "comprehensive_analysis", "ml_training_smart_ensemble"
 LONG_SONG = "songs/e2e_fault_long.wav"  # Essentia needs several seconds for it: time for the fault to land
 QUEUED_TIMEOUT_S = float(CELERY_ENV["AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT"])

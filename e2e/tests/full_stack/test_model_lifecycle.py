@@ -108,6 +108,6 @@ def wait_for_created_run(client: AirflowClient, asset: str, source_run_id: str, 
         created = [r.run_id for event in events for r in event.created_dagruns if r.dag_id == dag_id]
         return created[0] if created else None
 
-    if run_id := wait_until(created_run, 120, 1.0, f"a {dag_id} run", raise_on_timeout=False):
+    if run_id := wait_until(created_run, 120, 0.5, f"a {dag_id} run", raise_on_timeout=False):
         return run_id
     raise AssertionError(f"no {dag_id} run was created from {asset}'s event of {source_run_id} in 120 s")

@@ -20,6 +20,8 @@ from stack.base import Stack
 from stack.client import AirflowClient
 from stack.paths import ARTIFACTS
 
+pytestmark = pytest.mark.both_backends  # CI's docker pass runs these again
+
 SHOTS = ARTIFACTS / "ui"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Headless on a closed network: no sandbox as root, and none of Chromium's own background connections.

@@ -40,6 +40,8 @@ from stack.mail import mail_text, read_mails
 from stack.paths import REPO_ROOT
 from stack.waiting import wait_until
 
+pytestmark = pytest.mark.both_backends  # CI's docker pass runs these again
+
 QUEUE_SONGS, QUEUE_FOLDER = 40, "songs/e2e_queue"
 ANALYSES_METRIC = "hss_audio_analyses_started"  # Essentia runs started (a counter: samples end in _total)
 
@@ -69,7 +71,7 @@ def test_a_fresh_stack_is_green_the_daily_training_waits_for_its_file_without_fa
         return runs if runs and all(run.state.value in ("success", "failed") for run in runs) else []
 
     # the scheduler creates the latest interval's run at start (no catch-up)
-    runs = wait_until(finished_scheduled_runs, 180, 1.0, "the scheduled run finished", raise_on_timeout=False)
+    runs = wait_until(finished_scheduled_runs, 180, 0.5, "the scheduled run finished", raise_on_timeout=False)
     if not runs:
         runs = [run for run in client.list_runs("daily_model_training") if run.run_type.value == "scheduled"]
     assert runs, "no scheduled daily_model_training run within 180 s of the stack's start"
