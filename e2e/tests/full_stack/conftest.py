@@ -233,7 +233,14 @@ def runs_ahead(request: pytest.FixtureRequest, stack: Stack, client: AirflowClie
 
 
 @pytest.fixture(autouse=True)
-def _runs_ahead_started(request: pytest.FixtureRequest) -> None:
-    """The first test of the runs group starts the runs ahead (never on the fault tests' stack)."""
-    if group_of(request.node) == RUNS_GROUP:
+def _group_setup(request: pytest.FixtureRequest) -> None:
+    """The first test of the runs group starts the runs ahead (never on the fault tests' stack); a fault test
+    refuses a reused stack before it triggers anything."""
+    group = group_of(request.node)
+    if group == FAULTS_GROUP and isinstance(request.getfixturevalue("stack"), AttachedStack):
+        pytest.fail(
+            f"{request.node.name} breaks components, so it needs a stack this run starts, not the one `make up` "
+            f"left running (run it without REUSE_STACK=1)"
+        )
+    if group == RUNS_GROUP:
         request.getfixturevalue("runs_ahead")
