@@ -9,10 +9,10 @@ stack is gone; the last few runs are kept.
 The data the tests need is synthesized into the stack's data root once: a song with a lyrics sidecar,
 a corrupt file, a folder for batch_analysis, a raw dataset whose rows need feature extraction.
 
-Two groups, one per pytest-xdist worker (`-n 2`, as `make e2e` runs them; the scheduler below keeps each
-on its worker): the fault tests, which kill or stop components, get a stack of their own so nothing else
-runs while a component is down; every other test runs on the other stack, where the runs that do not
-interfere are triggered ahead, together (ahead.py). Without xdist both groups share one stack, faults last.
+Two groups: the fault tests, which kill or stop components, and every other test, where the runs that do
+not interfere are triggered ahead, together (ahead.py). `make e2e` runs both on one stack, the fault tests
+last; `make e2e E2E_STACKS=2` (pytest-xdist `-n 2`, the scheduler below keeps each group on its worker)
+gives the fault tests a stack of their own, side by side.
 
 `make e2e REUSE_STACK=1` runs the tests on the stack `make up` left running, when one answers (REUSE_ENV).
 """
@@ -120,9 +120,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if mine and resolve_backend() == "local":  # tests of the compose stack itself: they run in the docker pass
         left_out += [item for item in mine if item.get_closest_marker("docker_only")]
     if mine and scope() == "both":  # CI's docker pass: what differs by backend, one run of each kind
-        left_out += [
-            it for it in mine if not (it.get_closest_marker("both_backends") or it.get_closest_marker("docker_only"))
-        ]
+        left_out += [item for item in mine if not any(map(item.get_closest_marker, ("both_backends", "docker_only")))]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = [item for item in items if item not in left_out]
