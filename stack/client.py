@@ -63,6 +63,7 @@ class AirflowClient(RunResults):
         self.import_errors_api = af.ImportErrorApi(self.api)
         self.assets = af.AssetApi(self.api)
         self.versions = af.DagVersionApi(self.api)
+        self.parsing = af.DAGParsingApi(self.api)
         if login:
             self.login()
 
@@ -111,9 +112,10 @@ class AirflowClient(RunResults):
         with self._call(f"get the details of DAG {dag_id!r}"):
             return self.dags.get_dag_details(dag_id, _request_timeout=self.timeout)
 
-    def list_dags(self) -> list[af.DAGResponse]:
+    def list_dags(self, *, include_stale: bool = False) -> list[af.DAGResponse]:
+        """The DAGs in service; with include_stale, also those whose file last failed to parse or went away."""
         with self._call("list DAGs"):
-            return self.dags.get_dags(limit=100, _request_timeout=self.timeout).dags
+            return self.dags.get_dags(limit=100, exclude_stale=not include_stale, _request_timeout=self.timeout).dags
 
     def dag_versions(self, dag_id: str) -> list[af.DagVersionResponse]:
         """GET /api/v2/dags/{dag_id}/dagVersions, oldest first (version_number 1, 2, …)."""
@@ -122,6 +124,13 @@ class AirflowClient(RunResults):
                 dag_id, limit=100, order_by=["version_number"], _request_timeout=self.timeout
             )
         return page.dag_versions
+
+    def request_parse(self, dag_id: str) -> None:
+        """PUT /api/v2/parseDagFile/{file_token}: the dag-processor refreshes the DAG's bundle and parses its file
+        next, instead of at its next min_file_process_interval."""
+        token = self.dag_details(dag_id).file_token
+        with self._call(f"request a parse of DAG {dag_id!r}'s file"):
+            self.parsing.reparse_dag_file(token, _request_timeout=self.timeout)
 
     def dag_doc(self, dag_id: str) -> str:
         """The doc_md the api-server serves for the DAG's latest version."""

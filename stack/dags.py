@@ -66,6 +66,17 @@ def latest_versions(client: AirflowClient) -> dict[str, Any]:
     return {dag.dag_id: client.dag_versions(dag.dag_id)[-1] for dag in client.list_dags()}
 
 
+def request_parses(client: AirflowClient, repo: DagRepo, made: Deploy) -> None:
+    """Ask the dag-processor to refresh the bundle and parse every DAG file of `made` now (PUT /parseDagFile):
+    the deploy serves in seconds, not after the next min_file_process_interval (30 s) of each file. Unchanged
+    files are parsed too, so their DAGs take the new commit; a file new to the bundle is found by the refresh."""
+    present = repo.files(made.commit)  # a deleted file has nothing to parse
+    dag_of_file = {Path(d.relative_fileloc or d.fileloc).name: d.dag_id for d in client.list_dags(include_stale=True)}
+    for name in sorted(present):
+        if name in dag_of_file:
+            client.request_parse(dag_of_file[name])
+
+
 def follow(
     client: AirflowClient,
     made: Deploy,
@@ -78,7 +89,7 @@ def follow(
     Airflow 3.3 makes a new version of a changed DAG when a run used the current one (that run keeps it), and
     updates the current version in place when none did; an unchanged DAG's version takes the new commit."""
     started, since = time.monotonic(), datetime.now(UTC)
-    say(f"waiting for the dag-processor (the bundle is refreshed every {BUNDLE_REFRESH_S} s)…")
+    say(f"waiting for the dag-processor to parse the new version (it also looks every {BUNDLE_REFRESH_S} s)…")
     latest: dict[str, Any] = {}
     behind: list[str] = []
 
@@ -104,7 +115,7 @@ def follow(
         behind = [dag_id for dag_id, v in latest.items() if v.bundle_version != made.commit]
         return "served" if latest and not behind else None
 
-    outcome = wait_until(served_or_failed, timeout, 2.0, "the deploy served", raise_on_timeout=False)
+    outcome = wait_until(served_or_failed, timeout, 0.5, "the deploy served", raise_on_timeout=False)
     if outcome == "failed":
         return 1
     if outcome is None:
@@ -142,13 +153,18 @@ def deploy(repo: DagRepo, client: AirflowClient, source: Path, *, force: bool = 
         say(f"nothing to deploy: {source} matches what {BUNDLE_NAME} serves ({repo.head()[:8]}).")
         return 0
     say(f"deployed {made.commit[:8]} to {BUNDLE_NAME} ({repo.path}): {made.message}")
-    return follow(client, made, before, repo.changed_files(made.commit))
+    return publish(client, repo, made, before)
 
 
 def rollback(repo: DagRepo, client: AirflowClient) -> int:
     before = latest_versions(client)
     made = repo.rollback()
     say(f"rolled back: {made.commit[:8]} — {made.message}")
+    return publish(client, repo, made, before)
+
+
+def publish(client: AirflowClient, repo: DagRepo, made: Deploy, before: dict[str, Any]) -> int:
+    request_parses(client, repo, made)
     return follow(client, made, before, repo.changed_files(made.commit))
 
 

@@ -131,3 +131,29 @@ def test_the_cli_refuses_a_dag_file_that_does_not_import(tmp_path: Path, capsys:
     assert dags_cli.deploy(repo, client=None, source=source) == 1  # refused before any call to Airflow
     out = capsys.readouterr().out
     assert "broken.py: SyntaxError" in out and "not deployed" in out and repo.head() == head
+
+
+def test_a_deploy_asks_airflow_to_parse_every_dag_file_of_the_new_commit_at_once(tmp_path: Path, source: Path) -> None:
+    from types import SimpleNamespace
+
+    from stack.dags import request_parses
+
+    class Client:  # what the api-server knows: a DAG per file, one of them stale
+        def __init__(self) -> None:
+            self.parsed: list[str] = []
+
+        def list_dags(self, *, include_stale: bool = False):
+            assert include_stale, "a stale DAG (its file broke) must be parsed again by a rollback too"
+            files = {"dag_a": "a.py", "dag_b": "b.py", "dag_gone": "gone.py"}
+            return [SimpleNamespace(dag_id=d, relative_fileloc=f, fileloc=f"/x/{f}") for d, f in files.items()]
+
+        def request_parse(self, dag_id: str) -> None:
+            self.parsed.append(dag_id)
+
+    repo = DagRepo(tmp_path / "dags.git")
+    repo.init(source)
+    (source / "a.py").write_text("A = 2\n")  # changed; b.py unchanged; gone.py was never in the repository
+    made = repo.deploy(source, "a changed")
+    client = Client()
+    request_parses(client, repo, made)
+    assert client.parsed == ["dag_a", "dag_b"]  # unchanged files too (their DAGs take the commit); no missing file
