@@ -45,8 +45,12 @@ FUZZ_TESTS = services/tests/test_fuzz_schemathesis.py
 FUZZ_TESTS += e2e/tests/full_stack/test_param_fuzz.py e2e/tests/full_stack/test_hostile_audio.py
 # make dags-deploy FORCE=1: commit even a DAG file that does not import (Airflow then takes its DAGs out of service)
 FORCE ?=
-# Debian packages the local full stack, the compose checks and the browser test need, by the command that proves each one.
-SYSTEM_DEPS = initdb:postgresql redis-server:redis-server docker-compose:docker-compose chromium:chromium
+# Debian packages the local full stack, the compose checks and the browser test need, by the command that proves each one
+# ("dpkg:" a library, checked with dpkg-query). Metrics: Prometheus (+ promtool for the rule tests), Alertmanager and
+# collectd, the StatsD bridge, whose write_prometheus plugin needs the two libraries.
+SYSTEM_DEPS = initdb:postgresql redis-server:redis-server docker-compose:docker-compose chromium:chromium \
+  promtool:prometheus prometheus-alertmanager:prometheus-alertmanager collectd:collectd-core \
+  dpkg:libprotobuf-c1 dpkg:libmicrohttpd12
 
 .PHONY: help system-deps install test test-unit fuzz e2e up down status dags-deploy dags-rollback dags-history load soak bench lint format contracts bench-audio demo clean
 
@@ -69,9 +73,11 @@ help: ## List the targets
 	@echo "  make bench BENCH_ARGS='--only audio --quick'    a part, tiny inputs (report under artifacts/bench/)"
 	@echo "  make load LOAD_PROFILE=services-50 LOAD_ARGS='--user-classes ContentUser'    one light service"
 
-system-deps: ## Install Debian's postgresql, redis-server and docker-compose when missing (local full stack, compose checks)
+system-deps: ## Install Debian's postgresql, redis-server, docker-compose, prometheus, alertmanager, collectd when missing
 	@missing=""; for dep in $(SYSTEM_DEPS); do cmd=$${dep%%:*}; pkg=$${dep##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/$$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	  if [ "$$cmd" = dpkg ]; then dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" && continue; \
+	  else command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || ls /usr/lib/postgresql/*/bin/$$cmd >/dev/null 2>&1 && continue; fi; \
+	  missing="$$missing $$pkg"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
 	  echo "warning: missing:$$missing and no apt-get. make demo works without them; make up/e2e/test need them."; exit 0; fi; \

@@ -73,6 +73,12 @@ class AttachedStack(Stack):
     def crash(self, component: str) -> None:
         raise self._not_owned(f"crashing {component}")
 
+    def stop_component(self, component: str) -> None:
+        raise self._not_owned(f"stopping {component}")
+
+    def start_component(self, component: str) -> None:
+        raise self._not_owned(f"starting {component}")
+
     def restart(self, component: str) -> None:
         raise self._not_owned(f"restarting {component}")
 

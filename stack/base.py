@@ -94,6 +94,14 @@ class Stack(ABC):
         its restart policy (docker) or the supervisor (local) has it serving again."""
 
     @abstractmethod
+    def stop_component(self, component: str) -> None:
+        """Stop any component (e.g. "airflow-scheduler") as `docker compose stop` does: nothing restarts it."""
+
+    @abstractmethod
+    def start_component(self, component: str) -> None:
+        """Start a component stop_component stopped; return once it serves again."""
+
+    @abstractmethod
     def restart(self, component: str) -> None:
         """Stop a component gracefully and start it again (`docker compose restart`); return once it serves."""
 

@@ -82,6 +82,15 @@ class ContainerFaults:
         started = {c["Id"]: c["State"]["StartedAt"] for c in before}
         self._wait_back(service, lambda c: c["State"]["Running"] and c["State"]["StartedAt"] != started.get(c["Id"]))
 
+    def stop_component(self, component: str) -> None:
+        """`docker compose stop <service>`: the restart policy leaves a stopped container alone."""
+        self._compose("stop", self._service_name(component))
+
+    def start_component(self, component: str) -> None:
+        service = self._service_name(component)
+        self._compose("start", service)
+        self._wait_back(service, lambda c: c["State"]["Running"])
+
     def restart(self, component: str) -> None:
         """`docker compose restart <service>` (SIGTERM, then start), then wait until the stack is healthy."""
         service = self._service_name(component)

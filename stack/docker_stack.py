@@ -40,6 +40,7 @@ from stack.docker_control import DockerControl
 from stack.docker_faults import ContainerFaults
 from stack.docker_health import DockerHealth
 from stack.env_file import ensure_env_file, read_env_file, update_env_file
+from stack.observability import ALERTMANAGER, ALERTMANAGER_PORT, PROMETHEUS, PROMETHEUS_PORT
 from stack.paths import (
     AIRFLOW_SERVICE,
     COMPOSE_FILE,
@@ -76,6 +77,8 @@ HOST_PORT_VARS = (
     "HSS_ML_TRAINING_HOST_PORT",
     "HSS_ML_PREDICTION_HOST_PORT",
     "HSS_INTELLIGENCE_HOST_PORT",
+    "HSS_PROMETHEUS_HOST_PORT",
+    "HSS_ALERTMANAGER_HOST_PORT",
 )
 # The uid the containers run as when the host user is root (Airflow's image's uid): never root by default.
 ROOT_HOST_AIRFLOW_UID = 50000
@@ -145,6 +148,7 @@ class DockerStack(DockerControl, DockerHealth, ContainerFaults, Stack):
             wait_timeout=timeout,
         )
         self.service_urls: dict[str, str] = {}
+        self.metrics_urls: dict[str, dict[str, str]] = {}  # Prometheus and Alertmanager
         self.flower: FlowerAccess | None = None
         self._airflow_url: str | None = None
         self._started = False
@@ -263,7 +267,7 @@ class DockerStack(DockerControl, DockerHealth, ContainerFaults, Stack):
         except subprocess.CalledProcessError as exc:
             raise DockerStackError(f"docker compose down failed:\n{output_tail(exc.stderr)}") from exc
         self._started = False
-        self._airflow_url, self.flower, self.service_urls = None, None, {}
+        self._airflow_url, self.flower, self.service_urls, self.metrics_urls = None, None, {}, {}
 
     def _save_logs(self) -> None:
         """Every container's log into <state_dir>/logs/<service>.log: the containers are gone after down."""
@@ -298,6 +302,10 @@ class DockerStack(DockerControl, DockerHealth, ContainerFaults, Stack):
             password=values["FLOWER_PASSWORD"],
         )
         self.service_urls = {spec.name: self._url(spec.name, spec.port) for spec in SERVICES}
+        self.metrics_urls = {
+            PROMETHEUS: {"url": self._url(PROMETHEUS, PROMETHEUS_PORT)},
+            ALERTMANAGER: {"url": self._url(ALERTMANAGER, ALERTMANAGER_PORT)},
+        }
 
     # --- components ------------------------------------------------------------------------------
     def stop_service(self, name: str) -> None:
@@ -375,6 +383,7 @@ class DockerStack(DockerControl, DockerHealth, ContainerFaults, Stack):
             "mail_dir": str(self.mail_dir),
             "dag_bundle": {"name": BUNDLE_NAME, "repo": str(self.dag_repo.path)},
             **self._backing_urls(),
+            **self.metrics_urls,
             "compose": {
                 "project": self.project_name,
                 "env_file": str(self.env_path),

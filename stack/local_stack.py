@@ -97,6 +97,7 @@ class LocalStack(LocalControl, ProcessFaults, Stack):
         self._phase_starts: list[int] = [0]  # index in group.processes where each start phase began
         self._wrote_stack_file = False
         self.service_urls: dict[str, str] = {}
+        self.smtp_port = 0
         self.ready_times: dict[str, float] = {}
         self.settings: AirflowSettings | None = None
         self.dag_repo: DagRepo | None = None
@@ -173,10 +174,10 @@ class LocalStack(LocalControl, ProcessFaults, Stack):
                 }
             )
         self.settings.extra_env.update(self.profile.start_backends(self))
-        smtp_port = start_mail_sink(
+        self.smtp_port = start_mail_sink(
             self.group, self.mail_dir, self.logs_dir, fixed_ports=self.fixed_ports, timeout=self.timeout
         )
-        self.settings.extra_env.update({**smtp_connection_env("127.0.0.1", smtp_port), **self.airflow_env})
+        self.settings.extra_env.update({**smtp_connection_env("127.0.0.1", self.smtp_port), **self.airflow_env})
         self._phase_starts.append(len(self.group.processes))
         # The DB migration (~15 s of CPU) runs while the services warm up (~20 s).
         self.progress("starting airflow init (db migrate, pools import)…")

@@ -58,6 +58,18 @@ class ProcessFaults:
         process.kill()
         self._wait_restarted(component, old_pid)
 
+    def stop_component(self, component: str) -> None:
+        """Stop one component on purpose: the supervisor leaves a stopped process alone."""
+        self._process(component).stop()
+        self._supervision_changed()
+
+    def start_component(self, component: str) -> None:
+        process = self._process(component)
+        if not process.alive():
+            process.start()
+        process.wait_healthy(self.timeout)
+        self._supervision_changed()
+
     def restart(self, component: str) -> None:
         """Stop one component gracefully (its stop signal) and start it again, as `docker compose restart`."""
         process = self._process(component)

@@ -17,6 +17,7 @@ from celery import Celery
 from stack.airflow_stack import airflow_argv
 from stack.backing import ThrowawayPostgres, ThrowawayRedis
 from stack.base import FlowerAccess
+from stack.observability import LocalObservability
 from stack.paths import REPO_ROOT, WORKER_SERVICE
 from stack.processes import ManagedProcess, ProcessGroup, free_port
 from stack.services import pick_port
@@ -31,6 +32,9 @@ class ProfileStack(Protocol):
     flower_username: str
     flower_password: str
     progress: Callable[[str], None]
+    state_dir: Path
+    service_urls: dict[str, str]
+    smtp_port: int
 
     @property
     def logs_dir(self) -> Path: ...
@@ -109,6 +113,7 @@ class CeleryProfile(Profile):
         self.postgres: ThrowawayPostgres | None = None
         self.redis: ThrowawayRedis | None = None
         self.flower_port = 0
+        self.observability: LocalObservability | None = None
 
     def start_backends(self, stack: ProfileStack) -> dict[str, str]:
         self.postgres = ThrowawayPostgres(stack.logs_dir)
@@ -123,8 +128,13 @@ class CeleryProfile(Profile):
         stack.progress(
             f"  PostgreSQL :{self.postgres.port} (initdb {initdb_seconds:.1f} s) and Redis :{self.redis.port} ready"
         )
+        # Airflow's StatsD goes to the bridge from the first component on (docs/OBSERVABILITY.md)
+        self.observability = LocalObservability(stack.state_dir / "observability", stack.logs_dir, stack.fixed_ports)
+        bridge, statsd_env = self.observability.bridge()
+        stack.group.start(bridge).wait_healthy(stack.timeout)
         return {
             **CELERY_ENV,
+            **statsd_env,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url,
             "AIRFLOW__CELERY__BROKER_URL": self.redis.url,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.postgres.url.replace("+psycopg2", ""),
@@ -143,8 +153,15 @@ class CeleryProfile(Profile):
             env=env,
             cwd=REPO_ROOT,
         )
+        assert self.observability is not None
+        metrics = self.observability.servers(
+            services=stack.service_urls,
+            flower=self.flower_url(),
+            flower_login=(stack.flower_username, stack.flower_password),
+            smtp=f"127.0.0.1:{stack.smtp_port}",
+        )
         # Flower is ready once it lists every worker (which also fills its cache for the seed's curl).
-        return [*components, (flower, lambda: len(stack.flower.workers()) >= self.workers)]
+        return [*components, (flower, lambda: len(stack.flower.workers()) >= self.workers), *metrics]
 
     def worker_process(self, stack: ProfileStack, env: dict[str, str], index: int) -> ManagedProcess:
         """Worker `index`. Each has its own hostname (Celery's and the task instances' `hostname`,
@@ -183,6 +200,7 @@ class CeleryProfile(Profile):
             "flower": {"url": self.flower_url(), "username": stack.flower_username, "password": stack.flower_password},
             "postgres": self.postgres.url if self.postgres else None,
             "redis": self.redis.url if self.redis else None,
+            **(self.observability.urls() if self.observability else {}),
         }
 
     def cleanup(self, stack: ProfileStack) -> None:

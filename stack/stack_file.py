@@ -68,6 +68,10 @@ def print_access(info: dict, stack_file: Path, env_file: Path) -> None:
         say(f"  Flower       {flower.get('url')}{login}")
     for name, url in (info.get("services") or {}).items():
         say(f"  {name:<24} {url}")
+    if prometheus := info.get("prometheus"):
+        say(f"  Prometheus   {prometheus['url']}   (Airflow's and the services' metrics, alert rules; no login)")
+    if alertmanager := info.get("alertmanager"):
+        say(f"  Alertmanager {alertmanager['url']}   (firing alerts are mailed to the folder below)")
     say(f'  API key      HSS_API_KEY in {env_file} (also "api_key" in {stack_file.name}); send it as X-API-Key')
     say(f"  data root    {info.get('data_root')}")
     if info.get("mail_dir"):

@@ -32,6 +32,9 @@ def access_table(info: dict, stack_file: Path) -> int:
         say(f"  Flower       {flower_url}   {probe(f'{flower_url}/healthcheck')}")
     for name, url in (info.get("services") or {}).items():
         say(f"  {name:<24} {url}   /ready {probe(f'{url}/ready')}")
+    for name, label in (("prometheus", "Prometheus  "), ("alertmanager", "Alertmanager")):
+        if url := (info.get(name) or {}).get("url"):
+            say(f"  {label} {url}   {probe(f'{url}/-/ready')}")
     say(f"  data root    {info.get('data_root')}")
     if bundle := info.get("dag_bundle"):
         history = DagRepo(bundle["repo"]).history(limit=1) if Path(bundle["repo"]).is_dir() else []

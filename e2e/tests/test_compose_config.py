@@ -35,6 +35,8 @@ EXPECTED_BASE_PORTS = {
     "flower": {(5555, 5555)},
     "postgres": {(5437, 5432)},
     "redis": {(6384, 6379)},
+    "prometheus": {(9090, 9090)},
+    "alertmanager": {(9093, 9093)},
     **{spec.name: {(spec.port, spec.port)} for spec in SERVICES},
 }
 

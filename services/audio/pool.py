@@ -92,6 +92,7 @@ class ExtractorPool:
         self._idle: asyncio.Queue[_Lane] | None = None
 
     def start(self) -> None:
+        self.metrics.queue_capacity.set(self.max_queue)  # the "queue full" alert compares the depth with it
         self._lanes = [_Lane() for _ in range(self.size)]
         self._idle = asyncio.Queue()
         for lane in self._lanes:
@@ -230,8 +231,9 @@ class ExtractorPool:
             result = await asyncio.wait_for(
                 asyncio.get_running_loop().run_in_executor(lane.executor, fn, *args), timeout
             )
-            outcome = "succeeded"
-            self._mean_run_s = 0.8 * self._mean_run_s + 0.2 * (time.monotonic() - started)
+            outcome, run_s = "succeeded", time.monotonic() - started
+            self.metrics.analysis_seconds.observe(run_s)
+            self._mean_run_s = 0.8 * self._mean_run_s + 0.2 * run_s
             lane.analyses += 1
             if self.max_analyses and lane.analyses >= self.max_analyses:
                 lane = self._recycle(lane)

@@ -8,6 +8,7 @@ from contracts.catalog import PREDICT_SINGLE
 from contracts.prediction import PredictionRequest, PredictionResponse
 from services.common.app_factory import create_app, error_responses, lazy_app, settings_of
 from services.common.model_signing import signing_key
+from services.ml_prediction.metrics import ModelInfoCollector
 from services.ml_prediction.model_store import ModelStore
 from services.ml_prediction.predictor import predict
 from services.ml_prediction.settings import PredictionSettings
@@ -72,6 +73,7 @@ def build_app(settings: PredictionSettings | None = None) -> FastAPI:
         ready_checks=ready_checks,
     )
     app.state.models = store
+    app.state.metrics_registry.register(ModelInfoCollector(store))  # hss_model_info at /metrics
     return app
 
 

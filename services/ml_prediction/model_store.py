@@ -115,6 +115,20 @@ class ModelStore:
     def get(self, model_version: str | None) -> HitModel:
         return self.current() if model_version is None else self.pinned(model_version)
 
+    def serving(self) -> tuple[str, str] | None:
+        """(model_version, source) of the model current() serves: ("baseline-v1", "baseline") before any promotion,
+        else latest.json's version and "promoted"; None when latest.json cannot be read or is inconsistent (current()
+        answers 503). Loads and verifies nothing (a stat of latest.json, read again only when it changed), so a
+        promoted model whose files then fail verification is still named here; /ready's model_loadable says so."""
+        with self._lock:
+            try:
+                pointer = self._pointer()
+                if pointer is not None:
+                    self._check_pointer(pointer)
+            except ServiceError:
+                return None
+        return (BASELINE_VERSION, "baseline") if pointer is None else (pointer.model_version, "promoted")
+
     def ready_checks(self) -> dict[str, bool]:
         """{"model_loadable": ...}; plus "model_signature_valid": False when the served model is refused as
         unsigned. Never loads anything the request path would not (current() verifies before unpickling)."""

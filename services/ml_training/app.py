@@ -21,6 +21,7 @@ from services.common.model_signing import signing_key
 from services.common.paths import relative_to_root, resolve_data_path
 from services.ml_training.jobs import JobManager
 from services.ml_training.limits import DatasetLimits, check_dataset
+from services.ml_training.metrics import TrainingJobsCollector
 from services.ml_training.promotion import Promoter
 from services.ml_training.settings import TrainingSettings
 
@@ -235,6 +236,7 @@ def build_app(settings: TrainingSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.jobs = manager
+    app.state.metrics_registry.register(TrainingJobsCollector(manager.store))  # hss_training_jobs at /metrics
     app.state.promoter = Promoter(root, signing_key=key)
     return app
 

@@ -87,10 +87,27 @@ class JobStore:
         self.write(failed)
         return failed
 
+    def _job_files(self) -> list[Path]:
+        return sorted(models_dir(self.root).glob(f"*/{JOB_FILE}"))
+
+    def count_by_status(self) -> dict[JobStatus, int]:
+        """Job records per status, every status present, as GET /train/jobs/{job_id} reports them: read now
+        (the worker process writes them), one small file per training."""
+        counts = dict.fromkeys(JobStatus, 0)
+        for path in self._job_files():
+            try:
+                status = TrainingJob.model_validate_json(path.read_text(encoding="utf-8")).status
+            except FileNotFoundError:
+                continue  # removed since the listing
+            except (OSError, ValueError):  # unreadable: read() reports it failed (and logs it; not per scrape)
+                status = JobStatus.failed
+            counts[status] += 1
+        return counts
+
     def fail_unfinished(self, reason: str) -> list[str]:
         """Mark every queued/running job failed (their process is gone). Returns their ids."""
         failed = []
-        for path in sorted(models_dir(self.root).glob(f"*/{JOB_FILE}")):
+        for path in self._job_files():
             job = self.read(path.parent.name)
             if job is not None and not job.status.finished:
                 self.fail(job, reason, retryable=True)  # the process died, not the request

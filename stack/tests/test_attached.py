@@ -100,8 +100,20 @@ def test_no_file_a_dead_stack_or_a_silent_api_server_is_not_attached(
         lambda s: s.kill_worker(),
         lambda s: s.pause_workers(),
         lambda s: s.resume_workers(),
+        lambda s: s.stop_component("airflow-scheduler"),
+        lambda s: s.start_component("airflow-scheduler"),
     ],
-    ids=["crash", "restart", "stop_service", "start_service", "kill_worker", "pause_workers", "resume_workers"],
+    ids=[
+        "crash",
+        "restart",
+        "stop_service",
+        "start_service",
+        "kill_worker",
+        "pause_workers",
+        "resume_workers",
+        "stop_component",
+        "start_component",
+    ],
 )
 def test_a_fault_on_a_stack_it_did_not_start_is_refused_naming_the_way_out(
     tmp_path: Path, api_server: str, process: subprocess.Popen, fault

@@ -41,7 +41,13 @@ from stack.docker_stack import BASE_FILE, HOST_PORT_VARS, TEST_OVERLAY, DockerSt
 from stack.env_file import read_env_file
 from stack.paths import REPO_ROOT
 
-TARGET_PORTS = {"airflow-apiserver": 8080, "flower": 5555, **{spec.name: spec.port for spec in SERVICES}}
+TARGET_PORTS = {
+    "airflow-apiserver": 8080,
+    "flower": 5555,
+    "prometheus": 9090,
+    "alertmanager": 9093,
+    **{spec.name: spec.port for spec in SERVICES},
+}
 
 FAKE_COMPOSE = """\
 import json, os, sys

@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import requests
+
 from stack.base import Stack
 from stack.client import AirflowClient
 from stack.demo import failure_report
@@ -71,3 +73,19 @@ def wait_for_mails(stack: Stack, run_id: str, count: int, timeout: float = 60.0)
         f"{count} mail(s) about {run_id} expected within {timeout:.0f} s in {stack.mail_dir}, "
         f"got {len(mails_about(stack, run_id))}"
     )
+
+
+def prometheus_query(stack: Stack, promql: str) -> list[dict]:
+    """GET /api/v1/query on the stack's Prometheus: the result vector ([{"metric": {...}, "value": [t, "v"]}])."""
+    url = stack.info()["prometheus"]["url"]
+    answer = requests.get(f"{url}/api/v1/query", params={"query": promql}, timeout=10).json()
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def wait_for_series(stack: Stack, promql: str, timeout: float = 120.0) -> list[dict]:
+    """The result of `promql` once it is not empty (scrape 10-15 s, recording rules every 15 s)."""
+    try:
+        return wait_until(lambda: prometheus_query(stack, promql) or None, timeout, 1.0, promql)
+    except WaitTimeout:
+        raise AssertionError(f"Prometheus has no series for {promql} after {timeout:.0f} s") from None

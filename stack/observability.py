@@ -1,0 +1,220 @@
+"""The metrics path of the full stack: a StatsD bridge, Prometheus and Alertmanager (docs/OBSERVABILITY.md).
+
+Airflow sends StatsD to the bridge, Debian's collectd (its statsd and write_prometheus plugins: a maintained
+package, no StatsD server of ours). Prometheus scrapes the bridge, the five services, Flower and Alertmanager,
+evaluates the rules of observability/prometheus/rules/ (Airflow's metrics under the Helm chart's names, the
+alerts), and Alertmanager mails firing alerts to the stack's SMTP sink.
+
+One set of Jinja2 templates (observability/templates/) serves both backends: the local stack renders them into
+its state folder with 127.0.0.1 ports; docker-compose.yml mounts observability/docker/, their rendering with the
+compose service names (`python -m stack.observability` writes it; a unit test checks it is current).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from contracts.catalog import SERVICES
+from stack.env_file import write_private
+from stack.paths import REPO_ROOT
+from stack.processes import LaunchError, ManagedProcess, free_port
+from stack.services import pick_port
+
+OBSERVABILITY = REPO_ROOT / "observability"
+TEMPLATES = OBSERVABILITY / "templates"
+RULES_DIR = OBSERVABILITY / "prometheus" / "rules"
+DOCKER_CONFIG = OBSERVABILITY / "docker"
+PROMETHEUS_PORT, ALERTMANAGER_PORT = 9090, 9093  # the usual ports, on 127.0.0.1 (when free)
+STATSD_PORT, BRIDGE_HTTP_PORT = 8125, 9103  # compose: inside the network only
+PROMETHEUS, ALERTMANAGER, STATSD_BRIDGE = "prometheus", "alertmanager", "statsd-bridge"
+COMPONENTS = (STATSD_BRIDGE, PROMETHEUS, ALERTMANAGER)
+INSTALL_HINT = "apt-get install -y prometheus prometheus-alertmanager collectd-core libprotobuf-c1 libmicrohttpd12"
+# Debian's binary names (the alertmanager binary is `prometheus-alertmanager`); collectd lives in /usr/sbin,
+# which a user's PATH may lack.
+BINARIES = {PROMETHEUS: "prometheus", ALERTMANAGER: "prometheus-alertmanager", STATSD_BRIDGE: "collectd"}
+ALERT_TO = "hss-alerts@localhost"  # the task-failure mails' default recipient too (HSS_ALERT_TO)
+HEADER = "Rendered from observability/templates/ by stack/observability.py: edit the template, not this file."
+
+
+def render(template: str, **values: object) -> str:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True)
+    return env.get_template(template).render(header=HEADER, **values)
+
+
+def statsd_env(host: str, port: int) -> dict[str, str]:
+    """Airflow's StatsD settings: every component sends its metrics to the bridge (prefix `airflow`)."""
+    return {
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": host,
+        "AIRFLOW__METRICS__STATSD_PORT": str(port),
+        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+    }
+
+
+def docker_files() -> dict[str, str]:
+    """observability/docker/*: what compose mounts (service names; Flower's login is filled in at start)."""
+    services = {spec.name: f"{spec.name}:{spec.port}" for spec in SERVICES}
+    return {
+        "prometheus.yml": render(
+            "prometheus.yml.j2",
+            rules_dir="/etc/prometheus/rules",
+            prometheus=f"localhost:{PROMETHEUS_PORT}",
+            alertmanager=f"{ALERTMANAGER}:{ALERTMANAGER_PORT}",
+            statsd_bridge=f"{STATSD_BRIDGE}:{BRIDGE_HTTP_PORT}",
+            services=services,
+            flower="flower:5555",
+            flower_username="@FLOWER_USER@",  # observability/docker/prometheus-start.sh puts .env's login in
+            flower_password_file="/tmp/flower_password",
+        ),
+        "alertmanager.yml": render("alertmanager.yml.j2", alert_to=ALERT_TO, smtp="mail-sink:1025"),
+        "collectd.conf": render(
+            "collectd.conf.j2",
+            base_dir="/tmp",
+            statsd_host="0.0.0.0",
+            statsd_port=STATSD_PORT,
+            http_host="0.0.0.0",
+            http_port=BRIDGE_HTTP_PORT,
+        ),
+    }
+
+
+def binary(component: str) -> str:
+    name = BINARIES[component]
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if not found:
+        raise LaunchError(f"{name} not found (the {component} of the full stack): {INSTALL_HINT} (make install)")
+    return found
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@dataclass
+class LocalObservability:
+    """The bridge, Prometheus and Alertmanager as processes of a local stack, configured under `home`."""
+
+    home: Path
+    logs_dir: Path
+    fixed_ports: bool
+    statsd_port: int = 0
+    bridge_port: int = 0
+    prometheus_port: int = 0
+    alertmanager_port: int = 0
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
+    def bridge(self) -> tuple[ManagedProcess, dict[str, str]]:
+        """The statsd bridge (started before Airflow) and the Airflow env that points at it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.statsd_port, self.bridge_port = free_udp_port(), free_port()
+        config = self.home / "collectd.conf"
+        config.write_text(
+            render(
+                "collectd.conf.j2",
+                base_dir=self.home,
+                statsd_host="127.0.0.1",
+                statsd_port=self.statsd_port,
+                http_host="127.0.0.1",
+                http_port=self.bridge_port,
+            )
+        )
+        argv = [binary(STATSD_BRIDGE), "-f", "-C", str(config)]
+        process = ManagedProcess(STATSD_BRIDGE, argv, self.logs_dir / f"{STATSD_BRIDGE}.log", cwd=self.home)
+        process.probe = lambda: answers(f"http://127.0.0.1:{self.bridge_port}/metrics")
+        return process, statsd_env("127.0.0.1", self.statsd_port)
+
+    def servers(
+        self, *, services: dict[str, str], flower: str, flower_login: tuple[str, str], smtp: str
+    ) -> list[tuple[ManagedProcess, Callable[[], bool]]]:
+        """Prometheus and Alertmanager, with their readiness probes (started beside Airflow's components)."""
+        self.prometheus_port = pick_port(PROMETHEUS_PORT, self.fixed_ports)
+        self.alertmanager_port = pick_port(ALERTMANAGER_PORT, self.fixed_ports)
+        password_file = self.home / "flower_password"
+        write_private(password_file, flower_login[1])  # Prometheus reads it; the config names only the file
+        prometheus_yml = self.home / "prometheus.yml"
+        prometheus_yml.write_text(
+            render(
+                "prometheus.yml.j2",
+                rules_dir=RULES_DIR,
+                prometheus=f"127.0.0.1:{self.prometheus_port}",
+                alertmanager=f"127.0.0.1:{self.alertmanager_port}",
+                statsd_bridge=f"127.0.0.1:{self.bridge_port}",
+                services={name: url.split("://", 1)[-1] for name, url in services.items()},
+                flower=flower.split("://", 1)[-1],
+                flower_username=flower_login[0],
+                flower_password_file=password_file,
+            )
+        )
+        alertmanager_yml = self.home / "alertmanager.yml"
+        alertmanager_yml.write_text(render("alertmanager.yml.j2", alert_to=ALERT_TO, smtp=smtp))
+        prometheus = ManagedProcess(
+            PROMETHEUS,
+            [
+                binary(PROMETHEUS),
+                f"--config.file={prometheus_yml}",
+                f"--storage.tsdb.path={self.home / 'prometheus-data'}",
+                "--storage.tsdb.retention.time=2d",
+                f"--web.listen-address=127.0.0.1:{self.prometheus_port}",
+            ],
+            self.logs_dir / f"{PROMETHEUS}.log",
+            cwd=self.home,
+        )
+        alertmanager = ManagedProcess(
+            ALERTMANAGER,
+            [
+                binary(ALERTMANAGER),
+                f"--config.file={alertmanager_yml}",
+                f"--storage.path={self.home / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{self.alertmanager_port}",
+                "--cluster.listen-address=",  # one Alertmanager: no gossip port on every interface
+            ],
+            self.logs_dir / f"{ALERTMANAGER}.log",
+            cwd=self.home,
+        )
+        return [
+            (prometheus, lambda: answers(f"{self.prometheus_url}/-/ready")),
+            (alertmanager, lambda: answers(f"{self.alertmanager_url}/-/ready")),
+        ]
+
+    def urls(self) -> dict:
+        return {"prometheus": {"url": self.prometheus_url}, "alertmanager": {"url": self.alertmanager_url}}
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def write_docker_files(folder: Path = DOCKER_CONFIG) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in docker_files().items():
+        (folder / name).write_text(text)
+        written.append(folder / name)
+    return written
+
+
+if __name__ == "__main__":  # python -m stack.observability: re-render observability/docker/ after a template edit
+    for path in write_docker_files():
+        print(f"wrote {path.relative_to(REPO_ROOT)}")
+    sys.exit(0)
