@@ -45,7 +45,7 @@ from load.payloads import SONGS_DIR, prepare_songs
 from load.profiles import Profile, ProfileError, ThresholdResult, evaluate, get_profile, load_profiles
 from load.report import RequestStats, format_table, read_failures_csv, read_stats_csv
 from stack.paths import REPO_ROOT
-from stack.stack_file import pid_alive  # the module that defines stack.json reads it too
+from stack.stack_file import operations_url, pid_alive  # the module that defines stack.json reads it too
 from stack.waiting import WaitTimeout, answers, wait_until
 
 REPORTS_DIR = REPO_ROOT / "load" / "reports"
@@ -124,7 +124,7 @@ def ensure_stack(stack_file: Path, echo: Echo = say) -> dict:
     """The stack file's targets; when the stack is not running, start it by name (`python -m stack up`)."""
     info = targets.read_targets(stack_file) if stack_file.exists() else None
     if (problem := stack_problem(info)) is None:
-        return info
+        return watched(info, echo)
     command = [sys.executable, "-m", "stack", "--state-dir", str(stack_file.parent), "up"]
     echo(f"{stack_file}: {problem}; starting the stack: {shlex.join(command[1:])}")
     if subprocess.run(command, cwd=REPO_ROOT).returncode != 0:
@@ -133,6 +133,14 @@ def ensure_stack(stack_file: Path, echo: Echo = say) -> dict:
     if (problem := stack_problem(info)) is not None:
         raise LoadError(f"the stack cannot take load: {problem}; restart it with `make down` and `make up`")
     echo("the stack keeps running after the load test; `make down` stops it")
+    return watched(info, echo)
+
+
+def watched(info: dict, echo: Echo) -> dict:
+    """Say where to watch the platform while the load runs: the Operations page reads Prometheus."""
+    if info.get("prometheus"):
+        page = operations_url((info.get("airflow") or {}).get("url") or "")
+        echo(f"watch it on the Operations page: {page} (Airflow UI login; charts from {info['prometheus']['url']})")
     return info
 
 

@@ -31,6 +31,7 @@ class StackConfig:
     flower_username: str = "admin"
     flower_password: str | None = None  # None: a fresh one
     with_services: bool = True
+    metrics: bool = True  # local "celery": statsd bridge, Prometheus, Alertmanager (False: the bench baseline)
     service_env: dict[str, str] = field(default_factory=dict)  # HSS_* settings of the services
     airflow_env: dict[str, str] = field(default_factory=dict)  # HSS_* settings of the Airflow components
     timeout: float | None = None  # each start/health wait; None: the backend's default

@@ -89,6 +89,7 @@ class LocalStack(LocalControl, ProcessFaults, Stack):
         self.flower_password = config.flower_password or secrets.token_urlsafe(16)
         self.extra_info: dict = {}  # merged into stack.json (e.g. the launcher's pid)
         self.with_services = config.with_services
+        self.metrics = config.metrics
         self.service_env = dict(config.service_env)
         self.airflow_env = dict(config.airflow_env)  # HSS_* settings of the Airflow components
         self.progress = progress

@@ -41,6 +41,9 @@ INSTALL_HINT = "apt-get install -y prometheus prometheus-alertmanager collectd-c
 # which a user's PATH may lack.
 BINARIES = {PROMETHEUS: "prometheus", ALERTMANAGER: "prometheus-alertmanager", STATSD_BRIDGE: "collectd"}
 ALERT_TO = "hss-alerts@localhost"  # the task-failure mails' default recipient too (HSS_ALERT_TO)
+# The /hss Operations page's settings (hss_airflow.settings): where the api-server reaches Prometheus, and the
+# address a browser opens for "open in Prometheus".
+PROMETHEUS_URL_ENV, PROMETHEUS_PUBLIC_URL_ENV = "HSS_PROMETHEUS_URL", "HSS_PROMETHEUS_PUBLIC_URL"
 HEADER = "Rendered from observability/templates/ by stack/observability.py: edit the template, not this file."
 
 
@@ -123,9 +126,12 @@ class LocalObservability:
         return f"http://127.0.0.1:{self.alertmanager_port}"
 
     def bridge(self) -> tuple[ManagedProcess, dict[str, str]]:
-        """The statsd bridge (started before Airflow) and the Airflow env that points at it."""
+        """The statsd bridge (started before Airflow) and the Airflow env that points at it and at Prometheus
+        (the /hss Operations page reads it). Every port is chosen here, before Airflow's environment is."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.statsd_port, self.bridge_port = free_udp_port(), free_port()
+        self.prometheus_port = pick_port(PROMETHEUS_PORT, self.fixed_ports)
+        self.alertmanager_port = pick_port(ALERTMANAGER_PORT, self.fixed_ports)
         config = self.home / "collectd.conf"
         config.write_text(
             render(
@@ -140,14 +146,13 @@ class LocalObservability:
         argv = [binary(STATSD_BRIDGE), "-f", "-C", str(config)]
         process = ManagedProcess(STATSD_BRIDGE, argv, self.logs_dir / f"{STATSD_BRIDGE}.log", cwd=self.home)
         process.probe = lambda: answers(f"http://127.0.0.1:{self.bridge_port}/metrics")
-        return process, statsd_env("127.0.0.1", self.statsd_port)
+        page_env = {PROMETHEUS_URL_ENV: self.prometheus_url, PROMETHEUS_PUBLIC_URL_ENV: self.prometheus_url}
+        return process, {**statsd_env("127.0.0.1", self.statsd_port), **page_env}
 
     def servers(
         self, *, services: dict[str, str], flower: str, flower_login: tuple[str, str], smtp: str
     ) -> list[tuple[ManagedProcess, Callable[[], bool]]]:
         """Prometheus and Alertmanager, with their readiness probes (started beside Airflow's components)."""
-        self.prometheus_port = pick_port(PROMETHEUS_PORT, self.fixed_ports)
-        self.alertmanager_port = pick_port(ALERTMANAGER_PORT, self.fixed_ports)
         password_file = self.home / "flower_password"
         write_private(password_file, flower_login[1])  # Prometheus reads it; the config names only the file
         prometheus_yml = self.home / "prometheus.yml"

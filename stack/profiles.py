@@ -35,6 +35,7 @@ class ProfileStack(Protocol):
     state_dir: Path
     service_urls: dict[str, str]
     smtp_port: int
+    metrics: bool
 
     @property
     def logs_dir(self) -> Path: ...
@@ -128,13 +129,15 @@ class CeleryProfile(Profile):
         stack.progress(
             f"  PostgreSQL :{self.postgres.port} (initdb {initdb_seconds:.1f} s) and Redis :{self.redis.port} ready"
         )
-        # Airflow's StatsD goes to the bridge from the first component on (docs/OBSERVABILITY.md)
-        self.observability = LocalObservability(stack.state_dir / "observability", stack.logs_dir, stack.fixed_ports)
-        bridge, statsd_env = self.observability.bridge()
-        stack.group.start(bridge).wait_healthy(stack.timeout)
+        metrics_env: dict[str, str] = {}
+        if stack.metrics:  # Airflow's StatsD goes to the bridge from the first component on (docs/OBSERVABILITY.md)
+            home = stack.state_dir / "observability"
+            self.observability = LocalObservability(home, stack.logs_dir, stack.fixed_ports)
+            bridge, metrics_env = self.observability.bridge()
+            stack.group.start(bridge).wait_healthy(stack.timeout)
         return {
             **CELERY_ENV,
-            **statsd_env,
+            **metrics_env,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url,
             "AIRFLOW__CELERY__BROKER_URL": self.redis.url,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.postgres.url.replace("+psycopg2", ""),
@@ -153,13 +156,14 @@ class CeleryProfile(Profile):
             env=env,
             cwd=REPO_ROOT,
         )
-        assert self.observability is not None
-        metrics = self.observability.servers(
-            services=stack.service_urls,
-            flower=self.flower_url(),
-            flower_login=(stack.flower_username, stack.flower_password),
-            smtp=f"127.0.0.1:{stack.smtp_port}",
-        )
+        metrics = []
+        if self.observability is not None:
+            metrics = self.observability.servers(
+                services=stack.service_urls,
+                flower=self.flower_url(),
+                flower_login=(stack.flower_username, stack.flower_password),
+                smtp=f"127.0.0.1:{stack.smtp_port}",
+            )
         # Flower is ready once it lists every worker (which also fills its cache for the seed's curl).
         return [*components, (flower, lambda: len(stack.flower.workers()) >= self.workers), *metrics]
 

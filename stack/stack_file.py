@@ -54,8 +54,15 @@ def live_pids(info: dict) -> dict[str, int]:
 RESULTS_PATH = "/hss/songs"  # the hss_ui plugin's song list (hss_airflow.web)
 
 
+OPERATIONS_PATH = "/hss/operations"  # the hss_ui plugin's Operations page: charts read from Prometheus
+
+
 def results_url(airflow_url: str) -> str:
     return f"{airflow_url.rstrip('/')}{RESULTS_PATH}"
+
+
+def operations_url(airflow_url: str) -> str:
+    return f"{airflow_url.rstrip('/')}{OPERATIONS_PATH}"
 
 
 def print_access(info: dict, stack_file: Path, env_file: Path) -> None:
@@ -68,6 +75,8 @@ def print_access(info: dict, stack_file: Path, env_file: Path) -> None:
         say(f"  Flower       {flower.get('url')}{login}")
     for name, url in (info.get("services") or {}).items():
         say(f"  {name:<24} {url}")
+    if info.get("prometheus"):
+        say(f"  operations   {operations_url(airflow.get('url') or '')}   (charts from Prometheus, same login)")
     if prometheus := info.get("prometheus"):
         say(f"  Prometheus   {prometheus['url']}   (Airflow's and the services' metrics, alert rules; no login)")
     if alertmanager := info.get("alertmanager"):

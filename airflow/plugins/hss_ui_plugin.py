@@ -1,8 +1,9 @@
 """The `hss_ui` plugin: the song analyses and training runs as pages of the Airflow UI.
 
-`/hss/songs`, `/hss/songs/{song_id}`, `/hss/training`, `/hss/training/{training_id}` on the api-server,
-behind the UI's login (hss_airflow.web.app), and the nav entry "Song analyses". Every Airflow process imports
-this file, so it stays small: the app is imported only where `fastapi_apps` is read (the api-server).
+`/hss/songs`, `/hss/songs/{song_id}`, `/hss/training`, `/hss/training/{training_id}` and `/hss/operations`
+on the api-server, behind the UI's login (hss_airflow.web.app), and the nav entries "Song analyses" and
+"Operations". Every Airflow process imports this file, so it stays small: the app is imported only where
+`fastapi_apps` is read (the api-server).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ class HssUiPlugin(AirflowPlugin):
             "url_route": "song-analyses",  # the UI route /plugin/song-analyses
             "destination": "nav",
             "nav_top_level": True,
-        }
+        },
+        {
+            "name": "Operations",  # the stack's metrics from Prometheus (hss_airflow.web.operations)
+            "href": "hss/operations",
+            "url_route": "operations",  # the UI route /plugin/operations
+            "destination": "nav",
+            "nav_top_level": True,
+        },
     ]
 
     @property

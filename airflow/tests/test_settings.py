@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,31 @@ def test_settings_are_pydantic_settings_like_the_services() -> None:
     from pydantic_settings import BaseSettings
 
     assert isinstance(settings(), BaseSettings) and AirflowSettings.model_config["env_prefix"] == "HSS_"
+
+
+def test_the_prometheus_urls_are_http_urls_and_the_public_one_defaults_to_the_other() -> None:
+    unset = AirflowSettings.from_env({})
+    assert unset.prometheus_url is None and unset.prometheus_browser_url is None
+    one = AirflowSettings.from_env({"HSS_PROMETHEUS_URL": "http://prometheus:9090/"})
+    assert one.prometheus_url == "http://prometheus:9090" and one.prometheus_browser_url == "http://prometheus:9090"
+    both = AirflowSettings.from_env(
+        {"HSS_PROMETHEUS_URL": "http://prometheus:9090", "HSS_PROMETHEUS_PUBLIC_URL": "https://metrics.example/prom"}
+    )
+    assert both.prometheus_browser_url == "https://metrics.example/prom"
+    assert AirflowSettings.from_env({"HSS_PROMETHEUS_URL": " "}).prometheus_url is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("HSS_PROMETHEUS_URL", "prometheus:9090", "must be an http(s) URL"),
+        ("HSS_PROMETHEUS_URL", "file:///etc/passwd", "must be an http(s) URL"),
+        ("HSS_PROMETHEUS_PUBLIC_URL", "javascript:alert(1)", "must be an http(s) URL"),
+        ("HSS_PROMETHEUS_PUBLIC_URL", "http://", "must be an http(s) URL"),
+        ("HSS_PROMETHEUS_URL", "http://admin:secret@prometheus:9090", "must carry no user, password"),
+        ("HSS_PROMETHEUS_URL", "http://prometheus:port", "is not a URL"),
+    ],
+)
+def test_a_prometheus_url_that_is_not_an_http_url_is_refused_by_name(name: str, value: str, reason: str) -> None:
+    with pytest.raises(ValueError, match="^" + re.escape(f"{name}={value!r} {reason}")):
+        AirflowSettings.from_env({name: value})

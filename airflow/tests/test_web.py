@@ -116,7 +116,7 @@ def token() -> str:
     return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
 
 
-PAGES = ["/hss/songs", "/hss/songs/song_a", "/hss/training", "/hss/training/t1"]
+PAGES = ["/hss/songs", "/hss/songs/song_a", "/hss/training", "/hss/training/t1", "/hss/operations"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -204,8 +204,14 @@ def test_the_plugin_adds_the_nav_entry_and_the_app_at_hss() -> None:
     from airflow import plugins_manager
 
     [info] = [p for p in plugins_manager.get_plugin_info() if p["name"] == "hss_ui"]
-    [view] = info["external_views"]
-    assert view["name"] == "Song analyses" and view["href"] == "hss/songs" and view["destination"] == "nav"
+    songs, operations = info["external_views"]
+    assert songs["name"] == "Song analyses" and songs["href"] == "hss/songs" and songs["destination"] == "nav"
+    assert (operations["name"], operations["href"], operations["url_route"]) == (
+        "Operations",
+        "hss/operations",
+        "operations",
+    )
+    assert operations["destination"] == "nav"
     assert [app["url_prefix"] for app in info["fastapi_apps"]] == ["/hss"]
     assert os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"].endswith("airflow/plugins")
 

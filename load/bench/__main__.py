@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from contracts.data_layout import SONGS, TRAINING_DATA
-from load.bench import audio, dags, data, docker, growth, services, training, ui_pages
+from load.bench import audio, dags, data, docker, growth, metrics_cost, services, training, ui_pages
 from load.bench.airflow_runs import BenchStack
 from load.bench.report import Machine, Section, load_average, render_table, to_json, write_markdown
 from stack.client import AirflowClientError
@@ -31,7 +31,7 @@ from stack.processes import LaunchError
 ARTIFACTS = ARTIFACTS_ROOT / "bench"
 DEFAULT_REPORT = REPO_ROOT / "docs" / "PERFORMANCE.md"
 KEEP_RUNS = 3
-BENCHMARKS = ("overhead", "scaling", "services", "ui", "analysis", "batch", "training", "growth", "docker")
+BENCHMARKS = ("overhead", "scaling", "services", "ui", "analysis", "batch", "training", "growth", "metrics", "docker")
 GROUPS = {"audio": ("overhead", "scaling"), "dags": ("analysis", "batch", "training"), "all": BENCHMARKS}
 STACK_BENCHMARKS = ("analysis", "batch", "training", "growth")
 
@@ -115,9 +115,22 @@ def run(args: argparse.Namespace, chosen: list[str], run_dir: Path, say: Callabl
         )
     if any(b in chosen for b in STACK_BENCHMARKS):
         _local_stack_benchmarks(chosen, run_dir, dag_params, growth_params, sections, say)
+    if "metrics" in chosen:
+        title = "What metrics cost"
+        idle_s = 20.0 if quick else metrics_cost.IDLE_S
+        sections.append(_guarded("metrics", title, lambda: _metrics_benchmark(run_dir, dag_params, idle_s, say), say))
     if "docker" in chosen:
         _docker_benchmark(run_dir, dag_params, sections, say)
     return sections
+
+
+def _metrics_benchmark(run_dir: Path, dag_params: dags.DagParams, idle_s: float, say: Callable[[str], None]) -> Section:
+    """Two local stacks in turn, with and without metrics, each on its own data root with the analysis song."""
+    root = run_dir / "metrics"
+    for side in ("metrics-on", "metrics-off"):
+        song = data.analysis_song(root / side / "data", dag_params.analysis_song_seconds)
+    say(f"▶ what metrics cost: a stack with metrics, then one without ({root})")
+    return metrics_cost.metrics_cost(root, song, dag_params, say, idle_s=idle_s)
 
 
 def _docker_benchmark(

@@ -36,6 +36,16 @@ def test_ensure_stack_starts_the_stack_by_name_when_it_is_not_running(
     assert started == [[sys.executable, "-m", "stack", "--state-dir", str(tmp_path), "up"]]
 
 
+def test_a_load_run_says_where_to_watch_it_when_the_stack_has_prometheus() -> None:
+    said: list[str] = []
+    info = {"airflow": {"url": "http://127.0.0.1:8080"}, "prometheus": {"url": "http://127.0.0.1:9090"}}
+    assert run.watched(info, said.append) is info
+    assert said and "http://127.0.0.1:8080/hss/operations" in said[0] and "http://127.0.0.1:9090" in said[0]
+    said.clear()
+    run.watched({"airflow": {"url": "http://127.0.0.1:8080"}}, said.append)  # make demo: no metrics, no line
+    assert said == []
+
+
 def test_the_locust_command_is_what_a_user_would_type(tmp_path: Path) -> None:
     profile = get_profile("smoke")
     command = run.locust_command(profile, tmp_path)

@@ -9,6 +9,10 @@ ServiceSettings in services/common/settings.py).
 - HSS_ANALYSIS_DEADLINE_S: seconds after a comprehensive_analysis run is queued before it counts as late; read
   when the DAG file is parsed. Every stack sets it (600 unless told otherwise); unset, the DAG has no deadline,
   because Airflow 3.3.2's dag.test() cannot finish a run of a DAG that has one (see hss_airflow.alerting).
+- HSS_PROMETHEUS_URL: where the api-server reaches Prometheus for the /hss/operations page (hss_airflow.web);
+  unset, the page says metrics are not configured.
+- HSS_PROMETHEUS_PUBLIC_URL: the Prometheus address a browser opens from that page's "open in Prometheus"
+  links (default: HSS_PROMETHEUS_URL). Both are http(s) URLs without user or password (they are shown).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -26,6 +31,7 @@ ENV_PREFIX = "HSS_"  # DATA_ROOT_ENV (contracts.data_root, the services' name) h
 WORKER_HOSTNAME_ENV = "HSS_WORKER_HOSTNAME"
 ALERT_TO_ENV, ALERT_FROM_ENV = "HSS_ALERT_TO", "HSS_ALERT_FROM"
 ANALYSIS_DEADLINE_ENV = "HSS_ANALYSIS_DEADLINE_S"
+PROMETHEUS_URL_ENV, PROMETHEUS_PUBLIC_URL_ENV = "HSS_PROMETHEUS_URL", "HSS_PROMETHEUS_PUBLIC_URL"
 DEFAULT_ALERT_TO = ("hss-alerts@localhost",)
 DEFAULT_ALERT_FROM = "airflow@localhost"
 
@@ -41,6 +47,8 @@ class AirflowSettings(BaseSettings):
     alert_to: Annotated[tuple[str, ...], NoDecode] = Field(default=DEFAULT_ALERT_TO, validate_default=True)
     alert_from: str = DEFAULT_ALERT_FROM
     analysis_deadline_s: float | None = None  # None: no deadline
+    prometheus_url: str | None = None  # None: the Operations page says metrics are not configured
+    prometheus_public_url: str | None = None  # None: prometheus_url
 
     @field_validator("data_root", mode="after")
     @classmethod
@@ -74,6 +82,31 @@ class AirflowSettings(BaseSettings):
         if not seconds > 0 or seconds == float("inf"):
             raise ValueError(f"{ANALYSIS_DEADLINE_ENV}={value!r} must be a positive number of seconds")
         return seconds
+
+    @field_validator("prometheus_url", "prometheus_public_url", mode="before")
+    @classmethod
+    def _http_url(cls, value: Any, info: Any) -> Any:
+        """An http(s) URL with a host, kept without its trailing '/'; empty is unset."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        name = ENV_PREFIX + info.field_name.upper()
+        text = str(value).strip()
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is not a URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{name}={value!r} must be an http(s) URL such as http://prometheus:9090")
+        if parts.username is not None or parts.query or parts.fragment:
+            # The page shows both addresses: a password in one would be shown too.
+            raise ValueError(f"{name}={value!r} must carry no user, password, query or fragment")
+        return text.rstrip("/")
+
+    @property
+    def prometheus_browser_url(self) -> str | None:
+        """The address for the "open in Prometheus" links."""
+        return self.prometheus_public_url or self.prometheus_url
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AirflowSettings:

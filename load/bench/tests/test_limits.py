@@ -48,7 +48,18 @@ def test_series_figures_compare_each_step_with_linear_growth():
 
 
 def test_only_accepts_groups_and_single_benchmarks_in_run_order():
-    everything = ["overhead", "scaling", "services", "ui", "analysis", "batch", "training", "growth", "docker"]
+    everything = [
+        "overhead",
+        "scaling",
+        "services",
+        "ui",
+        "analysis",
+        "batch",
+        "training",
+        "growth",
+        "metrics",
+        "docker",
+    ]
     assert select(None) == everything
     assert select("analysis,docker") == ["analysis", "docker"]  # docker last: after the local stack is down
     assert select("services") == ["services"]

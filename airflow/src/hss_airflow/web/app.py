@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hss_airflow.settings import settings
-from hss_airflow.web import pages
+from hss_airflow.web import operations, pages
 from hss_airflow.web.library import Library
 
 PER_PAGE = 50
@@ -86,6 +86,20 @@ def build_app(library: Library | None = None) -> FastAPI:
                 return pages.malformed_page(f"Training {training_id}", [problem])
             raise StarletteHTTPException(404, f"No training '{training_id}'.")
         return pages.training_page(report)
+
+    @app.get("/operations", response_class=HTMLResponse, summary="The stack's metrics from Prometheus")
+    def operations_page(window: Annotated[str, Query()] = operations.DEFAULT_WINDOW) -> str:
+        chosen = operations.WINDOWS.get(window)
+        if chosen is None:  # only a known window reaches the PromQL
+            known = ", ".join(operations.WINDOWS)
+            raise StarletteHTTPException(400, f"Unknown window '{window[:40]}': choose one of {known}.")
+        try:
+            config = settings()  # read per visit, like every HSS_* reader (hss_airflow.settings)
+        except ValueError as exc:
+            raise StarletteHTTPException(500, str(exc)) from None
+        url, public = config.prometheus_url, config.prometheus_browser_url
+        view = None if url is None or public is None else operations.collect(url, public, chosen)
+        return pages.operations_page(window, url, view)
 
     return app
 

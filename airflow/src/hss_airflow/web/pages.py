@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from hss_airflow.web.charts import bars, signed_bars
 from hss_airflow.web.library import Analysis, Listing, Training
+from hss_airflow.web.operations import WINDOWS
 from hss_airflow.web.shapes import is_number
 from hss_airflow.web.templating import render
 
@@ -224,4 +225,16 @@ def training_page(report: dict[str, Any]) -> str:
             }
             for n, m in models.items()
         ],
+    )
+
+
+def operations_page(window: str, prometheus_url: str | None, view: dict[str, Any] | None) -> str:
+    """`view`: hss_airflow.web.operations.collect's answer; None when no Prometheus is configured."""
+    return _page(
+        "operations.html",
+        "Operations",
+        windows=[{"name": w, "href": f"{PREFIX}/operations?{urlencode({'window': w})}"} for w in WINDOWS],
+        window=window,
+        prometheus_url=prometheus_url,
+        view=view,
     )
