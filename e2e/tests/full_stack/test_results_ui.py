@@ -1,7 +1,7 @@
 """The result pages in a real browser: Debian's Chromium driven by Playwright (no browser download), on the
 full stack of either backend. A presenter logs in to the Airflow UI, follows the nav entry "Song analyses",
-opens the song of a run this test just made and finds its probability as the result file gives it, then
-opens a training run. Screenshots go to artifacts/ui/."""
+opens the song of a run this test just made and finds its probability as the result file gives it, opens
+a training run, then the Operations page with its charts from Prometheus. Screenshots go to artifacts/ui/."""
 
 from __future__ import annotations
 
@@ -96,4 +96,13 @@ def test_a_presenter_finds_a_runs_result_and_a_training_through_the_ui(
     expect(frame.locator("#ensemble-auc")).to_have_text(f"{auc:.3f}")
     expect(frame.get_by_text("Not promoted")).to_be_visible()  # promotion=never
     page.screenshot(path=SHOTS / "training.png")
+
+    # The Operations page charts what Prometheus has of the runs above and of the services' requests.
+    page.goto(f"{stack.airflow_url}/hss/operations?window=15m")
+    expect(page.get_by_role("heading", name="Operations", exact=True)).to_be_visible()
+    requests_panel = page.locator("section", has=page.get_by_role("heading", name="Service requests"))
+    expect(requests_panel.locator("svg")).to_be_visible()
+    expect(requests_panel.locator("svg text", has_text="workflow-audio").first).to_be_visible()  # its legend
+    expect(page.get_by_text("does not answer")).to_have_count(0)  # Prometheus answered the api-server
+    page.screenshot(path=SHOTS / "operations.png", full_page=True)
     print(f"screenshots: {sorted(p.name for p in SHOTS.glob('*.png'))} in {SHOTS}")

@@ -3,7 +3,8 @@
 Airflow protects none of a plugin's routes by itself: every route here depends on Airflow's own
 `requires_access_view(AccessView.PLUGINS)`. That dependency reads the UI's login (the `_token` cookie a
 logged-in browser sends, or a Bearer token). Without a valid login a page answers 303 to the UI's login
-page, which comes back here after. Routes are plain `def`: the file reads run in the threadpool.
+page, which comes back here after. Routes are plain `def`: the file reads (and /operations' calls to
+Prometheus) run in the threadpool.
 """
 
 from __future__ import annotations

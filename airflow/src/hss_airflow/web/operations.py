@@ -148,7 +148,8 @@ PANELS = (
     ),
     Panel(
         "Audio queue",
-        "Songs waiting in the audio service's queue, its capacity (beyond it the service answers 503), busy workers.",
+        "Songs waiting in the audio service's queue, its capacity (beyond it the service answers 429 "
+        "queue_full, which the tasks retry), busy workers.",
         "",
         (
             Query("max(hss_audio_queue_depth)", "queue depth"),

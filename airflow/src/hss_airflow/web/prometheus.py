@@ -71,7 +71,7 @@ def _error_of(exc: urllib.error.HTTPError) -> str:
 def _matrix(body: bytes) -> list[Series]:
     try:
         answer = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         raise PrometheusError("the answer is not JSON") from None
     if not isinstance(answer, dict) or answer.get("status") != "success":
         error = answer.get("error") if isinstance(answer, dict) else None
