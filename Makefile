@@ -48,6 +48,9 @@ FORCE ?=
 # Debian packages the local full stack, the compose checks and the browser test need, by the command that proves each one
 # ("dpkg:" a library, checked with dpkg-query). Metrics: Prometheus (+ promtool for the rule tests), Alertmanager and
 # collectd, the StatsD bridge, whose write_prometheus plugin needs the two libraries.
+# Debian starts a system service for some of them, listening on every interface (Prometheus on 9090): when make install
+# just installed one, it stops and disables it (package:service), so only the stacks' own run.
+SYSTEM_SERVICES = prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager collectd-core:collectd
 SYSTEM_DEPS = initdb:postgresql redis-server:redis-server docker-compose:docker-compose chromium:chromium \
   promtool:prometheus prometheus-alertmanager:prometheus-alertmanager collectd:collectd-core \
   dpkg:libprotobuf-c1 dpkg:libmicrohttpd12
@@ -84,7 +87,12 @@ system-deps: ## Install Debian's postgresql, redis-server, docker-compose, prome
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else \
 	  echo "warning: missing:$$missing; not root and no sudo: run 'apt-get install -y$$missing' as root."; exit 0; fi; \
 	echo "installing from Debian:$$missing"; \
-	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	status=$$?; [ $$status = 0 ] || exit $$status; \
+	if [ -d /run/systemd/system ]; then for unit in $(SYSTEM_SERVICES); do \
+	  case " $$missing " in *" $${unit%%:*} "*) $$SUDO systemctl disable --now $${unit##*:} >/dev/null 2>&1 && \
+	    echo "stopped and disabled the system $${unit##*:} service its package started: the stacks run their own, on 127.0.0.1" \
+	    || true;; esac; done; fi
 
 install: system-deps ## Install uv if missing, then the locked environment (.venv) — under a minute on a fresh machine
 	@command -v uv >/dev/null 2>&1 || [ -x "$(HOME)/.local/bin/uv" ] || { \
