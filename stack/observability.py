@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import shutil
 import socket
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import requests
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from contracts.catalog import SERVICES
@@ -27,6 +25,7 @@ from stack.env_file import write_private
 from stack.paths import REPO_ROOT
 from stack.processes import LaunchError, ManagedProcess, free_port
 from stack.services import pick_port
+from stack.waiting import answers
 
 OBSERVABILITY = REPO_ROOT / "observability"
 TEMPLATES = OBSERVABILITY / "templates"
@@ -97,13 +96,6 @@ def binary(component: str) -> str:
     return found
 
 
-def answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 @dataclass
 class LocalObservability:
     """The bridge, Prometheus and Alertmanager as processes of a local stack, configured under `home`."""
@@ -115,7 +107,6 @@ class LocalObservability:
     bridge_port: int = 0
     prometheus_port: int = 0
     alertmanager_port: int = 0
-    processes: list[ManagedProcess] = field(default_factory=list)
 
     @property
     def prometheus_url(self) -> str:
@@ -129,7 +120,7 @@ class LocalObservability:
         """The statsd bridge (started before Airflow) and the Airflow env that points at it and at Prometheus
         (the /hss Operations page reads it). Every port is chosen here, before Airflow's environment is."""
         self.home.mkdir(parents=True, exist_ok=True)
-        self.statsd_port, self.bridge_port = free_udp_port(), free_port()
+        self.statsd_port, self.bridge_port = free_port(kind=socket.SOCK_DGRAM), free_port()
         self.prometheus_port = pick_port(PROMETHEUS_PORT, self.fixed_ports)
         self.alertmanager_port = pick_port(ALERTMANAGER_PORT, self.fixed_ports)
         config = self.home / "collectd.conf"
@@ -204,12 +195,6 @@ class LocalObservability:
         return {"prometheus": {"url": self.prometheus_url}, "alertmanager": {"url": self.alertmanager_url}}
 
 
-def free_udp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 def write_docker_files(folder: Path = DOCKER_CONFIG) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -222,4 +207,3 @@ def write_docker_files(folder: Path = DOCKER_CONFIG) -> list[Path]:
 if __name__ == "__main__":  # python -m stack.observability: re-render observability/docker/ after a template edit
     for path in write_docker_files():
         print(f"wrote {path.relative_to(REPO_ROOT)}")
-    sys.exit(0)

@@ -24,8 +24,9 @@ class LaunchError(RuntimeError):
     """A process died or did not become healthy; the message carries the tail of its log."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
+    """A port nobody listens on now (kind=socket.SOCK_DGRAM: a UDP one)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
 

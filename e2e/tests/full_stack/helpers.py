@@ -75,17 +75,21 @@ def wait_for_mails(stack: Stack, run_id: str, count: int, timeout: float = 60.0)
     )
 
 
-def prometheus_query(stack: Stack, promql: str) -> list[dict]:
-    """GET /api/v1/query on the stack's Prometheus: the result vector ([{"metric": {...}, "value": [t, "v"]}])."""
-    url = stack.info()["prometheus"]["url"]
+def prometheus_url(stack: Stack) -> str:
+    """Read once per test: on docker, stack.info() asks compose for the published ports."""
+    return stack.info()["prometheus"]["url"]
+
+
+def prometheus_query(url: str, promql: str) -> list[dict]:
+    """GET /api/v1/query on Prometheus at `url`: the result vector ([{"metric": {...}, "value": [t, "v"]}])."""
     answer = requests.get(f"{url}/api/v1/query", params={"query": promql}, timeout=10).json()
     assert answer["status"] == "success", answer
     return answer["data"]["result"]
 
 
-def wait_for_series(stack: Stack, promql: str, timeout: float = 120.0) -> list[dict]:
+def wait_for_series(url: str, promql: str, timeout: float = 120.0) -> list[dict]:
     """The result of `promql` once it is not empty (scrape 10-15 s, recording rules every 15 s)."""
     try:
-        return wait_until(lambda: prometheus_query(stack, promql) or None, timeout, 1.0, promql)
+        return wait_until(lambda: prometheus_query(url, promql) or None, timeout, 1.0, promql)
     except WaitTimeout:
         raise AssertionError(f"Prometheus has no series for {promql} after {timeout:.0f} s") from None

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from e2e.tests.full_stack.helpers import wait_for_series
+from e2e.tests.full_stack.helpers import prometheus_url, wait_for_series
 from stack.base import Stack
 from stack.mail import mail_text, read_mails
 from stack.waiting import wait_until
@@ -26,7 +26,7 @@ def firing_mails(stack: Stack) -> list[str]:
 
 
 def test_a_stopped_scheduler_fires_the_heartbeat_alert_and_one_mail_reaches_the_sink(stack: Stack) -> None:
-    wait_for_series(stack, "airflow_scheduler_heartbeat")  # the rule has something to miss
+    wait_for_series(prometheus_url(stack), "airflow_scheduler_heartbeat")  # the rule has something to miss
     earlier = len(firing_mails(stack))  # an earlier fault test may have made the scheduler miss beats too
     stack.stop_component("airflow-scheduler")
     stopped = time.monotonic()
