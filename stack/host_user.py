@@ -11,6 +11,7 @@ from local processes and from containers as the same user, as a laptop user does
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pwd
 import stat
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TEST_USER = "hss-e2e"
+# useradd from two processes at once (two xdist workers, each starting a stack) can leave two uids behind for one
+# name: one creates the user at a time, under this lock.
+CREATE_LOCK = Path("/run/lock/hss-host-user.lock") if Path("/run/lock").is_dir() else Path("/tmp/hss-host-user.lock")
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,13 @@ def ensure_host_user(name: str = TEST_USER) -> HostUser:
     """As root, the non-root user `name` (created with a home when missing); otherwise the current user."""
     if os.geteuid() != 0:
         return as_user(pwd.getpwuid(os.getuid()).pw_name)
-    try:
-        return as_user(name)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True, capture_output=True)
-        return as_user(name)
+    with CREATE_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return as_user(name)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True, capture_output=True)
+            return as_user(name)
 
 
 @contextlib.contextmanager

@@ -10,9 +10,9 @@ The data the tests need is synthesized into the stack's data root once: a song w
 a corrupt file, a folder for batch_analysis, a raw dataset whose rows need feature extraction.
 
 Two groups: the fault tests, which kill or stop components, and every other test, where the runs that do
-not interfere are triggered ahead, together (ahead.py). `make e2e` runs both on one stack, the fault tests
-last; `make e2e E2E_STACKS=2` (pytest-xdist `-n 2`, the scheduler below keeps each group on its worker)
-gives the fault tests a stack of their own, side by side.
+not interfere are triggered ahead, together (ahead.py). `make e2e` (the whole suite; E2E_STACKS=2, pytest-xdist
+`-n 2`, the scheduler below keeps each group on its worker) gives the fault tests a stack of their own, side by
+side; with E2E_STACKS=1 (a part of the suite) both groups run on one stack, the fault tests last.
 
 `make e2e REUSE_STACK=1` runs the tests on the stack `make up` left running, when one answers (REUSE_ENV).
 """
