@@ -52,9 +52,18 @@ def test_the_seeds_import_name_gives_the_same_operator_classes() -> None:
         assert getattr(workflow_operators, name) is getattr(operators, name)  # re-exported, not copied
 
 
+def bundle_modules() -> set[str]:
+    """The modules of the DAG bundle classes the stacks configure (stack/dag_repo.py; compose is checked equal)."""
+    from stack.dag_repo import bundle_env
+
+    bundles = json.loads(bundle_env("/srv/dags.git")["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"])
+    return {bundle["classpath"].rpartition(".")[0] for bundle in bundles}
+
+
 def test_the_worker_preload_covers_every_module_the_dag_files_import() -> None:
-    needed = sorted(set().union(*(our_modules(f) for f in DAGS_FOLDER.glob("*.py"))))
+    needed = sorted(set().union(*(our_modules(f) for f in DAGS_FOLDER.glob("*.py"))) | bundle_modules())
     assert "hss_airflow.operators" in needed and "hss_airflow.params" in needed  # the scan reads the DAG files
+    assert "airflow.providers.git.bundles.git" in needed  # every task's start imports its bundle's class
     # A fresh interpreter, as the Celery worker: import what celery_config preloads, list what is then loaded.
     code = (
         "import importlib, json, sys\n"

@@ -27,6 +27,14 @@ batch_analysis 20 songs of 180 s 15.8 → 18.6 songs/min (71 → 82 % of the Ess
 does the same for its own modules), so a task process does not import them again | \
 `hss_airflow.celery_config`, `AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS` (local stacks, compose) | \
 (above; a test checks every module the DAG files import is preloaded) |
+| The Celery worker also preloads the DAG bundle's class (`GitDagBundle`, and GitPython with it): since \
+the DAGs come from the Git bundle, every task's start builds Airflow's bundle manager, which imported it \
+again | `hss_airflow.celery_config` (a test checks the stacks' bundle classes are preloaded) | \
+py-spy on the worker (200 Hz, `--subprocesses`), 8 comprehensive_analysis runs and an 8-song \
+batch_analysis, 2026-12-05: the GitPython import 24 % of the worker's samples (5.0 of 21.2 CPU-s) → 0; \
+task processes 11.6 → 8.5 CPU-s, a task's start-up (`startup` in the task runner) 7.2 → 3.3 CPU-s for \
+the ≈ 50 tasks; `make bench --only analysis,batch`: worker 3.8-4.1 → 3.0-3.3 CPU-s per 20-song run \
+(all of Airflow 0.95 CPU-s per song before and after: the scheduler's 7 s dominate) |
 | `hss_airflow.datasets` imports pandas where it is used, not at module level | the training DAG files' imports | \
 each training DAG file's parse (every 30 s) 0.65 → 0.25 CPU-s |
 | Scheduler idle sleep 0.25 s (Airflow's default 1 s) | local stacks (`stack/airflow_stack.py`), \

@@ -14,7 +14,9 @@ from __future__ import annotations
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
 # What the DAG files and their tasks import: the operators (HTTP hook, aiohttp, the contracts' models), the
-# DAGs' helper modules, and pandas for the training tasks. Importing them is free of side effects.
+# DAGs' helper modules, and pandas for the training tasks. Importing them is free of side effects. Last, the
+# stacks' DAG bundle class (stack/dag_repo.py): each task's start builds Airflow's DagBundlesManager, which
+# imports it and GitPython with it — py-spy put that at 24 % of the worker's CPU (docs/PERFORMANCE.md).
 PRELOADED_MODULES = (
     "hss_airflow.operators",
     "hss_airflow.batch",
@@ -25,6 +27,7 @@ PRELOADED_MODULES = (
     "hss_airflow.sensors",
     "hss_airflow.training_dag",
     "pandas",
+    "airflow.providers.git.bundles.git",
 )
 
 CELERY_CONFIG = {**DEFAULT_CELERY_CONFIG, "imports": PRELOADED_MODULES}
