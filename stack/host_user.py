@@ -22,8 +22,9 @@ from pathlib import Path
 
 TEST_USER = "hss-e2e"
 # useradd from two processes at once (two xdist workers, each starting a stack) can leave two uids behind for one
-# name: one creates the user at a time, under this lock.
-CREATE_LOCK = Path("/run/lock/hss-host-user.lock") if Path("/run/lock").is_dir() else Path("/tmp/hss-host-user.lock")
+# name: one creates the user at a time, under an flock on the (root-owned, existing) passwd file — no lock file in
+# a folder other users may write to.
+CREATE_LOCK = Path("/etc/passwd")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def ensure_host_user(name: str = TEST_USER) -> HostUser:
     """As root, the non-root user `name` (created with a home when missing); otherwise the current user."""
     if os.geteuid() != 0:
         return as_user(pwd.getpwuid(os.getuid()).pw_name)
-    with CREATE_LOCK.open("a") as lock:
+    with CREATE_LOCK.open("rb") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             return as_user(name)

@@ -15,13 +15,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from contracts.data_layout import DataLayout
+from fixtures.http_fakes import JsonHandler, LocalServer
 from stack.paths import DAGS_SOURCE as DAGS_FOLDER
 from stack.paths import PLUGINS_FOLDER, POOLS_FILE
 
@@ -123,7 +123,7 @@ class FakeService:
         self._lock = threading.Lock()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -132,31 +132,15 @@ class FakeService:
                     fake.calls.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 status, payload, headers, delay = step
                 time.sleep(delay)
-                data = json.dumps(payload).encode() if payload is not None else b""
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out first
-                    pass
+                self.send_json(status, payload, headers)
 
             do_GET = do_POST = _answer
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._local = LocalServer(Handler)
+        self.port = self._local.port
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._local.close()
 
 
 def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, port: int, api_key: str | None = None) -> str:

@@ -8,12 +8,9 @@ matrices built from the request's own start/end/step.
 from __future__ import annotations
 
 import html
-import json
 import re
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -26,6 +23,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
+from fixtures.http_fakes import JsonHandler, LocalServer
 from hss_airflow.web.app import build_app
 from hss_airflow.web.charts import lines
 from hss_airflow.web.library import Library
@@ -108,30 +106,19 @@ class FakePrometheus:
         self.calls: list[dict[str, str]] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
                 fake.calls.append({"path": url.path, **params})
                 status, payload = fake.answer(params) if url.path == "/api/v1/query_range" else (404, None)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(status, payload)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._local = LocalServer(Handler)
+        self.url = self._local.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._local.close()
 
 
 @pytest.fixture

@@ -8,14 +8,12 @@ that down() leaves nothing behind.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import shutil
 import socket
 import stat
 import sys
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from contracts.catalog import AUDIO
+from fixtures.http_fakes import JsonHandler, LocalServer
 from stack.airflow_stack import (
     BIN_DIR,
     AirflowSettings,
@@ -154,7 +153,7 @@ def test_client_against_a_stopped_server_says_so() -> None:
     assert time.monotonic() - started < 5  # no retry loop
 
 
-class FlakyTriggerApi(http.server.BaseHTTPRequestHandler):
+class FlakyTriggerApi(JsonHandler):
     """Answers the first trigger with 500 after creating the run (SQLite's lost commit race), then 409."""
 
     created: dict[str, dict] = {}
@@ -166,13 +165,13 @@ class FlakyTriggerApi(http.server.BaseHTTPRequestHandler):
         run_id = body["dag_run_id"]
         if type(self).posts == 1:
             self.created[run_id] = body
-            return self._answer(500, {"reason": "Database error"})
-        self._answer(409 if run_id in self.created else 201, {"detail": "exists"})
+            return self.send_json(500, {"reason": "Database error"})
+        self.send_json(409 if run_id in self.created else 201, {"detail": "exists"})
 
     def do_GET(self) -> None:
         run_id = self.path.rsplit("/", 1)[-1]
         now = "2026-01-01T00:00:00Z"
-        self._answer(
+        self.send_json(
             200,
             {
                 "dag_id": "x",
@@ -186,26 +185,14 @@ class FlakyTriggerApi(http.server.BaseHTTPRequestHandler):
             },
         )
 
-    def _answer(self, status: int, data: dict) -> None:
-        raw = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 def test_trigger_retries_a_5xx_with_the_same_run_id_and_never_starts_two_runs() -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyTriggerApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = LocalServer(FlakyTriggerApi)
     try:
-        client = AirflowClient(f"http://127.0.0.1:{server.server_port}", "admin", "admin", login=False)
+        client = AirflowClient(server.url, "admin", "admin", login=False)
         run = client.trigger("x", {"song_id": "a"})
     finally:
-        server.shutdown()
+        server.close()
     assert FlakyTriggerApi.posts == 2
     assert list(FlakyTriggerApi.created) == [run.dag_run_id]  # one run, found again after the 409
     assert run.dag_run_id.startswith("manual__") and run.conf == {"song_id": "a"}

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,7 @@ from testcontainers.core.config import testcontainers_config
 from contracts.catalog import AUDIO, SERVICES
 from contracts.data_layout import DataLayout
 from contracts.deployment_secrets import PLACEHOLDER_PREFIX
+from fixtures.http_fakes import JsonHandler
 from stack import backend as backend_module
 from stack import docker_stack as docker_stack_module
 from stack.backend import DockerUnavailable, make_stack, resolve_backend
@@ -86,7 +87,7 @@ def no_docker_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return host
 
 
-class FakeEndpoints(BaseHTTPRequestHandler):
+class FakeEndpoints(JsonHandler):
     """Airflow's health, every service's /ready and Flower's /api/workers on one port."""
 
     def do_GET(self) -> None:
@@ -102,15 +103,7 @@ class FakeEndpoints(BaseHTTPRequestHandler):
         else:
             self.send_error(404)
             return
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_: object) -> None:
-        pass
+        self.send_json(200, body)
 
 
 @pytest.fixture
