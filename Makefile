@@ -12,6 +12,8 @@ export UV_COMPILE_BYTECODE := 1
 # Looked up when a recipe runs, not when make parses this file: `install` may have just put uv there.
 UV = $$(command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 RUN = $(UV) run --frozen --no-sync
+# Where `make install` puts uv when pip may not install it for the user (a Debian/Ubuntu system Python, PEP 668)
+UV_VENV = $(HOME)/.local/share/hss-uv
 PYTEST_ARGS ?=
 # The unit layers (everything but the full stack) on every core with pytest-xdist; none of them starts a stack.
 UNIT_PYTEST = -n $(TEST_CPUS) --dist worksteal --durations=15 -p no:cacheprovider --ignore=e2e/tests/full_stack
@@ -98,8 +100,11 @@ system-deps: ## Install Debian's postgresql, redis-server, docker-compose, prome
 
 install: system-deps ## Install uv if missing, then the locked environment (.venv) — under a minute on a fresh machine
 	@command -v uv >/dev/null 2>&1 || [ -x "$(HOME)/.local/bin/uv" ] || { \
-	  echo "uv not found: installing it with pip (python3 -m pip install --user uv)"; \
-	  python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv; }
+	  echo "uv not found: installing it from PyPI into ~/.local/bin (pip --user; a private venv where the system Python refuses that, PEP 668)"; \
+	  python3 -m pip install --quiet --user uv 2>/dev/null || { python3 -m venv "$(UV_VENV)" \
+	    && "$(UV_VENV)/bin/pip" install --quiet uv && mkdir -p "$(HOME)/.local/bin" \
+	    && ln -sf "$(UV_VENV)/bin/uv" "$(HOME)/.local/bin/uv"; } \
+	  || { echo "could not install uv: install it yourself (https://docs.astral.sh/uv/) and run make install again"; exit 1; }; }
 	$(UV) sync --frozen
 
 test: install ## What CI runs first: lint, then the unit layers on every core (no stack); prints each phase's time
