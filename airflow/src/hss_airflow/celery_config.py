@@ -30,4 +30,16 @@ PRELOADED_MODULES = (
     "airflow.providers.git.bundles.git",
 )
 
-CELERY_CONFIG = {**DEFAULT_CELERY_CONFIG, "imports": PRELOADED_MODULES}
+# The result backend is PostgreSQL (Airflow's recommendation). With `task_track_started`, the worker writes
+# STARTED there before it runs the task; by default a write that fails while PostgreSQL restarts is retried 3
+# times at once, then Celery drops the task without running it and cannot store the failure either: the
+# task sat queued until task_queued_timeout (seen: 5 min after a PostgreSQL restart). Retried with
+# exponential backoff (10 ms, doubling, at most 10 s apart; 1 to 3 min in all) the write waits out a restart.
+RESULT_BACKEND_RETRIES = {
+    "result_backend_always_retry": True,
+    "result_backend_max_retries": 25,
+    "result_backend_base_sleep_between_retries_ms": 10,
+    "result_backend_max_sleep_between_retries_ms": 10_000,
+}
+
+CELERY_CONFIG = {**DEFAULT_CELERY_CONFIG, "imports": PRELOADED_MODULES, **RESULT_BACKEND_RETRIES}
