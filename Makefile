@@ -78,6 +78,7 @@ help: ## List the targets
 	@echo "  make dags-deploy FORCE=1             commit even a file that does not import (its DAGs go stale)"
 	@echo "  make load LOAD_PROFILE=smoke         a short load run (profiles in load/profiles.toml)"
 	@echo "  make bench BENCH_ARGS='--only audio --quick'    a part, tiny inputs (report under artifacts/bench/)"
+	@echo "  make bench BENCH_ARGS='--compare origin/main'    analysis+batch of that commit vs this tree, interleaved; ratios"
 	@echo "  make load LOAD_PROFILE=services-50 LOAD_ARGS='--user-classes ContentUser'    one light service"
 
 system-deps: ## Install Debian's postgresql, redis-server, docker-compose, prometheus, alertmanager, collectd when missing

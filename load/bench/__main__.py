@@ -1,10 +1,11 @@
-"""`make bench` = `python -m load.bench [--only audio,dags,...] [--quick] [--output PATH]`.
+"""`make bench` = `python -m load.bench [--only audio,dags,...] [--quick] [--output PATH] [--compare BASE_REF]`.
 
 Runs the benchmarks, prints one table (measured vs target vs limit, with the ratio) and writes the
 report: docs/PERFORMANCE.md for a full run, artifacts/bench/<time>/PERFORMANCE.md for a partial or quick
 one (so a partial run never overwrites the full report), plus bench.json with the raw numbers next to it.
 Exit code: 0 when every selected benchmark produced its figures (a missed target is reported, not an
 error; --strict makes it one), 1 when a benchmark failed, 2 for bad arguments.
+--compare BASE_REF runs analysis and batch for that commit and this tree in turn (load/bench/compare.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from contracts.data_layout import SONGS, TRAINING_DATA
-from load.bench import audio, dags, data, docker, growth, metrics_cost, services, training, ui_pages
+from load.bench import audio, compare, dags, data, docker, growth, metrics_cost, services, training, ui_pages
 from load.bench.airflow_runs import BenchStack
 from load.bench.report import Machine, Section, load_average, render_table, to_json, write_markdown
 from stack.client import AirflowClientError
@@ -34,6 +35,7 @@ KEEP_RUNS = 3
 BENCHMARKS = ("overhead", "scaling", "services", "ui", "analysis", "batch", "training", "growth", "metrics", "docker")
 GROUPS = {"audio": ("overhead", "scaling"), "dags": ("analysis", "batch", "training"), "all": BENCHMARKS}
 STACK_BENCHMARKS = ("analysis", "batch", "training", "growth")
+COMPARABLE = ("analysis", "batch")  # what --compare runs on both sides
 
 
 def select(only: str | None) -> list[str]:
@@ -62,12 +64,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny inputs: checks the bench runs, figures are rough")
     parser.add_argument("--output", type=Path, help="report path (default: docs/PERFORMANCE.md for a full run)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--compare",
+        metavar="BASE_REF",
+        help="run analysis and batch for BASE_REF (a git worktree with its own .venv) and this tree in turn, "
+        "--rounds times each, and print the ratios head/base (report under artifacts/bench/compare/)",
+    )
+    parser.add_argument("--rounds", type=int, help="with --compare: runs per side, interleaved (default 2)")
     return parser.parse_args(argv)
+
+
+def compare_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments of a --compare run (or of --rounds without it), None when nothing."""
+    if not args.compare:
+        return "--rounds goes with --compare" if args.rounds is not None else None
+    if args.rounds is not None and args.rounds < 1:
+        return f"--rounds must be 1 or more, not {args.rounds}"
+    others = [b for b in select(args.only) if b not in COMPARABLE] if args.only else []
+    if others:
+        return f"--compare runs {' and '.join(COMPARABLE)} only; --only {args.only} asks for {', '.join(others)}"
+    if args.output or args.strict:
+        return "--compare writes its own report (artifacts/bench/compare/<time>/compare.md): no --output, --strict"
+    return None
 
 
 def _run_dir(quick: bool) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    earlier = sorted(p for p in ARTIFACTS.iterdir() if p.is_dir())
+    earlier = sorted(p for p in ARTIFACTS.iterdir() if p.is_dir() and p.name != compare.FOLDER)
     for old in earlier[: max(0, len(earlier) - (KEEP_RUNS - 1))]:
         shutil.rmtree(old, ignore_errors=True)
     return ARTIFACTS / (datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + ("-quick" if quick else ""))
@@ -261,14 +284,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         chosen = select(args.only)
+        problem = compare_problem(args)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        problem = str(exc)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
 
     def say(line: str) -> None:
         print(f"[{time.monotonic() - started:6.1f} s] {line}", flush=True)
+
+    if args.compare:
+        only = ",".join(chosen) if args.only else ",".join(COMPARABLE)
+        return compare.compare(args.compare, rounds=args.rounds or 2, quick=args.quick, only=only, say=say)
 
     command = " ".join(["python -m load.bench", *argv])
     machine = Machine.probe()

@@ -133,20 +133,27 @@ def table_rows(sections: list[Section]) -> list[tuple[str, ...]]:
     return rows
 
 
-def render_table(sections: list[Section]) -> str:
+def text_table(headers: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
     """Fixed-width text table for the terminal."""
-    rows = [TABLE_HEADERS, *table_rows(sections)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_HEADERS))]
+    rows = [headers, *body]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def markdown_table(sections: list[Section]) -> str:
-    rows = table_rows(sections)
-    out = ["| " + " | ".join(TABLE_HEADERS) + " |", "|" + "---|" * len(TABLE_HEADERS)]
-    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+def md_table(headers: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
     return "\n".join(out)
+
+
+def render_table(sections: list[Section]) -> str:
+    return text_table(TABLE_HEADERS, table_rows(sections))
+
+
+def markdown_table(sections: list[Section]) -> str:
+    return md_table(TABLE_HEADERS, table_rows(sections))
 
 
 # --- the machine -----------------------------------------------------------------------------------
