@@ -129,7 +129,9 @@ class FakeService:
                 body = self.rfile.read(length) if length else b""
                 with fake._lock:
                     step = fake.steps[min(len(fake.calls), len(fake.steps) - 1)]
-                    fake.calls.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    fake.calls.append(
+                        {"path": self.path, "headers": dict(self.headers), "body": body, "at": time.monotonic()}
+                    )
                 status, payload, headers, delay = step
                 time.sleep(delay)
                 self.send_json(status, payload, headers)

@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import ParamValidationError
 from airflow.serialization.serialized_objects import DagSerialization
 
 from hss_airflow.operators import WorkflowServiceOperator
+from hss_airflow.params import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE
 from hss_airflow.training_features import PARALLEL_BATCHES
 from stack.paths import DAGS_SOURCE as DAGS_FOLDER
 
@@ -110,10 +111,10 @@ def test_training_chain_reads_as_five_steps_with_the_dataset_group(dags, dag_id:
     assert training.deferrable is True and training.pool == "hss_services"
 
 
-def test_batch_analysis_maps_the_audio_operator_in_the_audio_pool(dags) -> None:
+def test_batch_analysis_maps_the_audio_chunk_operator_in_the_audio_pool(dags) -> None:
     task = dags["batch_analysis"].get_task("audio_analysis")
     assert task.is_mapped and task.pool == "hss_audio"
-    assert task.operator_class.__name__ == "AudioAnalysisOperator"
+    assert task.operator_class.__name__ == "AudioChunkOperator"
 
 
 @pytest.mark.parametrize("dag_id", sorted(GRAPHS))
@@ -280,6 +281,10 @@ def test_good_training_conf_gets_the_seed_defaults(dags) -> None:
 
 
 def test_batch_conf_defaults_and_refuses_a_pattern_with_a_folder(dags) -> None:
-    assert trigger_validation(dags["batch_analysis"], {}) == {"folder": "songs", "pattern": "*.*"}
+    defaults = {"folder": "songs", "pattern": "*.*", "chunk_size": DEFAULT_CHUNK_SIZE}
+    assert trigger_validation(dags["batch_analysis"], {}) == defaults
     with pytest.raises(ParamValidationError, match="param pattern"):
         trigger_validation(dags["batch_analysis"], {"pattern": "../*.wav"})
+    for bad in (0, -1, MAX_CHUNK_SIZE + 1, "4", 2.5):
+        with pytest.raises(ParamValidationError, match="param chunk_size"):
+            trigger_validation(dags["batch_analysis"], {"chunk_size": bad})

@@ -8,6 +8,7 @@ really went through the deferral). Conf goes through the same params validation 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -138,22 +139,28 @@ def test_training_run_defers_and_its_model_serves_the_next_analysis(
     assert result_of(services, "after_training", dr2)["prediction"]["model_version"] == report["model_version"]
 
 
-def test_batch_analysis_maps_one_task_per_song(dags, services: Path) -> None:
+def test_batch_analysis_maps_one_task_per_chunk_and_writes_each_analysis(dags, services: Path) -> None:
     folder = services / "songs" / "batch_three"
     for i, bpm in enumerate((96.0, 110.0, 128.0)):
         synth_song(folder / f"track {i}.wav", bpm=bpm, seconds=6.0)
     (folder / "notes.txt").write_text("not a song")
 
-    dr, tis, _ = run(dags["batch_analysis"], {"folder": "songs/batch_three"})
+    dr, tis, _ = run(dags["batch_analysis"], {"folder": "songs/batch_three", "chunk_size": 2})
 
     assert str(dr.state) == "success", states(tis)
     mapped = {k: v for k, v in tis.items() if k.startswith("audio_analysis[")}
-    assert len(mapped) == 3 and {str(ti.state) for ti in mapped.values()} == {"success"}
-    assert sorted(ti.rendered_map_index for ti in mapped.values()) == ["track_0", "track_1", "track_2"]
+    assert len(mapped) == 2 and {str(ti.state) for ti in mapped.values()} == {"success"}  # 3 songs, chunks of 2
+    assert sorted(ti.rendered_map_index for ti in mapped.values()) == ["track_0 … track_1 (2)", "track_2"]
     summary = json.loads((services / "results" / "batch" / f"{safe_name(dr.run_id)}.json").read_text())
     assert summary["analysed"] == 3 and summary["failed"] == []
     assert sorted(s["song_id"] for s in summary["songs"]) == ["track_0", "track_1", "track_2"]
-    assert all(s["feature_count"] >= 150 for s in summary["songs"])
+    for song in summary["songs"]:
+        data = (services / song["analysis_path"]).read_bytes()  # the claim check: XCom holds the reference
+        assert hashlib.sha256(data).hexdigest() == song["sha256"]
+        analysis = json.loads(data)
+        assert analysis["song_id"] == song["song_id"] and len(analysis["features"]) == song["feature_count"] >= 150
+    outcomes = [o for ti in mapped.values() for o in ti.xcom_pull(task_ids="audio_analysis", map_indexes=ti.map_index)]
+    assert len(json.dumps(outcomes)) < 3000, "the chunk tasks' XCom carries references, not the features"
 
 
 def test_batch_analysis_records_a_broken_song_and_fails_the_run(dags, services: Path) -> None:
@@ -161,14 +168,29 @@ def test_batch_analysis_records_a_broken_song_and_fails_the_run(dags, services: 
     synth_song(folder / "good.wav", bpm=100.0, seconds=6.0)
     write_not_audio(folder / "broken.mp3")
 
-    dr, tis, _ = run(dags["batch_analysis"], {"folder": "songs/batch_broken", "pattern": "*.*"})
+    dr, tis, _ = run(dags["batch_analysis"], {"folder": "songs/batch_broken", "pattern": "*.*", "chunk_size": 2})
 
     assert str(dr.state) == "failed"
-    mapped = sorted(str(v.state) for k, v in tis.items() if k.startswith("audio_analysis["))
-    assert mapped == ["failed", "success"]
-    assert tis["audio_analysis[0]"].try_number == 1  # a 4xx is not retried
+    chunk = tis["audio_analysis[0]"]  # one chunk: broken.mp3 and good.wav
+    assert str(chunk.state) == "failed" and chunk.try_number == 1  # a 4xx is not retried
     summary = json.loads((services / "results" / "batch" / f"{safe_name(dr.run_id)}.json").read_text())
-    assert summary["failed"] == ["broken"] and summary["analysed"] == 1
+    assert summary["failed"] == ["broken"] and summary["analysed"] == 1  # the good song of the chunk is kept
+    broken = next(s for s in summary["songs"] if s["song_id"] == "broken")
+    assert "HTTP 422" in broken["error"], broken["error"]  # the service's message, from the chunk task
+    good = next(s for s in summary["songs"] if s["song_id"] == "good")
+    assert (services / good["analysis_path"]).is_file()
+
+
+def test_batch_analysis_with_chunk_size_1_maps_one_task_per_song(dags, services: Path) -> None:
+    folder = services / "songs" / "batch_single"
+    for i in range(2):
+        synth_song(folder / f"one_{i}.wav", bpm=100.0 + i, seconds=5.0)
+
+    dr, tis, _ = run(dags["batch_analysis"], {"folder": "songs/batch_single", "chunk_size": 1})
+
+    assert str(dr.state) == "success", states(tis)
+    mapped = sorted(ti.rendered_map_index for k, ti in tis.items() if k.startswith("audio_analysis["))
+    assert mapped == ["one_0", "one_1"]
 
 
 def test_dataset_dropped_into_incoming_is_claimed_as_a_partitioned_asset_event(dags, services: Path) -> None:

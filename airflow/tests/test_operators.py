@@ -24,6 +24,7 @@ from contracts.content import LyricsAnalysisResponse
 from contracts.insights import InsightsResponse
 from contracts.prediction import PredictionResponse
 from fixtures.audio import synth_song, write_not_audio
+from fixtures.http_fakes import FAKE_AUDIO_ANALYSIS, UNAVAILABLE
 from fixtures.lyrics import generate_lyrics, write_sidecar
 from hss_airflow.operators import (
     AudioAnalysisOperator,
@@ -36,16 +37,7 @@ from stack.processes import free_port
 CONTEXT: Any = {}  # the operators read nothing from the context
 FAST = {"http_backoff": 0.01}
 
-HIGHLIGHTS = dict(tempo_bpm=120.0, key="C", scale="major", key_strength=0.8, duration_s=8.0, loudness=-14.0)
-FAKE_AUDIO = dict(
-    song_id="fake",
-    features={f"fake.{i}": float(i) for i in range(150)},
-    highlights={**HIGHLIGHTS, "danceability": 1.2},
-    feature_count=150,
-    extractor="fake",
-    analysis_seconds=0.0,
-)
-UNAVAILABLE = {"error": {"code": "overloaded", "message": "try again later"}}
+FAKE_AUDIO = FAKE_AUDIO_ANALYSIS
 
 
 pytestmark = pytest.mark.usefixtures("execute_outside_task_runner")

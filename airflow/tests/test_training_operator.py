@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskD
 from contracts.catalog import TRAINING, TRAINING_JOB
 from contracts.training import TrainingJob
 from fixtures.datasets import make_features_dataset, make_one_class_dataset
+from fixtures.http_fakes import UNAVAILABLE
 from hss_airflow.operators import MLTrainingOperator
 from hss_airflow.triggers import MLTrainingJobTrigger
 from stack.processes import free_port
@@ -24,7 +25,6 @@ pytestmark = pytest.mark.usefixtures("execute_outside_task_runner")
 CONTEXT: Any = {}  # the operators read nothing from the context
 FAKE_JOB = dict(job_id="fake_job", training_id="fake_job", dataset_path="training_data/f.csv", status="running")
 FAKE_JOB |= dict(progress=0.4, stage="cross-validating", created_at="2026-01-01T00:00:00Z")
-UNAVAILABLE = {"error": {"code": "overloaded", "message": "try again later"}}
 
 
 def ok(body: Any) -> tuple[int, Any, dict[str, str], float]:

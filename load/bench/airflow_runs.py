@@ -174,20 +174,6 @@ class BenchStack:
         except af.ApiException as exc:
             raise AirflowClientError(f"cannot read pool {name!r}: {exc.status} {exc.reason}", exc.status) from None
 
-    def set_pool_slots(self, name: str, slots: int) -> None:
-        """PATCH /api/v2/pools/{name}?update_mask=slots — the bench's override; pools.json is not touched.
-
-        Airflow 3.3 validates the whole body even with an update mask: name and include_deferred go along.
-        """
-        pools = af.PoolApi(self.api.api)
-        try:
-            current = pools.get_pool(name)
-            body = af.PoolPatchBody(pool=name, slots=slots, include_deferred=current.include_deferred)
-            pools.patch_pool(name, body, update_mask=["slots"])
-        except af.ApiException as exc:
-            msg = f"cannot set pool {name!r} to {slots} slots: {exc.status} {exc.reason}: {(exc.body or '')[:300]}"
-            raise AirflowClientError(msg, exc.status) from None
-
     # --- runs -----------------------------------------------------------------------------------
     def trigger(self, dag_id: str, conf: dict) -> tuple[str, datetime]:
         triggered_at = datetime.now(UTC)

@@ -35,6 +35,14 @@ batch_analysis, 2026-12-05: the GitPython import 24 % of the worker's samples (5
 task processes 11.6 → 8.5 CPU-s, a task's start-up (`startup` in the task runner) 7.2 → 3.3 CPU-s for \
 the ≈ 50 tasks; `make bench --only analysis,batch`: worker 3.8-4.1 → 3.0-3.3 CPU-s per 20-song run \
 (all of Airflow 0.95 CPU-s per song before and after: the scheduler's 7 s dominate) |
+| batch_analysis maps over chunks of songs (`chunk_size`, default 4; two requests in flight per chunk), \
+so a task's fixed cost is paid per chunk; each song's analysis goes to the data root and XCom carries its \
+path, sha256 and highlights (≈ 0.3 KB per song instead of ≈ 43 KB) | `airflow/dags/batch_analysis.py`, \
+`hss_airflow.operators.audio_chunk` | `python -m load.bench --only batch`, 2026-12-05 06:33 UTC, one run \
+each, load average 1.68 at the start: chunk_size 1 / 4 / 10: Airflow 0.90 / 0.69 / 0.69 CPU-s per song \
+(Celery worker 3.2 / 1.2 / 1.0 CPU-s and api-server 2.0 / 1.1 / 1.0 per 20-song run), 75 / 79 / 77 % of \
+the Essentia limit. Beyond 4 the per-task cost no longer shows: what is left is the scheduler and the \
+dag-processor, which cost by the second, not by the task |
 | `hss_airflow.datasets` imports pandas where it is used, not at module level | the training DAG files' imports | \
 each training DAG file's parse (every 30 s) 0.65 → 0.25 CPU-s |
 | Scheduler idle sleep 0.25 s (Airflow's default 1 s) | local stacks (`stack/airflow_stack.py`), \

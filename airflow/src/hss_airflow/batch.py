@@ -1,8 +1,15 @@
-"""batch_analysis: which songs a folder holds, and the batch summary results/batch/<run_id>.json."""
+"""batch_analysis: which songs a folder holds, in chunks; each song's analysis; the batch summary.
+
+Under the data root: `results/batch/<run_id>/<song_id>.json`, one song's analysis as workflow-audio returned it,
+written by the chunk task that analysed it; `results/batch/<run_id>.json`, the summary. XCom carries only a
+reference to each analysis (path, sha256 and the few scalars the summary shows), never the ~650 features.
+"""
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +20,7 @@ from contracts.data_layout import DataLayout
 from hss_airflow.settings import settings
 from hss_airflow.storage import (
     DataPathError,
+    atomic_write_bytes,
     atomic_write_json,
     relative_to_root,
     resolve_in_root,
@@ -61,18 +69,57 @@ def list_songs(folder: str, pattern: str, root: Path | None = None) -> list[dict
     return songs
 
 
-def batch_summary(
-    songs: list[dict[str, str]], results: list[dict[str, Any] | None], run: dict[str, Any]
+def chunk_songs(songs: list[dict[str, str]], chunk_size: int) -> list[dict[str, list[dict[str, str]]]]:
+    """The songs in order, `chunk_size` per chunk (the last may hold fewer), as the chunk tasks' kwargs."""
+    if chunk_size < 1:
+        raise BatchError(f"chunk_size must be at least 1, got {chunk_size}")
+    return [{"songs": songs[i : i + chunk_size]} for i in range(0, len(songs), chunk_size)]
+
+
+def songs_of(chunks: list[dict[str, list[dict[str, str]]]]) -> list[dict[str, str]]:
+    return [song for chunk in chunks for song in chunk["songs"]]
+
+
+def song_analysis_path(run_id: str, song_id: str, root: Path | None = None) -> Path:
+    run_folder = DataLayout(root or settings().data_root).batch_summaries / safe_name(run_id)
+    return run_folder / f"{safe_name(song_id)}.json"
+
+
+def write_song_analysis(
+    analysis: dict[str, Any], run_id: str, song_id: str, root: Path | None = None
 ) -> dict[str, Any]:
-    """Per song: analysed (with its highlights) or failed (no result from its mapped task)."""
-    by_id = {r["song_id"]: r for r in results if isinstance(r, dict) and "song_id" in r}
+    """Write one song's analysis atomically; return its reference: path, sha256 and the summary's scalars."""
+    root = root or settings().data_root
+    data = (json.dumps(analysis, sort_keys=True, allow_nan=False) + "\n").encode()
+    path = atomic_write_bytes(song_analysis_path(run_id, song_id, root), data)
+    return {
+        "analysis_path": relative_to_root(path, root),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "feature_count": analysis["feature_count"],
+        "highlights": analysis["highlights"],
+        "analysis_seconds": analysis["analysis_seconds"],
+    }
+
+
+def batch_summary(
+    songs: list[dict[str, str]], outcomes: list[dict[str, Any] | None], run: dict[str, Any]
+) -> dict[str, Any]:
+    """Per song: analysed (with its highlights and analysis file) or failed (with the error, when one is known).
+
+    `outcomes` are the chunk tasks' per-song outcomes; a song with none (its chunk task died before reporting)
+    is failed too."""
+    by_id = {o["song_id"]: o for o in outcomes if isinstance(o, dict) and "song_id" in o}
     entries = []
     for song in songs:
-        result = by_id.get(song["song_id"])
-        entry: dict[str, Any] = {**song, "status": "analysed" if result else "failed"}
-        if result:
-            entry["highlights"] = result.get("highlights")
-            entry["feature_count"] = result.get("feature_count", len(result.get("features") or {}))
+        outcome = by_id.get(song["song_id"]) or {}
+        analysed = outcome.get("status") == "analysed"
+        entry: dict[str, Any] = {**song, "status": "analysed" if analysed else "failed"}
+        if analysed:
+            for key in ("highlights", "feature_count", "analysis_path", "sha256"):
+                entry[key] = outcome.get(key)
+        else:
+            entry["error"] = outcome.get("error") or "no outcome: its chunk task did not report (see its log)"
         entries.append(entry)
     failed = [e["song_id"] for e in entries if e["status"] == "failed"]
     return {

@@ -37,6 +37,8 @@ def data_path_schema(suffix: str = "") -> dict:
     }
 
 
+DEFAULT_CHUNK_SIZE = 4  # batch_analysis songs per mapped task, chosen by measurement (docs/PERFORMANCE.md)
+MAX_CHUNK_SIZE = 100
 DEFAULT_BATCH_SIZE = 400
 DEFAULT_MAX_CONCURRENT_REQUESTS = 50
 
@@ -171,5 +173,16 @@ def batch_params() -> dict[str, Param]:
             pattern=r"^[^/\\]+$",
             title="File pattern",
             description=f"Glob on file names; only {', '.join(AUDIO_FORMATS)} files are taken.",
+        ),
+        "chunk_size": Param(
+            DEFAULT_CHUNK_SIZE,
+            type="integer",
+            minimum=1,
+            maximum=MAX_CHUNK_SIZE,
+            title="Songs per task",
+            description=(
+                "Songs each mapped audio_analysis task analyses (two at a time); 1 maps one task per song. "
+                "Larger chunks pay Airflow's per-task cost once for several songs (docs/PERFORMANCE.md)."
+            ),
         ),
     }

@@ -6,6 +6,7 @@ module spells "results" or "training_data". Under HSS_DATA_ROOT:
     songs/                              audio files (and `<song>.txt` lyrics sidecars) the DAGs analyse
     results/songs/<song_id>/<run>.json  one comprehensive_analysis each (rescores added in place)
     results/batch/<run>.json            one batch_analysis summary each
+    results/batch/<run>/<song_id>.json  one song's analysis in that batch (the summary names its sha256)
     results/training/<training_id>/     one training's report (report.json, charts)
     training_data/                      dataset CSVs
     training_data/incoming/             drop a CSV here: dataset_triggered_training claims it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -36,7 +37,10 @@ PART_TASKS = {
 
 
 SEED_CONF = {"song_id": SONG_ID, "song_path": SONG_PATH}
-BATCH_CONF = {"folder": BATCH_FOLDER, "pattern": "*.wav"}
+# One song per mapped task: 8 tasks, enough that both workers get some (with 4 chunks of 2, Celery handed all
+# four to one worker once). Chunks of the default size run in test_dag_runs.py of airflow/tests and the bench.
+BATCH_CHUNK = 1
+BATCH_CONF = {"folder": BATCH_FOLDER, "pattern": "*.wav", "chunk_size": BATCH_CHUNK}
 
 
 def trigger_ahead(ahead: RunsAhead, stack: Stack) -> None:
@@ -169,10 +173,17 @@ def test_batch_analysis_maps_one_task_per_song_and_spreads_them_over_the_workers
 ) -> None:
     run_id = await_run(client, "batch_analysis", runs_ahead.run("batch").dag_run_id)
     mapped = [ti for ti in client.task_instances("batch_analysis", run_id) if ti.task_id == "audio_analysis"]
-    assert len(mapped) == BATCH_SONGS and all(ti.state.value == "success" for ti in mapped)
+    chunks = BATCH_SONGS // BATCH_CHUNK
+    assert len(mapped) == chunks and all(ti.state.value == "success" for ti in mapped)
     hosts = {ti.hostname for ti in mapped}
-    print(f"batch_analysis: {BATCH_SONGS} mapped tasks on the {stack.backend} stack's workers {sorted(hosts)}")
+    print(f"batch_analysis: {chunks} mapped tasks of {BATCH_CHUNK} songs on {stack.backend}'s workers {sorted(hosts)}")
     assert len(hosts) == WORKERS, f"every mapped task ran on one of {WORKERS} workers, seen: {hosts}"
     summary = client.xcom("batch_analysis", run_id, "summarize_batch")
     assert (summary["total"], summary["analysed"]) == (BATCH_SONGS, BATCH_SONGS)
-    assert (stack.data_root / summary["result_path"]).is_file()
+    document = json.loads((stack.data_root / summary["result_path"]).read_text())
+    for song in document["songs"]:  # each analysis is a file of the data root; XCom carried its digest
+        data = (stack.data_root / song["analysis_path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == song["sha256"], song["song_id"]
+        assert json.loads(data)["feature_count"] == song["feature_count"] >= 150
+    outcomes = client.xcom("batch_analysis", run_id, "audio_analysis", map_index=0)
+    assert len(outcomes) == BATCH_CHUNK and "features" not in json.dumps(outcomes)
