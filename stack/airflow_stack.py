@@ -125,13 +125,14 @@ def airflow_env(settings: AirflowSettings) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
         # Fast feedback without burning the CPU the tasks need: the idle scheduler loops every 0.25 s (default
         # 1 s: a 2-task DAG 3.4 s; 0.1 s: ~0.7 s but the scheduler then took 0.2 core during batch_analysis);
-        # new DAG files are found within 5 s, changed ones re-parsed within 30 s (Airflow's default; 10 s cost
-        # the dag-processor 2.5x the CPU). Measured: docs/PERFORMANCE.md, batch_analysis. `make dags-deploy`
-        # asks for a parse at once (stack/dags.py), and a changed DAG is stored at once (default: at most every
-        # 30 s), so a rollback seconds after a deploy serves at once too. Unchanged DAGs are never rewritten.
+        # new DAG files are found within 5 s. A file is parsed again when it changes (its mtime: a deploy or a
+        # rollback rewrites it, an edit in a DAG folder too), else every 300 s (Airflow's default 30 s re-parsed
+        # all 7 files for nothing: 0.15 CPU-s of Airflow per batch song). Measured: docs/PERFORMANCE.md.
+        # `make dags-deploy` asks for a parse at once (stack/dags.py), and a changed DAG is stored at once
+        # (default: at most every 30 s), so a rollback seconds after a deploy serves at once too.
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(SCHEDULER_IDLE_SLEEP_S),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
         "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.worker_log_port),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.trigger_log_port),

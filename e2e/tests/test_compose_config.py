@@ -241,12 +241,16 @@ def test_overlay_run_has_no_fixed_host_ports_and_the_local_stacks_task_slots(wit
 
 
 def test_the_local_stacks_tuning_holds_in_compose_too(base: dict) -> None:
-    """Same scheduler loop and heartbeat timeout as the local stacks, so docker and local figures compare."""
-    from stack.airflow_stack import SCHEDULER_IDLE_SLEEP_S
+    """Same scheduler loop, heartbeat timeout and DAG parsing as the local stacks, so docker and local compare."""
+    from stack.airflow_stack import SCHEDULER_IDLE_SLEEP_S, AirflowSettings, airflow_env
     from stack.profiles import CELERY_ENV
 
     scheduler = environment(base["services"]["airflow-scheduler"])
     assert float(scheduler["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"]) == SCHEDULER_IDLE_SLEEP_S
+    local = airflow_env(AirflowSettings(home=Path("/x"), api_port=8080))
+    processor = environment(base["services"]["airflow-dag-processor"])
+    for key in ("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"):
+        assert processor[key] == local[key], key
     for key in CELERY_ENV:
         if key.startswith("AIRFLOW__SCHEDULER__"):
             assert scheduler[key] == CELERY_ENV[key], key

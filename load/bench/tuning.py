@@ -49,9 +49,11 @@ each training DAG file's parse (every 30 s) 0.65 → 0.25 CPU-s |
 `docker-compose.yml` | a 2-task DAG 3.4 s at 1 s; at 0.1 s the scheduler took 0.2 core during \
 batch_analysis; 0.1 → 0.25 s: scheduler 13.5-17.2 → 9.1-9.6 CPU-s per 20-song run, \
 comprehensive_analysis +0.4 s |
-| DAG files re-parsed every 30 s (Airflow's default; we had 10 s), new files found within 5 s | local stacks, \
-`docker-compose.yml` | \
-dag-processor 4.4-4.8 → 1.9-2.3 CPU-s per 20-song run |
+| DAG files re-parsed when they change (a deploy or rollback rewrites them), else every 300 s (Airflow's \
+default 30 s; we had 10 s, then 30 s), new files found within 5 s | local stacks, `docker-compose.yml` | \
+10 → 30 s: dag-processor 4.4-4.8 → 1.9-2.3 CPU-s per 20-song run; 30 → 300 s: `python -m load.bench \
+--compare HEAD --only batch --rounds 1` (2026-12-05 06:46 UTC, load average 2.0 / 2.3 at the two runs' \
+starts): Airflow CPU per batch song 0.89 / 0.72 / 0.65 → 0.74 / 0.57 / 0.48 at chunk_size 1 / 4 / 10 |
 | workflow-content and workflow-intelligence answer on the event loop (`async def`, no thread pool) | \
 `services/content`, `services/intelligence` | p95 at 50 users / 320 req/s: 52 → 32 ms and 52 → 24 ms |
 | `PYTHONDONTWRITEBYTECODE` unset for Airflow's processes (CI images set it) | local stacks | \
