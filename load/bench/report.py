@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from load.bench.tuning import TUNING_MD
+from load.bench.tuning import PROFILE_MD, TUNING_MD
 
 OPS = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
 
@@ -263,6 +263,7 @@ def render_markdown(sections: list[Section], machine: Machine, command: str, tot
         "ratio = measured / limit. MISS = the target is not met on this run (see the section for why).",
         "",
         TUNING_MD,
+        PROFILE_MD,
     ]
     for number, section in enumerate(sections, 1):
         parts += [f"## {number}. {section.title}", ""]

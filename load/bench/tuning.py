@@ -73,3 +73,30 @@ executor sync for it (Celery uses no connection pool in an unforked process; 14 
 samples during batch_analysis); and the scheduler's idle sleep stays at 0.25 s — a longer sleep would trade
 every task hand-off's latency for CPU (not measured).
 """
+
+PROFILE_MD = """\
+## Where Airflow's CPU goes (py-spy)
+
+`py-spy record --subprocesses --rate 200 --format raw` on the worker, the api-server, the scheduler and
+workflow-audio of a local celery stack (`make up`), during 8 comprehensive_analysis runs and then an 8-song
+batch_analysis (one chunk per song), 2026-12-05. Top items by share of each process's samples, and what
+each change did to them:
+
+| process | top item (share of samples) | change | after |
+|---|---|---|---|
+| Celery worker + task processes (21.2 CPU-s) | GitPython imported again at every task's start by \
+Airflow's `DagBundlesManager` (24 %, 5.0 CPU-s) | the worker preloads `airflow.providers.git.bundles.git` \
+(`hss_airflow.celery_config`) | 0 %; worker 17.6 CPU-s, task processes 11.6 → 8.5, task-runner start-up \
+7.2 → 3.3 CPU-s |
+| task processes | the DAG file parsed in every task (7.8 %), pydantic `TypeAdapter` builds (3.9 %) | \
+batch_analysis maps over chunks of 4 songs: one task start and parse per chunk | worker 3.2 → 1.2 CPU-s \
+per 20-song batch (`load.bench --only batch`, chunk_size 1 → 4) |
+| scheduler (≈ 7 CPU-s per 20-song batch) | Celery's result-backend polling in PostgreSQL (22 %), of \
+which a new PostgreSQL connection at every executor sync (11.5 %: Celery pools connections only after a \
+fork, and the scheduler never forks) | none yet: the result backend stays in PostgreSQL (Airflow's \
+recommendation, and one store fewer to lose in a restart) | — |
+| dag-processor (3.5 CPU-s per 54 s batch run) | re-parsing the 7 unchanged DAG files every 30 s \
+(from the bench's CPU per component, not profiled) | \
+re-parse only on change, else every 300 s | Airflow CPU per batch song 0.72 → 0.57 (`load.bench \
+--compare HEAD --only batch`) |
+"""

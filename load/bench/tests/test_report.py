@@ -130,7 +130,12 @@ def test_performance_md_carries_the_command_the_machine_and_each_section(tmp_pat
     assert "**Did not complete:** RunFailed" in text
     assert "| audio overhead | 1.320 s | <= 1.1x limit | 1.250 s (direct) | 1.06 | PASS |" in text
     # the settings that mattered sit between the summary and the first section, as a table
-    assert text.index("## Summary") < text.index("## Settings that mattered") < text.index("## 1. Audio")
+    assert (
+        text.index("## Summary")
+        < text.index("## Settings that mattered")
+        < text.index("## Where Airflow's CPU goes")
+        < text.index("## 1. Audio")
+    )
     assert "| `airflow/src/hss_airflow/`" in text
     assert not list(tmp_path.rglob("*.tmp"))  # written atomically
 
