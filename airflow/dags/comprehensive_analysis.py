@@ -7,11 +7,13 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 
 from hss_airflow.alerting import analysis_deadlines
+from hss_airflow.claim_check import redeem
 from hss_airflow.dag_defaults import (
     AUDIO_POOL,
     DEFAULT_ARGS,
     SERVICES_POOL,
 )
+from hss_airflow.hooks import airflow_errors
 from hss_airflow.operators import (
     AudioAnalysisOperator,
     ContentAnalysisOperator,
@@ -29,7 +31,10 @@ Replaces the orchestrator's *comprehensive* workflow template:
 `audio_analysis` ∥ `content_analysis` → `hit_prediction` → `ai_insights` → `aggregate_results`
 
 - **audio_analysis** — workflow-audio `POST /analyze/comprehensive`: Essentia MusicExtractor, ≥150
-  features + highlights (pool `hss_audio`).
+  features + highlights (pool `hss_audio`). The analysis is stored once in
+  `results/songs/<song_id>/parts/<run_id>/audio.json`; its XCom is a claim check (the highlights, the
+  file's path and sha256), which the tasks after it redeem, so ~43 KB of features do not travel
+  through XCom four times.
 - **content_analysis** — workflow-content `POST /analyze/lyrics`: lyrics NLP on `lyrics` from conf, else
   the sidecar `<song>.txt` next to the audio, else instrumental (not an error).
 - **hit_prediction** — workflow-ml-prediction `POST /predict/single`: hit probability with the latest
@@ -75,7 +80,9 @@ accepted only inside it.
 )
 def comprehensive_analysis() -> None:
     song = {"song_id": "{{ params.song_id }}"}
-    audio = AudioAnalysisOperator(task_id="audio_analysis", song_path="{{ params.song_path }}", pool=AUDIO_POOL, **song)
+    audio = AudioAnalysisOperator(
+        task_id="audio_analysis", song_path="{{ params.song_path }}", claim_check=True, pool=AUDIO_POOL, **song
+    )
     content = ContentAnalysisOperator(
         task_id="content_analysis",
         lyrics="{{ params.lyrics }}",
@@ -105,6 +112,8 @@ def comprehensive_analysis() -> None:
         context = get_current_context()
         params, dag_run = context["params"], context["dag_run"]
         run = {"dag_id": dag_run.dag_id, "run_id": dag_run.run_id, "conf": dict(dag_run.conf or {})}
+        with airflow_errors():  # the audio part comes as a claim check: its file, digest checked
+            audio = redeem(audio, "audio")
         parts = {"audio": audio, "content": content, "prediction": prediction, "insights": insights}
         document = analysis_document(song_id=params["song_id"], song_path=params["song_path"], run=run, parts=parts)
         return write_analysis_result(document, dag_run.run_id)

@@ -85,6 +85,10 @@ def test_comprehensive_analysis_writes_all_four_parts_for_the_song(dags, service
     for part in ("audio", "content", "prediction", "insights"):
         assert doc[part]["song_id"] == "run_demo"
     assert len(doc["audio"]["features"]) >= 150
+    claim = tis["audio_analysis"].xcom_pull(task_ids="audio_analysis")  # XCom carried a claim check…
+    assert "features" not in claim and len(json.dumps(claim)) < 2000
+    stored = json.loads((services / claim["claim_check"]["path"]).read_text())  # …redeemed into the result
+    assert stored == doc["audio"]
     assert doc["content"]["instrumental"] is False  # the sidecar's lyrics were read
     assert 0.0 <= doc["prediction"]["hit_probability"] <= 1.0
     assert doc["insights"]["recommendations"]

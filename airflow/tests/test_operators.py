@@ -146,6 +146,20 @@ def test_prediction_and_insights_operators_chain_the_responses(
     assert parsed_insights.hit_probability == pytest.approx(parsed.hit_probability)
 
 
+def test_a_claim_checked_analysis_is_stored_once_and_redeemed_downstream(
+    audio_result: dict[str, Any], song: str, airflow_data_root: Path
+) -> None:
+    audio = AudioAnalysisOperator(task_id="audio_analysis", song_id="ops_song", song_path=song, claim_check=True)
+    reference = audio.execute({"run_id": "manual__claim"})
+    assert "features" not in reference and len(json.dumps(reference)) < 2000 < len(json.dumps(audio_result))
+    stored = airflow_data_root / reference["claim_check"]["path"]
+    assert stored.parent.parent == airflow_data_root / "results" / "songs" / "ops_song" / "parts"
+    assert json.loads(stored.read_bytes())["features"] == audio_result["features"]  # Essentia is deterministic
+    kwargs = {"task_id": "p", "song_id": "ops_song", "content": None}
+    from_claim = MLPredictionOperator(audio=reference, **kwargs).execute(CONTEXT)
+    assert from_claim == MLPredictionOperator(audio=audio_result, **kwargs).execute(CONTEXT)
+
+
 def test_xcomargs_wire_the_operators_into_a_dag() -> None:
     with DAG("wiring_check", schedule=None) as dag:
         audio = AudioAnalysisOperator(task_id="audio_analysis", song_id="s", song_path="songs/s.wav")

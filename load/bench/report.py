@@ -7,7 +7,7 @@ growth, would allow) and maybe a `Target`. A target applies to one of three quan
 
     on="value"   the figure itself             (pool speedup >= 1.7)
     on="ratio"   measured / limit               (service overhead: service/direct <= 1.10; batch >= 0.70)
-    on="excess"  measured - limit               (Airflow's added time: trigger→success - service time <= 5 s)
+    on="excess"  measured - limit               (Airflow's added time: trigger→success - service time <= 1.2 s)
 """
 
 from __future__ import annotations

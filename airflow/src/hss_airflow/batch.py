@@ -8,8 +8,6 @@ reference to each analysis (path, sha256 and the few scalars the summary shows),
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +15,10 @@ from typing import Any
 
 from contracts.audio import AUDIO_FORMATS
 from contracts.data_layout import DataLayout
+from hss_airflow.claim_check import write_claim
 from hss_airflow.settings import settings
 from hss_airflow.storage import (
     DataPathError,
-    atomic_write_bytes,
     atomic_write_json,
     relative_to_root,
     resolve_in_root,
@@ -89,13 +87,11 @@ def write_song_analysis(
     analysis: dict[str, Any], run_id: str, song_id: str, root: Path | None = None
 ) -> dict[str, Any]:
     """Write one song's analysis atomically; return its reference: path, sha256 and the summary's scalars."""
-    root = root or settings().data_root
-    data = (json.dumps(analysis, sort_keys=True, allow_nan=False) + "\n").encode()
-    path = atomic_write_bytes(song_analysis_path(run_id, song_id, root), data)
+    claim = write_claim(analysis, song_analysis_path(run_id, song_id, root), root)
     return {
-        "analysis_path": relative_to_root(path, root),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "bytes": len(data),
+        "analysis_path": claim["path"],
+        "sha256": claim["sha256"],
+        "bytes": claim["bytes"],
         "feature_count": analysis["feature_count"],
         "highlights": analysis["highlights"],
         "analysis_seconds": analysis["analysis_seconds"],

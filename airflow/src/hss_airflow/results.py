@@ -1,7 +1,9 @@
 """The comprehensive_analysis result document: results/songs/<song_id>/<run_id>.json under the data root.
 
 One file per song and run, written atomically; the run id is made file-name safe (storage.safe_name),
-so re-running (clearing) the same run rewrites the same file instead of adding a new one.
+so re-running (clearing) the same run rewrites the same file instead of adding a new one. The audio part is
+also kept on its own under `parts/<run_id>/audio.json`: audio_analysis stores it there and passes a claim
+check to the tasks after it (hss_airflow.claim_check).
 """
 
 from __future__ import annotations
@@ -15,10 +17,17 @@ from hss_airflow.settings import settings
 from hss_airflow.storage import atomic_write_json, relative_to_root, safe_name
 
 PARTS = ("audio", "content", "prediction", "insights")
+PARTS_FOLDER = "parts"  # results/songs/<song_id>/parts/<run_id>/<part>.json: claim-checked parts (claim_check.py)
 
 
 def result_path(song_id: str, run_id: str, root: Path | None = None) -> Path:
     return DataLayout(root or settings().data_root).song_results_of(safe_name(song_id)) / f"{safe_name(run_id)}.json"
+
+
+def part_path(song_id: str, run_id: str, part: str, root: Path | None = None) -> Path:
+    """Where a task of the run stores its part of the analysis (the result pages list only `<run_id>.json`)."""
+    folder = DataLayout(root or settings().data_root).song_results_of(safe_name(song_id)) / PARTS_FOLDER
+    return folder / safe_name(run_id) / f"{part}.json"
 
 
 def analysis_document(

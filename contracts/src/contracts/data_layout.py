@@ -5,6 +5,7 @@ module spells "results" or "training_data". Under HSS_DATA_ROOT:
 
     songs/                              audio files (and `<song>.txt` lyrics sidecars) the DAGs analyse
     results/songs/<song_id>/<run>.json  one comprehensive_analysis each (rescores added in place)
+    results/songs/<song_id>/parts/<run>/audio.json  its audio analysis alone (audio_analysis's claim check)
     results/batch/<run>.json            one batch_analysis summary each
     results/batch/<run>/<song_id>.json  one song's analysis in that batch (the summary names its sha256)
     results/training/<training_id>/     one training's report (report.json, charts)

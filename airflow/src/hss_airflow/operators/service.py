@@ -29,9 +29,11 @@ from contracts.catalog import (
     ServiceSpec,
 )
 from contracts.content import LyricsAnalysisResponse
+from hss_airflow.claim_check import check_in, redeem
 from hss_airflow.hooks import WorkflowServiceHook, airflow_errors, parse_model
 from hss_airflow.lyrics import read_sidecar_lyrics
 from hss_airflow.operators.inputs import coerce_document, coerce_optional_text
+from hss_airflow.results import part_path
 from hss_airflow.settings import settings
 
 if TYPE_CHECKING:
@@ -105,19 +107,37 @@ class AudioAnalysisOperator(WorkflowServiceOperator):
     :param song_id: identifier of the song (templated); names its result file.
     :param song_path: the audio file, relative to the data root or absolute inside it (templated); the
         service opens it and refuses a path outside the root, a missing file or a file that is not audio.
+    :param claim_check: store the analysis in the data root (`results/songs/<song_id>/parts/<run_id>/audio.json`)
+        and return a claim check instead of the ~650 features (hss_airflow.claim_check); the operators
+        downstream redeem it. False returns the whole analysis.
     """
 
     service = AUDIO
     endpoint = AUDIO_ANALYZE
     template_fields = ("song_id", "song_path")
 
-    def __init__(self, *, song_id: str, song_path: str, **kwargs: Any) -> None:
+    def __init__(self, *, song_id: str, song_path: str, claim_check: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.song_id = song_id
         self.song_path = song_path
+        self.claim_check = claim_check
 
     def build_payload(self, context: Context) -> dict[str, Any]:
         return {"song_id": self.song_id, "song_path": self.song_path}
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        analysis = super().execute(context)
+        if not self.claim_check:
+            return analysis
+        reference = check_in(analysis, part_path(self.song_id, context["run_id"], "audio"), bulky=("features",))
+        claim = reference["claim_check"]
+        self.log.info(
+            "%d features stored in %s (%d bytes); XCom carries the claim check",
+            len(analysis["features"]),
+            claim["path"],
+            claim["bytes"],
+        )
+        return reference
 
 
 class ContentAnalysisOperator(WorkflowServiceOperator):
@@ -162,7 +182,7 @@ class MLPredictionOperator(WorkflowServiceOperator):
     """workflow-ml-prediction: hit probability with explanations (`POST /predict/single`).
 
     :param song_id: identifier of the song (templated).
-    :param audio: the audio_analysis response (an XComArg, a dict or its JSON; templated).
+    :param audio: the audio_analysis response or its claim check (an XComArg, a dict or its JSON; templated).
     :param content: the content_analysis response, or None for no lyric features (templated).
     :param model_version: a trained model's version to use; None uses the latest (templated).
     """
@@ -180,7 +200,7 @@ class MLPredictionOperator(WorkflowServiceOperator):
         self.model_version = model_version
 
     def build_payload(self, context: Context) -> dict[str, Any]:
-        audio = parse_model(AudioAnalysisResponse, coerce_document(self.audio, "audio"), "audio")
+        audio = parse_model(AudioAnalysisResponse, redeem(coerce_document(self.audio, "audio"), "audio"), "audio")
         content_doc = coerce_document(self.content, "content")
         content = parse_model(LyricsAnalysisResponse, content_doc, "content") if content_doc is not None else None
         return {
@@ -195,7 +215,7 @@ class IntelligenceOperator(WorkflowServiceOperator):
     """workflow-intelligence: summary and prioritised recommendations (`POST /insights/generate`).
 
     :param song_id: identifier of the song (templated).
-    :param audio: the audio_analysis response (templated).
+    :param audio: the audio_analysis response or its claim check (templated).
     :param content: the content_analysis response (templated).
     :param prediction: the hit_prediction response (templated).
     """
@@ -215,7 +235,7 @@ class IntelligenceOperator(WorkflowServiceOperator):
     def build_payload(self, context: Context) -> dict[str, Any]:
         return {
             "song_id": self.song_id,
-            "audio": coerce_document(self.audio, "audio"),
+            "audio": redeem(coerce_document(self.audio, "audio"), "audio"),
             "content": coerce_document(self.content, "content"),
             "prediction": coerce_document(self.prediction, "prediction"),
         }
