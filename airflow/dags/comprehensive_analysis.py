@@ -32,7 +32,7 @@ Replaces the orchestrator's *comprehensive* workflow template:
 
 - **audio_analysis** — workflow-audio `POST /analyze/comprehensive`: Essentia MusicExtractor, ≥150
   features + highlights (pool `hss_audio`). The analysis is stored once in
-  `results/songs/<song_id>/parts/<run_id>/audio.json`; its XCom is a claim check (the highlights, the
+  `results/parts/<song_id>/<run_id>/audio.json`; its XCom is a claim check (the highlights, the
   file's path and sha256), which the tasks after it redeem, so ~43 KB of features do not travel
   through XCom four times.
 - **content_analysis** — workflow-content `POST /analyze/lyrics`: lyrics NLP on `lyrics` from conf, else

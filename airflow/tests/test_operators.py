@@ -153,7 +153,7 @@ def test_a_claim_checked_analysis_is_stored_once_and_redeemed_downstream(
     reference = audio.execute({"run_id": "manual__claim"})
     assert "features" not in reference and len(json.dumps(reference)) < 2000 < len(json.dumps(audio_result))
     stored = airflow_data_root / reference["claim_check"]["path"]
-    assert stored.parent.parent == airflow_data_root / "results" / "songs" / "ops_song" / "parts"
+    assert stored.parent.parent == airflow_data_root / "results" / "parts" / "ops_song"  # apart from its results
     assert json.loads(stored.read_bytes())["features"] == audio_result["features"]  # Essentia is deterministic
     kwargs = {"task_id": "p", "song_id": "ops_song", "content": None}
     from_claim = MLPredictionOperator(audio=reference, **kwargs).execute(CONTEXT)

@@ -34,6 +34,7 @@ def test_folders_name_the_documented_layout() -> None:
         "results",
         "results/songs",
         "results/batch",
+        "results/parts",
         "results/training",
         "training_data",
         "training_data/incoming",
@@ -59,6 +60,7 @@ def test_the_layout_paths(tmp_path: Path) -> None:
     assert layout.song_results == tmp_path / "results" / "songs"
     assert layout.song_results_of("song_1") == tmp_path / "results" / "songs" / "song_1"
     assert layout.batch_summaries == tmp_path / "results" / "batch"
+    assert layout.analysis_parts_of("song_1") == tmp_path / "results" / "parts" / "song_1"
     assert layout.training_reports == tmp_path / "results" / "training"
     assert layout.training_report_of("t1") == tmp_path / "results" / "training" / "t1"
     assert layout.training_data == tmp_path / "training_data"
@@ -172,12 +174,14 @@ def test_batch_training_songs_files_hidden_folders_and_symlinks_are_left_alone(t
 
 def test_only_song_folders_move_among_the_others(tmp_path: Path) -> None:
     write(tmp_path / "results" / "batch" / "b1.json", "batch")
+    write(tmp_path / "results" / "parts" / "s1" / "r1" / "audio.json", "part")
     write(tmp_path / "results" / "training" / "t1" / "report.json", "report")
     write(tmp_path / "results" / "my song" / "run.json", "s")
 
     assert migrate_song_results(tmp_path) == ["my song"]
     assert tree(tmp_path) == {
         "results/batch/b1.json": "batch",
+        "results/parts/s1/r1/audio.json": "part",
         "results/songs/my song/run.json": "s",
         "results/training/t1/report.json": "report",
     }

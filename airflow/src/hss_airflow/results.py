@@ -2,8 +2,8 @@
 
 One file per song and run, written atomically; the run id is made file-name safe (storage.safe_name),
 so re-running (clearing) the same run rewrites the same file instead of adding a new one. The audio part is
-also kept on its own under `parts/<run_id>/audio.json`: audio_analysis stores it there and passes a claim
-check to the tasks after it (hss_airflow.claim_check).
+also kept on its own in `results/parts/<song_id>/<run_id>/audio.json`: audio_analysis stores it there and
+passes a claim check to the tasks after it (hss_airflow.claim_check).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from hss_airflow.settings import settings
 from hss_airflow.storage import atomic_write_json, relative_to_root, safe_name
 
 PARTS = ("audio", "content", "prediction", "insights")
-PARTS_FOLDER = "parts"  # results/songs/<song_id>/parts/<run_id>/<part>.json: claim-checked parts (claim_check.py)
 
 
 def result_path(song_id: str, run_id: str, root: Path | None = None) -> Path:
@@ -25,8 +24,9 @@ def result_path(song_id: str, run_id: str, root: Path | None = None) -> Path:
 
 
 def part_path(song_id: str, run_id: str, part: str, root: Path | None = None) -> Path:
-    """Where a task of the run stores its part of the analysis (the result pages list only `<run_id>.json`)."""
-    folder = DataLayout(root or settings().data_root).song_results_of(safe_name(song_id)) / PARTS_FOLDER
+    """Where a task of the run stores its part of the analysis: `results/parts/<song_id>/<run_id>/<part>.json`,
+    apart from the song's result files."""
+    folder = DataLayout(root or settings().data_root).analysis_parts_of(safe_name(song_id))
     return folder / safe_name(run_id) / f"{part}.json"
 
 

@@ -5,7 +5,7 @@ module spells "results" or "training_data". Under HSS_DATA_ROOT:
 
     songs/                              audio files (and `<song>.txt` lyrics sidecars) the DAGs analyse
     results/songs/<song_id>/<run>.json  one comprehensive_analysis each (rescores added in place)
-    results/songs/<song_id>/parts/<run>/audio.json  its audio analysis alone (audio_analysis's claim check)
+    results/parts/<song_id>/<run>/      that run's parts stored apart (audio.json: audio_analysis's claim check)
     results/batch/<run>.json            one batch_analysis summary each
     results/batch/<run>/<song_id>.json  one song's analysis in that batch (the summary names its sha256)
     results/training/<training_id>/     one training's report (report.json, charts)
@@ -17,8 +17,9 @@ module spells "results" or "training_data". Under HSS_DATA_ROOT:
     models/latest.json                  the model promoted last
 
 Per-song results have a folder of their own (`results/songs/`) so no song id can collide with the batch
-summaries or the training reports. Layout 1 kept them in `results/<song_id>/`; `migrate_song_results` moves
-such folders on every stack start (the init service, the local stack, the demo), so readers see one layout.
+summaries, the stored parts or the training reports; a song's folder holds its result files only. Layout 1
+kept them in `results/<song_id>/`; `migrate_song_results` moves such folders on every stack start (the init
+service, the local stack, the demo), so readers see one layout.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ SONGS = "songs"
 RESULTS = "results"
 SONG_RESULTS = "results/songs"
 BATCH_SUMMARIES = "results/batch"
+ANALYSIS_PARTS = "results/parts"  # a task's large output, passed on as a claim check (hss_airflow.claim_check)
 TRAINING_REPORTS = "results/training"
 TRAINING_DATA = "training_data"
 INCOMING = "training_data/incoming"
@@ -48,6 +50,7 @@ FOLDERS = (
     RESULTS,
     SONG_RESULTS,
     BATCH_SUMMARIES,
+    ANALYSIS_PARTS,
     TRAINING_REPORTS,
     TRAINING_DATA,
     INCOMING,
@@ -61,7 +64,7 @@ LATEST_MODEL_FILE = "latest.json"
 MODEL_SIGNATURE_FILE = "model.sig.json"
 
 # Names under results/ that are not layout-1 song folders.
-_NOT_SONGS = frozenset({"songs", "batch", "training"})
+_NOT_SONGS = frozenset({"songs", "batch", "parts", "training"})
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,9 @@ class DataLayout:
     @property
     def batch_summaries(self) -> Path:
         return self.root / BATCH_SUMMARIES
+
+    def analysis_parts_of(self, song_id: str) -> Path:
+        return self.root / ANALYSIS_PARTS / _segment(song_id)
 
     @property
     def training_reports(self) -> Path:

@@ -107,7 +107,7 @@ class AudioAnalysisOperator(WorkflowServiceOperator):
     :param song_id: identifier of the song (templated); names its result file.
     :param song_path: the audio file, relative to the data root or absolute inside it (templated); the
         service opens it and refuses a path outside the root, a missing file or a file that is not audio.
-    :param claim_check: store the analysis in the data root (`results/songs/<song_id>/parts/<run_id>/audio.json`)
+    :param claim_check: store the analysis in the data root (`results/parts/<song_id>/<run_id>/audio.json`)
         and return a claim check instead of the ~650 features (hss_airflow.claim_check); the operators
         downstream redeem it. False returns the whole analysis.
     """
