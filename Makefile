@@ -33,6 +33,8 @@ REUSE_STACK ?=
 E2E_BACKEND ?= auto
 # Celery workers of `make up` (compose: --scale airflow-worker=N; local: N worker processes)
 WORKERS ?= 1
+# workflow-audio replicas behind its HAProxy balancer (compose: --scale workflow-audio=N; local: N processes)
+AUDIO_REPLICAS ?= 1
 LOAD_PROFILE ?= default
 LOAD_ARGS ?=
 # make soak: minutes of the Locust mix plus DAG runs against the make-up stack
@@ -51,13 +53,14 @@ FUZZ_TESTS += e2e/tests/full_stack/test_param_fuzz.py e2e/tests/full_stack/test_
 FORCE ?=
 # Debian packages the local full stack, the compose checks and the browser test need, by the command that proves each one
 # ("dpkg:" a library, checked with dpkg-query). Metrics: Prometheus (+ promtool for the rule tests), Alertmanager and
-# collectd, the StatsD bridge, whose write_prometheus plugin needs the two libraries.
+# collectd, the StatsD bridge, whose write_prometheus plugin needs the two libraries. HAProxy: workflow-audio's balancer.
 # Debian starts a system service for some of them, listening on every interface (Prometheus on 9090): when make install
 # just installed one, it stops and disables it (package:service), so only the stacks' own run.
-SYSTEM_SERVICES = prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager collectd-core:collectd
+SYSTEM_SERVICES = prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager collectd-core:collectd \
+  haproxy:haproxy
 SYSTEM_DEPS = initdb:postgresql redis-server:redis-server docker-compose:docker-compose chromium:chromium \
   promtool:prometheus prometheus-alertmanager:prometheus-alertmanager collectd:collectd-core \
-  dpkg:libprotobuf-c1 dpkg:libmicrohttpd12
+  dpkg:libprotobuf-c1 dpkg:libmicrohttpd12 haproxy:haproxy
 
 .PHONY: help system-deps install test test-unit fuzz e2e up down status dags-deploy dags-rollback dags-history load soak bench lint format contracts bench-audio demo clean
 
@@ -68,6 +71,7 @@ help: ## List the targets
 	@echo "  make demo DEMO_ARGS='--data-root PATH --state-dir PATH'    elsewhere than .stack/"
 	@echo "  make e2e E2E_BACKEND=local|docker    force a backend (auto: docker when a daemon answers)"
 	@echo "  make up WORKERS=3                    three Celery workers (compose: --scale airflow-worker=3)"
+	@echo "  make up AUDIO_REPLICAS=2             two workflow-audio replicas behind HAProxy (compose: --scale workflow-audio=2)"
 	@echo "  make up E2E_BACKEND=local            the local-process stack even where Docker runs"
 	@echo "  make e2e PYTEST_ARGS='-k faults'     a part of the full-stack tests"
 	@echo "  make e2e REUSE_STACK=1 PYTEST_ARGS='-k hostile'    on the stack make up left running (no start, no stop)"
@@ -81,7 +85,7 @@ help: ## List the targets
 	@echo "  make bench BENCH_ARGS='--compare origin/main'    analysis+batch of that commit vs this tree, interleaved; ratios"
 	@echo "  make load LOAD_PROFILE=services-50 LOAD_ARGS='--user-classes ContentUser'    one light service"
 
-system-deps: ## Install Debian's postgresql, redis-server, docker-compose, prometheus, alertmanager, collectd when missing
+system-deps: ## Install Debian's postgresql, redis-server, docker-compose, prometheus, alertmanager, collectd, haproxy when missing
 	@missing=""; for dep in $(SYSTEM_DEPS); do cmd=$${dep%%:*}; pkg=$${dep##*:}; \
 	  if [ "$$cmd" = dpkg ]; then dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" && continue; \
 	  else command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || ls /usr/lib/postgresql/*/bin/$$cmd >/dev/null 2>&1 && continue; fi; \
@@ -127,7 +131,7 @@ e2e: install ## Full-stack DAG runs, faults, bad input, auth (E2E_BACKEND=auto|d
 	code=$$?; echo "make e2e: $$(( $$(date +%s) - start )) s, exit $$code"; exit $$code
 
 up: install ## Start the full stack in the background (docker if a daemon answers, else local processes); prints URLs + login
-	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m stack --workers $(WORKERS) up
+	E2E_BACKEND=$(E2E_BACKEND) $(RUN) python -m stack --workers $(WORKERS) --audio-replicas $(AUDIO_REPLICAS) up
 
 down: ## Stop what `make up` started
 	$(RUN) python -m stack down

@@ -22,10 +22,23 @@ def parse_args(argv: list[str] | None = None) -> tuple[str, StackConfig]:
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="default: .stack/ in the repo")
     parser.add_argument("--env-file", type=Path, default=ENV_FILE, help="default: .env in the repo")
     parser.add_argument("--workers", type=int, default=1, help="Celery workers (make up WORKERS=N); default 1")
+    parser.add_argument(
+        "--audio-replicas",
+        type=int,
+        default=1,
+        help="workflow-audio replicas behind its balancer (make up AUDIO_REPLICAS=N); default 1",
+    )
     args = parser.parse_args(argv)
-    if args.workers < 1:
-        parser.error(f"--workers must be at least 1, got {args.workers}")
-    config = StackConfig(profile="celery", workers=args.workers, state_dir=args.state_dir, env_file=args.env_file)
+    for flag, value in (("--workers", args.workers), ("--audio-replicas", args.audio_replicas)):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, got {value}")
+    config = StackConfig(
+        profile="celery",
+        workers=args.workers,
+        audio_replicas=args.audio_replicas,
+        state_dir=args.state_dir,
+        env_file=args.env_file,
+    )
     return args.command, config
 
 

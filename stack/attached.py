@@ -61,6 +61,9 @@ class AttachedStack(Stack):
     def start_service(self, name: str) -> None:
         raise self._not_owned(f"starting {name}")
 
+    def scale_audio(self, replicas: int) -> None:
+        raise self._not_owned(f"scaling workflow-audio to {replicas}")
+
     def kill_worker(self) -> None:
         raise self._not_owned("killing a worker")
 

@@ -3,7 +3,8 @@
     stack = make_stack("auto", StackConfig())   # E2E_BACKEND=auto|docker|local (stack/backend.py)
     stack.up()
     stack.airflow_url, stack.username, stack.password, stack.api_key, stack.service_urls, stack.flower
-    stack.stop_service("workflow-audio"); stack.start_service("workflow-audio")
+    stack.stop_service("workflow-audio"); stack.start_service("workflow-audio")   # every replica
+    stack.scale_audio(2)                 # two workflow-audio replicas behind its HAProxy balancer
     stack.kill_worker()                  # SIGKILL a Celery worker mid-task; a fresh one takes its place
     stack.crash("airflow-scheduler")     # SIGKILL; the restart policy / the local supervisor starts it again
     stack.restart("postgres")            # a graceful restart (docker compose restart)
@@ -75,6 +76,11 @@ class Stack(ABC):
     @abstractmethod
     def start_service(self, name: str) -> None:
         """Start a stopped service again and wait until it answers /ready."""
+
+    @abstractmethod
+    def scale_audio(self, replicas: int) -> None:
+        """Run `replicas` workflow-audio replicas behind its balancer (compose: `up --scale`); return once the
+        balancer serves every one of them."""
 
     @abstractmethod
     def kill_worker(self) -> None:

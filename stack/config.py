@@ -21,6 +21,7 @@ from stack.paths import DAGS_SOURCE, STATE_DIR
 class StackConfig:
     profile: str = "embedded"  # local: "embedded" (SQLite + LocalExecutor) or "celery" (the compose topology)
     workers: int = 1  # Celery workers (compose: --scale airflow-worker=N)
+    audio_replicas: int = 1  # workflow-audio replicas behind its balancer (compose: --scale workflow-audio=N)
     state_dir: Path = STATE_DIR
     data_root: Path | None = None  # default <state_dir>/data (docker: HSS_DATA_DIR of the env file)
     dags_folder: Path = DAGS_SOURCE
@@ -44,6 +45,8 @@ class StackConfig:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.audio_replicas < 1:
+            raise ValueError(f"audio_replicas must be at least 1, got {self.audio_replicas}")
         object.__setattr__(self, "state_dir", Path(self.state_dir).resolve())
         object.__setattr__(self, "dags_folder", Path(self.dags_folder).resolve())
         if self.data_root is not None:

@@ -68,10 +68,15 @@ class ContainerFaults:
             ) from None
 
     def crash(self, component: str) -> None:
-        """SIGKILL the component's container process(es); wait until the restart policy brought them back and
-        the whole stack is healthy again."""
-        service = self._service_name(component)
+        """SIGKILL the component's container process(es) — "workflow-audio-2": its second replica's only, as
+        compose names that container and the local backend that process; wait until the restart policy brought
+        them back and the whole stack is healthy again."""
+        service, replica = self._replica_of(component)
         before = self._inspect(service)
+        if replica:
+            before = [c for c in before if c["Name"].lstrip("/").endswith(f"-{service}-{replica}")]
+            if not before:
+                raise KeyError(f"no replica {replica} of {service} runs")
         if os.geteuid() == 0:
             for container in before:
                 os.kill(container["State"]["Pid"], signal.SIGKILL)
@@ -108,6 +113,16 @@ class ContainerFaults:
     def container_restarts(self) -> dict[str, int]:
         """Container name → its restarts by the restart policy (`make status`)."""
         return {c["Name"].lstrip("/"): int(c.get("RestartCount", 0)) for c in self._inspect()}
+
+    def _replica_of(self, component: str) -> tuple[str, int | None]:
+        """(service, replica number) of "<service>-<n>" when <service> is one of the project's; else (service, None)."""
+        service = self._service_name(component)
+        base, _, number = service.rpartition("-")
+        if number.isdigit():
+            services = {c.Service for c in self.compose.get_containers(include_all=True)}
+            if base in services and service not in services:
+                return base, int(number)
+        return service, None
 
     def _inspect(self, service: str | None = None) -> list[dict]:
         names = [

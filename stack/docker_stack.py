@@ -39,10 +39,13 @@ from stack.docker_api import containers_memory
 from stack.docker_control import DockerControl
 from stack.docker_faults import ContainerFaults
 from stack.docker_health import DockerHealth
+from stack.docker_services import DockerServices
 from stack.env_file import ensure_env_file, read_env_file, update_env_file
 from stack.observability import ALERTMANAGER, ALERTMANAGER_PORT, PROMETHEUS, PROMETHEUS_PORT
 from stack.paths import (
     AIRFLOW_SERVICE,
+    AUDIO_BALANCER,
+    AUDIO_SERVICE,
     COMPOSE_FILE,
     COMPOSE_TEST_OVERLAY,
     DAG_PROCESSOR_SERVICE,
@@ -57,7 +60,6 @@ from stack.paths import (
     TRIGGERER_SERVICE,
     WORKER_SERVICE,
 )
-from stack.waiting import WaitTimeout, answers, wait_until
 
 BASE_FILE, TEST_OVERLAY = COMPOSE_FILE, COMPOSE_TEST_OVERLAY
 # One compose project per checkout (as compose's own per-folder default, but two clones named alike do not
@@ -101,13 +103,14 @@ def default_airflow_uid() -> int:
     return uid if uid != 0 else ROOT_HOST_AIRFLOW_UID
 
 
-class DockerStack(DockerControl, DockerHealth, ContainerFaults, Stack):
+class DockerStack(DockerControl, DockerHealth, DockerServices, ContainerFaults, Stack):
     backend = "docker"
 
     def __init__(self, config: StackConfig, *, progress: Callable[[str], None] = print) -> None:
         self.config = config
         self.state_dir = config.state_dir
         self.workers = workers = config.workers
+        self.audio_replicas = config.audio_replicas
         self.test_run = config.env_file is None
         # HSS_* settings of the Airflow components and the services: the compose file reads each from the env file.
         if config.airflow_env and not self.test_run:
@@ -144,7 +147,7 @@ class DockerStack(DockerControl, DockerHealth, ContainerFaults, Stack):
             docker_command_path=config.compose_binary,
             project_name=self.project_name,
             keep_volumes=not self.test_run,
-            scale={WORKER_SERVICE: workers},
+            scale={WORKER_SERVICE: workers, AUDIO_SERVICE: config.audio_replicas},
             wait_timeout=timeout,
         )
         self.service_urls: dict[str, str] = {}
@@ -241,7 +244,8 @@ class DockerStack(DockerControl, DockerHealth, ContainerFaults, Stack):
                 self.compose.stream("build")
                 self.progress(f"  images built in {time.monotonic() - started:.1f} s")
             self.progress(
-                f"docker compose up --wait --scale {WORKER_SERVICE}={self.workers} (project {self.project_name})…"
+                f"docker compose up --wait --scale {WORKER_SERVICE}={self.workers} --scale {AUDIO_SERVICE}="
+                f"{self.audio_replicas} (project {self.project_name})…"
             )
             self.compose.start()
             self._resolve_urls()
@@ -293,6 +297,10 @@ class DockerStack(DockerControl, DockerHealth, ContainerFaults, Stack):
             host = "127.0.0.1"
         return f"http://{host}:{published}"
 
+    def _service_url(self, name: str) -> str:
+        """Where a service answers on the host: workflow-audio's balancer owns its published port."""
+        return self._url(AUDIO_BALANCER if name == AUDIO_SERVICE else name, service_by_name(name).port)
+
     def _resolve_urls(self) -> None:
         self._airflow_url = self._url(AIRFLOW_SERVICE, AIRFLOW_PORT)
         values = self.env_values()
@@ -301,37 +309,13 @@ class DockerStack(DockerControl, DockerHealth, ContainerFaults, Stack):
             username=values.get("FLOWER_USER") or "admin",
             password=values["FLOWER_PASSWORD"],
         )
-        self.service_urls = {spec.name: self._url(spec.name, spec.port) for spec in SERVICES}
+        self.service_urls = {spec.name: self._service_url(spec.name) for spec in SERVICES}
         self.metrics_urls = {
             PROMETHEUS: {"url": self._url(PROMETHEUS, PROMETHEUS_PORT)},
             ALERTMANAGER: {"url": self._url(ALERTMANAGER, ALERTMANAGER_PORT)},
         }
 
     # --- components ------------------------------------------------------------------------------
-    def stop_service(self, name: str) -> None:
-        service_by_name(name)  # KeyError naming the known services
-        self._compose("stop", name)
-
-    def start_service(self, name: str) -> None:
-        """`docker compose start`, then wait for /ready. The URL is read again: a restarted container may get a
-        new ephemeral host port, so `service_urls[name]` can change."""
-        spec = service_by_name(name)
-        self._compose("start", name)
-
-        def ready_url() -> str | None:
-            try:
-                url = self._url(name, spec.port)
-            except Exception:  # not running yet: no publisher
-                return None
-            return url if answers(f"{url}/ready") else None
-
-        try:
-            self.service_urls[name] = wait_until(ready_url, self.timeout, 0.5, f"{name} /ready")
-        except WaitTimeout:
-            raise DockerStackError(
-                f"{name} not ready {self.timeout:.0f} s after docker compose start:\n{self._log_tail(name)}"
-            ) from None
-
     def _service_name(self, component: str) -> str:
         return COMPONENT_ALIASES.get(component, component)
 
@@ -370,6 +354,8 @@ class DockerStack(DockerControl, DockerHealth, ContainerFaults, Stack):
             "profile": "compose",
             "executor": "CeleryExecutor",
             "workers": self.workers,
+            "audio_replicas": self.audio_replicas,
+            "balancer": {"url": self.service_urls.get(AUDIO_SERVICE)},
             "airflow": {
                 "url": self.airflow_url,
                 "api": f"{self.airflow_url}/api/v2",

@@ -30,10 +30,11 @@ def launcher_log(state_dir: Path) -> Path:
 
 
 def launcher_argv(config: StackConfig) -> list[str]:
-    """`python -m stack serve` with this config's state folder, env file and workers."""
+    """`python -m stack serve` with this config's state folder, env file, workers and audio replicas."""
     return [
         *(sys.executable, "-m", "stack", "--state-dir", str(config.state_dir)),
-        *("--env-file", str(config.env_file or ENV_FILE), "--workers", str(config.workers), "serve"),
+        *("--env-file", str(config.env_file or ENV_FILE), "--workers", str(config.workers)),
+        *("--audio-replicas", str(config.audio_replicas), "serve"),
     ]
 
 

@@ -38,14 +38,16 @@ from stack.airflow_stack import (
     write_passwords_file,
     write_private_json,
 )
+from stack.balancer import LocalBalancer
 from stack.base import FlowerAccess, Stack
 from stack.config import StackConfig
 from stack.dag_repo import BUNDLE_NAME, DagRepo, bundle_env
 from stack.data_folders import prepare_data_root, private_folders, unsigned_model_warning
 from stack.local_control import LocalControl
+from stack.local_scaling import LocalScaling
 from stack.mail import smtp_connection_env, start_mail_sink
 from stack.memory import groups_pss
-from stack.paths import STATE_DIR
+from stack.paths import AUDIO_SERVICE, STATE_DIR
 from stack.process_control import groups_left
 from stack.process_faults import COMPOSE_NAMES, ProcessFaults
 from stack.processes import LaunchError, ProcessGroup
@@ -72,7 +74,7 @@ def signals_held() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-class LocalStack(LocalControl, ProcessFaults, Stack):
+class LocalStack(LocalControl, LocalScaling, ProcessFaults, Stack):
     backend = "local"
 
     def __init__(self, config: StackConfig | None = None, *, progress: Callable[[str], None] = print) -> None:
@@ -97,7 +99,15 @@ class LocalStack(LocalControl, ProcessFaults, Stack):
         self.group = ProcessGroup()
         self._phase_starts: list[int] = [0]  # index in group.processes where each start phase began
         self._wrote_stack_file = False
-        self.service_urls: dict[str, str] = {}
+        self.service_urls: dict[str, str] = {}  # what callers use: workflow-audio's is its balancer's
+        self.service_processes: list[tuple[str, str]] = []  # (service, URL) of each service process, replicas too
+        # The compose topology (profile "celery") puts workflow-audio behind HAProxy; the embedded demo calls it.
+        self.balancer: LocalBalancer | None = None
+        if isinstance(self.profile, CeleryProfile):
+            self.balancer = LocalBalancer(self.state_dir / "balancer", self.logs_dir, self.fixed_ports)
+        elif config.audio_replicas > 1:
+            raise ValueError("audio_replicas needs the full stack (profile 'celery'): the demo has no balancer")
+        self.audio_replicas = config.audio_replicas
         self.smtp_port = 0
         self.ready_times: dict[str, float] = {}
         self.settings: AirflowSettings | None = None
@@ -187,16 +197,7 @@ class LocalStack(LocalControl, ProcessFaults, Stack):
         if self.with_services:
             self.progress("starting 5 services…")
             t0 = time.monotonic()
-            running = start_services(
-                self.group,
-                data_root=self.data_root,
-                log_dir=self.logs_dir,
-                api_key=self.api_key,
-                fixed_ports=self.fixed_ports,
-                extra_env=self.service_env,
-                timeout=self.timeout,
-            )
-            self.service_urls = {name: service.url for name, service in running.items()}
+            self._start_services()
             self.ready_times["services"] = time.monotonic() - t0
             self.progress(f"  services ready in {self.ready_times['services']:.1f} s")
         wait_init(init, self.timeout)
@@ -216,6 +217,28 @@ class LocalStack(LocalControl, ProcessFaults, Stack):
                 progress=self.progress,
             )
         )
+
+    def _start_services(self) -> None:
+        """The five services; with the balancer, workflow-audio's replicas on free ports and HAProxy on its port."""
+        balanced = {AUDIO_SERVICE: self.audio_replicas} if self.balancer else {}
+        if self.balancer:
+            self.balancer.reserve_ports()  # first: the service's own port (8001) is the balancer's
+        running = start_services(
+            self.group,
+            data_root=self.data_root,
+            log_dir=self.logs_dir,
+            api_key=self.api_key,
+            fixed_ports=self.fixed_ports,
+            extra_env=self.service_env,
+            replicas=balanced,
+            timeout=self.timeout,
+        )
+        self.service_processes = [(service.spec.name, service.url) for service in running.values()]
+        self.service_urls = {service.spec.name: service.url for service in running.values()}  # one per service
+        if self.balancer:
+            replicas = {name: service.url for name, service in running.items() if service.spec.name == AUDIO_SERVICE}
+            self.group.start(self.balancer.process(replicas)).wait_healthy(self.timeout)
+            self.service_urls[AUDIO_SERVICE] = self.balancer.url
 
     def down(self) -> None:
         """Stop what up() started, phase by phase in reverse (Airflow, services, backends), each in parallel.
@@ -265,15 +288,6 @@ class LocalStack(LocalControl, ProcessFaults, Stack):
             known = ", ".join(p.name for p in self.group.processes)
             raise KeyError(f"no component {component!r} in this stack (running: {known})") from None
 
-    def stop_service(self, name: str) -> None:
-        self._process(name).stop()
-
-    def start_service(self, name: str) -> None:
-        process = self._process(name)
-        if not process.alive():
-            process.start()
-        process.wait_healthy(self.timeout)
-
     def _supervision_changed(self) -> None:
         if self._wrote_stack_file:  # pids changed: make down and make status read them from stack.json
             self.write_stack_file()
@@ -313,6 +327,7 @@ class LocalStack(LocalControl, ProcessFaults, Stack):
             "supervision": self.supervisor.report() if self.supervisor else {},
             "backend": self.backend,
             "workers": self.profile.workers if isinstance(self.profile, CeleryProfile) else 0,
+            **(self._balancer_info() if self.balancer else {}),
             **self.profile.urls(self),
             **self.extra_info,
         }

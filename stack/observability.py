@@ -21,8 +21,9 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from contracts.catalog import SERVICES
+from stack.balancer import AUDIO_PORT
 from stack.env_file import write_private
-from stack.paths import REPO_ROOT
+from stack.paths import AUDIO_BALANCER, AUDIO_SERVICE, REPO_ROOT
 from stack.processes import LaunchError, ManagedProcess, free_port
 from stack.services import pick_port
 from stack.waiting import answers
@@ -63,7 +64,6 @@ def statsd_env(host: str, port: int) -> dict[str, str]:
 
 def docker_files() -> dict[str, str]:
     """observability/docker/*: what compose mounts (service names; Flower's login is filled in at start)."""
-    services = {spec.name: f"{spec.name}:{spec.port}" for spec in SERVICES}
     return {
         "prometheus.yml": render(
             "prometheus.yml.j2",
@@ -71,7 +71,11 @@ def docker_files() -> dict[str, str]:
             prometheus=f"localhost:{PROMETHEUS_PORT}",
             alertmanager=f"{ALERTMANAGER}:{ALERTMANAGER_PORT}",
             statsd_bridge=f"{STATSD_BRIDGE}:{BRIDGE_HTTP_PORT}",
-            services=services,
+            services=[(spec.name, f"{spec.name}:{spec.port}") for spec in SERVICES if spec.name != AUDIO_SERVICE],
+            # a static target is `up 0` when its container stops (the ServiceDown alert); workflow-audio's replicas
+            # come and go with --scale, so its name is looked up: each address a target (the balancer alerts)
+            dns_services=[(AUDIO_SERVICE, AUDIO_PORT)],
+            balancer=f"{AUDIO_BALANCER}:{AUDIO_PORT}",
             flower="flower:5555",
             flower_username="@FLOWER_USER@",  # observability/docker/prometheus-start.sh puts .env's login in
             flower_password_file="/tmp/flower_password",
@@ -141,9 +145,16 @@ class LocalObservability:
         return process, {**statsd_env("127.0.0.1", self.statsd_port), **page_env}
 
     def servers(
-        self, *, services: dict[str, str], flower: str, flower_login: tuple[str, str], smtp: str
+        self,
+        *,
+        services: list[tuple[str, str]],
+        balancer: str,
+        flower: str,
+        flower_login: tuple[str, str],
+        smtp: str,
     ) -> list[tuple[ManagedProcess, Callable[[], bool]]]:
-        """Prometheus and Alertmanager, with their readiness probes (started beside Airflow's components)."""
+        """Prometheus and Alertmanager, with their readiness probes (started beside Airflow's components).
+        `services`: (service name, URL) of each process serving one, a replica each; `balancer`: its exporter."""
         password_file = self.home / "flower_password"
         write_private(password_file, flower_login[1])  # Prometheus reads it; the config names only the file
         prometheus_yml = self.home / "prometheus.yml"
@@ -154,7 +165,9 @@ class LocalObservability:
                 prometheus=f"127.0.0.1:{self.prometheus_port}",
                 alertmanager=f"127.0.0.1:{self.alertmanager_port}",
                 statsd_bridge=f"127.0.0.1:{self.bridge_port}",
-                services={name: url.split("://", 1)[-1] for name, url in services.items()},
+                services=[(name, url.split("://", 1)[-1]) for name, url in services],
+                dns_services=[],
+                balancer=balancer.split("://", 1)[-1],
                 flower=flower.split("://", 1)[-1],
                 flower_username=flower_login[0],
                 flower_password_file=password_file,

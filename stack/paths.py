@@ -41,3 +41,4 @@ WORKER_SERVICE = "airflow-worker"
 FLOWER_SERVICE = "flower"
 INIT_SERVICE = "airflow-init"
 POSTGRES_SERVICE, REDIS_SERVICE, MAIL_SERVICE = "postgres", "redis", "mail-sink"
+AUDIO_SERVICE, AUDIO_BALANCER = "workflow-audio", "workflow-audio-lb"  # the scalable service and its HAProxy

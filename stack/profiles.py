@@ -16,6 +16,7 @@ from celery import Celery
 
 from stack.airflow_stack import airflow_argv
 from stack.backing import ThrowawayPostgres, ThrowawayRedis
+from stack.balancer import LocalBalancer
 from stack.base import FlowerAccess
 from stack.observability import LocalObservability
 from stack.paths import REPO_ROOT, WORKER_SERVICE
@@ -34,6 +35,8 @@ class ProfileStack(Protocol):
     progress: Callable[[str], None]
     state_dir: Path
     service_urls: dict[str, str]
+    service_processes: list[tuple[str, str]]  # (service, URL) of each process serving one: every replica
+    balancer: LocalBalancer | None
     smtp_port: int
     metrics: bool
 
@@ -161,7 +164,8 @@ class CeleryProfile(Profile):
         metrics = []
         if self.observability is not None:
             metrics = self.observability.servers(
-                services=stack.service_urls,
+                services=stack.service_processes,
+                balancer=stack.balancer.url if stack.balancer else "",
                 flower=self.flower_url(),
                 flower_login=(stack.flower_username, stack.flower_password),
                 smtp=f"127.0.0.1:{stack.smtp_port}",

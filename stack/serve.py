@@ -34,7 +34,12 @@ def serve(config: StackConfig) -> int:
     try:
         # .env's login and keys: models trained by any stack on this data root (docker, make demo) load here too
         config = StackConfig.from_env_values(
-            values, profile="celery", workers=config.workers, state_dir=config.state_dir, env_file=env_file
+            values,
+            profile="celery",
+            workers=config.workers,
+            audio_replicas=config.audio_replicas,
+            state_dir=config.state_dir,
+            env_file=env_file,
         )
         stack = LocalStack(config, progress=say)
     except StopRequested:

@@ -35,6 +35,13 @@ def service_env(data_root: Path, api_key: str | None, extra: dict[str, str] | No
     return {**env, **(extra or {})}
 
 
+def replica_names(service: str, count: int) -> list[str]:
+    """Process names of a service's replicas: the first keeps the service's name (what faults and logs address)."""
+    if count < 1:
+        raise ValueError(f"{service}: replicas must be at least 1, got {count}")
+    return [service] + [f"{service}-{index}" for index in range(2, count + 1)]
+
+
 def start_services(
     group: ProcessGroup,
     *,
@@ -44,36 +51,47 @@ def start_services(
     fixed_ports: bool = False,
     extra_env: dict[str, str] | None = None,
     names: tuple[str, ...] | None = None,
+    replicas: dict[str, int] | None = None,
     timeout: float = 120.0,
 ) -> dict[str, RunningService]:
-    """Start the services (all by default), then wait until each answers /ready."""
+    """Start the services (all by default), then wait until each answers /ready; keyed by process name.
+
+    `replicas` (service -> N): that service runs as N processes behind a balancer the caller starts, which takes
+    the service's own port; its replicas listen on free ports."""
     running: dict[str, RunningService] = {}
     env = service_env(data_root, api_key, extra_env)
+    replicas = replicas or {}
     for spec in SERVICES:
         if names is not None and spec.name not in names:
             continue
-        port = pick_port(spec.port, fixed_ports)
-        url = f"http://127.0.0.1:{port}"
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            spec.app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ]
-        process = group.start(
-            ManagedProcess(
-                spec.name, argv, log_dir / f"{spec.name}.log", env=env, cwd=REPO_ROOT, health_url=f"{url}/ready"
-            )
-        )
-        running[spec.name] = RunningService(spec, url, process)
+        balanced = spec.name in replicas
+        for name in replica_names(spec.name, replicas.get(spec.name, 1)):
+            port = free_port() if balanced else pick_port(spec.port, fixed_ports)
+            running[name] = start_service_process(group, spec, name, port, env, log_dir)
     for service in running.values():  # started together, so their start-ups overlap
         service.process.wait_healthy(timeout)
     return running
+
+
+def start_service_process(
+    group: ProcessGroup, spec: ServiceSpec, name: str, port: int, env: dict[str, str], log_dir: Path
+) -> RunningService:
+    url = f"http://127.0.0.1:{port}"
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        spec.app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
+    process = group.start(
+        ManagedProcess(name, argv, log_dir / f"{name}.log", env=env, cwd=REPO_ROOT, health_url=f"{url}/ready")
+    )
+    return RunningService(spec, url, process)
 
 
 def connection_uri_env(urls: dict[str, str], api_key: str | None) -> dict[str, str]:

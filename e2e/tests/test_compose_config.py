@@ -20,6 +20,7 @@ import pytest
 
 from contracts.catalog import AUDIO, INTELLIGENCE, SERVICES
 from e2e.tests.compose_render import BASE, OVERLAY, example_env, overlay_run_env, render, run_config
+from stack.paths import AUDIO_BALANCER
 
 AIRFLOW_COMPONENTS = (
     "airflow-init",
@@ -37,8 +38,15 @@ EXPECTED_BASE_PORTS = {
     "redis": {(6384, 6379)},
     "prometheus": {(9090, 9090)},
     "alertmanager": {(9093, 9093)},
-    **{spec.name: {(spec.port, spec.port)} for spec in SERVICES},
+    **{spec.name: {(spec.port, spec.port)} for spec in SERVICES if spec.name != AUDIO.name},
+    AUDIO.name: set(),  # replicas publish nothing: the balancer owns the service's port
+    AUDIO_BALANCER: {(AUDIO.port, AUDIO.port)},
 }
+
+
+def connection_host(service: str) -> str:
+    """Where Airflow's connection to a service points: workflow-audio's balancer, else the service itself."""
+    return AUDIO_BALANCER if service == AUDIO.name else service
 
 
 # ---- the checks: each returns the problems it finds ----------------------------------------------------
@@ -119,6 +127,16 @@ def worker_problems(cfg: dict[str, Any]) -> list[str]:
     return problems
 
 
+def audio_scale_problems(cfg: dict[str, Any]) -> list[str]:
+    """`docker compose up --scale workflow-audio=N`: nothing may tie the service to one container."""
+    audio, problems = cfg["services"][AUDIO.name], []
+    if "container_name" in audio:
+        problems.append(f"{AUDIO.name} has container_name {audio['container_name']!r}: --scale cannot work")
+    if audio.get("ports"):
+        problems.append(f"{AUDIO.name} publishes {audio['ports']}: --scale would collide (the balancer owns it)")
+    return problems
+
+
 def alias_problems(cfg: dict[str, Any]) -> list[str]:
     networks = cfg["services"]["airflow-apiserver"].get("networks") or {}
     aliases = [alias for net in networks.values() if isinstance(net, dict) for alias in net.get("aliases") or []]
@@ -152,7 +170,7 @@ def connection_problems(cfg: dict[str, Any], api_key: str) -> list[str]:
                 problems.append(f"{name}: {spec.env_var} unset")
                 continue
             conn = json.loads(raw)
-            expected = {"conn_type": "http", "host": spec.name, "port": spec.port, "password": api_key}
+            expected = {"conn_type": "http", "host": connection_host(spec.name), "port": spec.port, "password": api_key}
             got = {key: conn.get(key) for key in expected}
             if got != expected:
                 problems.append(f"{name}: {spec.env_var} = {got}, expected {expected}")
@@ -210,6 +228,15 @@ def test_base_publishes_the_seed_ports_on_loopback_only(base: dict) -> None:
 def test_worker_scales(base: dict, with_overlay: dict) -> None:
     assert worker_problems(base) == []
     assert worker_problems(with_overlay) == []
+
+
+def test_workflow_audio_scales_behind_its_balancer(base: dict, with_overlay: dict) -> None:
+    for cfg in (base, with_overlay):
+        assert audio_scale_problems(cfg) == []
+    balancer = base["services"][AUDIO_BALANCER]
+    assert any(str(volume).split(":")[0].endswith("deploy/haproxy/haproxy.cfg") for volume in balancer["volumes"])
+    worker_waits_on = base["services"]["airflow-worker"]["depends_on"]
+    assert worker_waits_on[AUDIO_BALANCER]["condition"] == "service_healthy"
 
 
 def test_api_server_answers_to_airflow_webserver(base: dict) -> None:
@@ -312,7 +339,15 @@ def _all_interfaces(cfg: dict) -> None:
 
 
 def _wrong_port(cfg: dict) -> None:
-    cfg["services"]["workflow-audio"]["ports"] = ["127.0.0.1:9001:8001/tcp"]
+    cfg["services"][AUDIO_BALANCER]["ports"] = ["127.0.0.1:9001:8001/tcp"]
+
+
+def _audio_published(cfg: dict) -> None:
+    cfg["services"][AUDIO.name]["ports"] = ["127.0.0.1:8001:8001/tcp"]
+
+
+def _audio_named(cfg: dict) -> None:
+    cfg["services"][AUDIO.name]["container_name"] = "workflow-audio"
 
 
 def _worker_name(cfg: dict) -> None:
@@ -356,6 +391,8 @@ def _connection_wrong_host(cfg: dict) -> None:
         (_other_fernet, secret_problems),
         (_all_interfaces, base_port_problems),
         (_wrong_port, base_port_problems),
+        (_audio_published, audio_scale_problems),
+        (_audio_named, audio_scale_problems),
         (_worker_name, worker_problems),
         (_worker_port, worker_problems),
         (_worker_no_limits, worker_problems),

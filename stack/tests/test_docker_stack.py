@@ -48,6 +48,7 @@ TARGET_PORTS = {
     "prometheus": 9090,
     "alertmanager": 9093,
     **{spec.name: spec.port for spec in SERVICES},
+    "workflow-audio-lb": 8001,  # the balancer publishes workflow-audio's port
 }
 
 FAKE_COMPOSE = """\
@@ -100,6 +101,14 @@ class FakeEndpoints(JsonHandler):
             body = {"celery@worker": {"timestamp": time.time()}} if authorized and state.get("workers", True) else {}
         elif self.path == "/ready":
             body = {"status": "ready"}
+        elif self.path == "/lb/metrics":  # HAProxy's exporter: one replica in service
+            text = b'haproxy_backend_active_servers{proxy="workflow-audio"} 1\n'
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+            return
         else:
             self.send_error(404)
             return
@@ -166,10 +175,11 @@ def test_compose_command_names_both_files_the_generated_env_file_and_the_project
 def test_make_up_uses_the_users_env_file_the_base_file_alone_and_keeps_volumes(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("COMPOSE_PROJECT_NAME=my-hss\nHSS_DATA_DIR=somewhere/data\n")
-    stack = DockerStack(StackConfig(state_dir=tmp_path / "state", env_file=env_file, workers=3))
+    config = StackConfig(state_dir=tmp_path / "state", env_file=env_file, workers=3, audio_replicas=2)
+    stack = DockerStack(config)
     assert stack.compose_command()[2:] == ["-f", BASE_FILE, "--env-file", str(env_file), "--project-name", "my-hss"]
     assert stack.data_root == REPO_ROOT / "somewhere" / "data"
-    assert stack.compose.keep_volumes and stack.compose.scale == {"airflow-worker": 3}
+    assert stack.compose.keep_volumes and stack.compose.scale == {"airflow-worker": 3, "workflow-audio": 2}
     # make up writes the uid the containers run as into .env: the host user's (50000 for root)
     assert read_env_file(env_file)["AIRFLOW_UID"] == str(default_airflow_uid()) == str(stack.airflow_uid)
 
@@ -271,7 +281,7 @@ def test_up_stop_start_kill_logs_down_issue_the_compose_commands(
     saved_logs = [command for command in commands[8:-1] if command[0] == "logs"]
     assert commands[:8] + commands[-1:] == [
         ["build"],
-        ["up", "--detach", "--wait", "--wait-timeout=600", "--scale=airflow-worker=1"],
+        ["up", "--detach", "--wait", "--wait-timeout=600", "--scale=airflow-worker=1", "--scale=workflow-audio=1"],
         ["stop", "workflow-audio"],
         ["start", "workflow-audio"],
         ["kill", "-s", "SIGKILL", "airflow-worker"],

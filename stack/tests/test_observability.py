@@ -33,7 +33,8 @@ def local(tmp_path: Path) -> tuple[LocalObservability, list]:
     observability = LocalObservability(tmp_path / "observability", tmp_path / "logs", fixed_ports=False)
     observability.bridge()
     servers = observability.servers(
-        services={"workflow-audio": "http://127.0.0.1:8001"},
+        services=[("workflow-audio", "http://127.0.0.1:18101"), ("workflow-audio", "http://127.0.0.1:18102")],
+        balancer="http://127.0.0.1:8001",
         flower="http://127.0.0.1:5555",
         flower_login=("admin", "s3cret-flower"),
         smtp="127.0.0.1:1025",
@@ -52,6 +53,11 @@ def test_the_local_stack_listens_on_loopback_only_and_keeps_flowers_password_out
     config = yaml.safe_load((observability.home / "prometheus.yml").read_text())
     targets = [t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
     assert targets and all(t.startswith("127.0.0.1:") for t in targets), targets
+    services = next(job for job in config["scrape_configs"] if job["job_name"] == "hss-services")["static_configs"]
+    assert [(sc["labels"]["service"], sc["targets"]) for sc in services] == [
+        ("workflow-audio", ["127.0.0.1:18101"]),  # each replica a target of its own, under the service's label
+        ("workflow-audio", ["127.0.0.1:18102"]),
+    ]
     assert "s3cret-flower" not in (observability.home / "prometheus.yml").read_text()
     password_file = observability.home / "flower_password"
     assert password_file.read_text() == "s3cret-flower" and password_file.stat().st_mode & 0o077 == 0
