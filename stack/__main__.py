@@ -1,6 +1,6 @@
 """`make up` / `make down` / `make status`: the full stack in the background, like `docker compose up -d`.
 
-    python -m stack [--state-dir DIR] [--env-file FILE] [--workers N] up|down|status
+    python -m stack [--state-dir DIR] [--env-file FILE] [--workers N] [--audio-replicas N] up|down|status
 
 up, down, status: see stack/commands.py. serve (internal): the local backend's launcher (stack/serve.py).
 """

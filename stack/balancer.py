@@ -68,17 +68,22 @@ class BalancerView:
     """What the balancer's exporter says of workflow-audio's replicas (its server names: local process names, or
     compose's `replica<N>` slots)."""
 
-    active: int  # replicas passing their health checks
-    up: dict[str, bool]  # server -> in service; compose's empty template slots are left out
+    active: int  # servers HAProxy counts as up: a server new to it counts before its first check (compose's DNS)
+    up: dict[str, bool]  # server -> in service and its last /ready check passed; empty template slots left out
     responses: dict[str, int]  # server -> HTTP responses it returned through the balancer (checks excluded)
     in_flight: dict[str, int]  # server -> requests it holds now
     retried: int  # requests sent again to another replica after theirs failed (connection refused, died mid-request)
+
+    @property
+    def serving(self) -> int:
+        """Replicas in service that passed a health check: what a caller waits for after scaling."""
+        return sum(self.up.values())
 
 
 def balancer_view(balancer_url: str, timeout: float = 5.0) -> BalancerView:
     """Read `<balancer>/lb/metrics` (HAProxy's Prometheus exporter)."""
     text = requests.get(f"{balancer_url}{METRICS_PATH}", timeout=timeout).text
-    active, retried, states, responses, in_flight = 0, 0, {}, {}, {}
+    active, retried, states, checks, responses, in_flight = 0, 0, {}, {}, {}, {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
@@ -90,12 +95,17 @@ def balancer_view(balancer_url: str, timeout: float = 5.0) -> BalancerView:
                 retried = int(sample.value)
             elif sample.name == "haproxy_server_status" and sample.value == 1:
                 states[labels["server"]] = labels["state"]
+            elif sample.name == "haproxy_server_check_status" and sample.value == 1:
+                checks[labels["server"]] = labels["state"]
             elif sample.name == "haproxy_server_http_responses_total":
                 server = labels["server"]
                 responses[server] = responses.get(server, 0) + int(sample.value)
             elif sample.name == "haproxy_server_current_sessions":
                 in_flight[labels["server"]] = int(sample.value)
-    up = {server: state == "UP" for server, state in states.items() if state != "MAINT"}
+    passed = {"L7OK", "L7OKC"}  # HTTP check answered as expected (200 from /ready)
+    up = {
+        server: state == "UP" and checks.get(server) in passed for server, state in states.items() if state != "MAINT"
+    }
     known = lambda counts: {server: count for server, count in counts.items() if server in up}  # noqa: E731
     return BalancerView(active, up, known(responses), known(in_flight), retried)
 

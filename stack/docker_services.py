@@ -51,7 +51,7 @@ class DockerServices:
     def _wait_balanced(self, replicas: int) -> None:
         try:
             wait_until(
-                lambda: balancer_view(self.service_urls[AUDIO_SERVICE]).active == replicas,
+                lambda: balancer_view(self.service_urls[AUDIO_SERVICE]).serving == replicas,
                 self.timeout,
                 0.5,
                 f"the balancer serving {replicas} {AUDIO_SERVICE} replica(s)",

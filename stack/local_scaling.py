@@ -71,7 +71,7 @@ class LocalScaling:
 
     def _wait_balanced(self, replicas: int) -> None:
         wait_until(
-            lambda: balancer_view(self.balancer.url).active == replicas,
+            lambda: balancer_view(self.balancer.url).serving == replicas,
             self.timeout,
             0.2,
             f"the balancer serving {replicas} workflow-audio replica(s)",

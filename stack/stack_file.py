@@ -65,6 +65,14 @@ def operations_url(airflow_url: str) -> str:
     return f"{airflow_url.rstrip('/')}{OPERATIONS_PATH}"
 
 
+def balanced_note(info: dict, service: str) -> str:
+    """'   (HAProxy before 2 replicas)' for workflow-audio when the stack runs its balancer."""
+    if service != "workflow-audio" or not info.get("balancer"):
+        return ""
+    replicas = info.get("audio_replicas") or 1
+    return f"   (HAProxy before {replicas} replica{'s' if replicas != 1 else ''}, docs/SCALING.md)"
+
+
 def print_access(info: dict, stack_file: Path, env_file: Path) -> None:
     airflow = info.get("airflow") or {}
     say(f"stack is up ({info.get('backend', 'local')} backend) — details in {stack_file}")
@@ -74,7 +82,7 @@ def print_access(info: dict, stack_file: Path, env_file: Path) -> None:
         login = f"   login {flower.get('username')} / {flower.get('password')}" if flower.get("password") else ""
         say(f"  Flower       {flower.get('url')}{login}")
     for name, url in (info.get("services") or {}).items():
-        say(f"  {name:<24} {url}")
+        say(f"  {name:<24} {url}{balanced_note(info, name)}")
     if info.get("prometheus"):
         say(f"  operations   {operations_url(airflow.get('url') or '')}   (charts from Prometheus, same login)")
     if prometheus := info.get("prometheus"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stack.client import AirflowClient
 from stack.dag_repo import DagRepo
-from stack.stack_file import pid_alive, results_url, say
+from stack.stack_file import balanced_note, pid_alive, results_url, say
 from stack.waiting import try_get
 
 
@@ -31,7 +31,7 @@ def access_table(info: dict, stack_file: Path) -> int:
         flower_url = flower.get("url")
         say(f"  Flower       {flower_url}   {probe(f'{flower_url}/healthcheck')}")
     for name, url in (info.get("services") or {}).items():
-        say(f"  {name:<24} {url}   /ready {probe(f'{url}/ready')}")
+        say(f"  {name:<24} {url}   /ready {probe(f'{url}/ready')}{balanced_note(info, name)}")
     for name, label in (("prometheus", "Prometheus  "), ("alertmanager", "Alertmanager")):
         if url := (info.get(name) or {}).get("url"):
             say(f"  {label} {url}   {probe(f'{url}/-/ready')}")

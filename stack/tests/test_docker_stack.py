@@ -102,7 +102,10 @@ class FakeEndpoints(JsonHandler):
         elif self.path == "/ready":
             body = {"status": "ready"}
         elif self.path == "/lb/metrics":  # HAProxy's exporter: one replica in service
-            text = b'haproxy_backend_active_servers{proxy="workflow-audio"} 1\n'
+            text = (
+                b'haproxy_server_status{proxy="workflow-audio",server="replica1",state="UP"} 1\n'
+                b'haproxy_server_check_status{proxy="workflow-audio",server="replica1",state="L7OK"} 1\n'
+            )
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(text)))
