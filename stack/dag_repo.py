@@ -61,6 +61,18 @@ def bundle_env(repo: str | Path) -> dict[str, str]:
     }
 
 
+def trusted_repo_env(repo: str | Path, folder: Path) -> dict[str, str]:
+    """Git settings that let a local stack's Airflow clone the stack's own repository when another uid owns it:
+    the docker stack hands it to AIRFLOW_UID (50000 when the host user is root), after which root's git refuses it
+    as "dubious ownership" and no DAG loads. Git reads safe.directory only from the system or global config (not
+    from `-c`), so the Airflow processes get a global config of their own (`folder`/gitconfig, GIT_CONFIG_GLOBAL)
+    that includes the user's and trusts this one path: the repository `make up` created for this checkout."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "gitconfig"
+    config.write_text(f"[include]\n\tpath = ~/.gitconfig\n[safe]\n\tdirectory = {Path(repo)}\n")
+    return {"GIT_CONFIG_GLOBAL": str(config)}
+
+
 @dataclass(frozen=True)
 class Deploy:
     commit: str

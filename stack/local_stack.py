@@ -41,7 +41,7 @@ from stack.airflow_stack import (
 from stack.balancer import LocalBalancer
 from stack.base import FlowerAccess, Stack
 from stack.config import StackConfig
-from stack.dag_repo import BUNDLE_NAME, DagRepo, bundle_env
+from stack.dag_repo import BUNDLE_NAME, DagRepo, bundle_env, trusted_repo_env
 from stack.data_folders import prepare_data_root, private_folders, unsigned_model_warning
 from stack.local_control import LocalControl
 from stack.local_scaling import LocalScaling
@@ -180,6 +180,8 @@ class LocalStack(LocalControl, LocalScaling, ProcessFaults, Stack):
             self.settings.extra_env.update(
                 {
                     **bundle_env(self.dag_repo.path),
+                    # also when the docker stack handed it to its uid
+                    **trusted_repo_env(self.dag_repo.path, self.airflow_home),
                     # this stack's own clones, not the machine-wide default under /tmp
                     "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(self.airflow_home / "dag_bundles"),
                 }

@@ -56,6 +56,7 @@ def measure_split(info: dict, replicas: list[str], songs: int, seconds: float) -
             synth_song(path, bpm=90 + 7 * index, seconds=seconds, seed=200 + index)
     airflow = info["airflow"]
     client = AirflowClient(airflow["url"], airflow["username"], airflow["password"])
+    client.wait_for_dags(["batch_analysis"])  # a stack just started may not have parsed it yet
     before = {url: analyses_served(url) for url in replicas}
     started = time.monotonic()
     run = client.trigger("batch_analysis", {"folder": FOLDER, "pattern": "*.wav", "chunk_size": 1})

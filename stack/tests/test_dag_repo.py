@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
-from stack.dag_repo import BUNDLE_NAME, DagRepo, DagRepoError, bundle_env
+from stack.dag_repo import BUNDLE_NAME, DagRepo, DagRepoError, bundle_env, trusted_repo_env
 from stack.paths import DAGS_SOURCE
 
 DAGS = DAGS_SOURCE
@@ -157,3 +158,27 @@ def test_a_deploy_asks_airflow_to_parse_every_dag_file_of_the_new_commit_at_once
     client = Client()
     request_parses(client, repo, made)
     assert client.parsed == ["dag_a", "dag_b"]  # unchanged files too (their DAGs take the commit); no missing file
+
+
+ROOT_ONLY = "only root can hand the repository to another uid, as compose's init does (CI runs as root)"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason=ROOT_ONLY)
+def test_a_repository_the_docker_stack_handed_to_its_uid_still_clones_for_the_local_stack(
+    tmp_path: Path, source: Path
+) -> None:
+    repo = DagRepo(tmp_path / "dags.git")
+    repo.sync(source)
+    for path in [repo.path, *repo.path.rglob("*")]:
+        os.chown(path, 50000, 0)  # what airflow-init does when the host user is root
+    env = {**os.environ, "HOME": str(tmp_path)}  # no global git config of this machine in the way
+
+    def clone(extra: dict[str, str], target: str) -> subprocess.CompletedProcess:
+        argv = ["git", "clone", "-q", str(repo.path), str(tmp_path / target)]
+        return subprocess.run(argv, env={**env, **extra}, capture_output=True, text=True)
+
+    refused = clone({}, "plain")
+    assert refused.returncode != 0 and "dubious ownership" in refused.stderr  # what the dag-processor hit
+    trusted = clone(trusted_repo_env(repo.path, tmp_path / "home"), "trusted")
+    assert trusted.returncode == 0, trusted.stderr
+    assert (tmp_path / "trusted" / "dags").is_dir()
