@@ -14,6 +14,7 @@ from typing import Protocol
 
 from celery import Celery
 
+from contracts.catalog import WORKER_QUEUES
 from stack.airflow_stack import airflow_argv
 from stack.backing import ThrowawayPostgres, ThrowawayRedis
 from stack.balancer import LocalBalancer
@@ -184,7 +185,7 @@ class CeleryProfile(Profile):
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         }
         name = worker_process_name(index)
-        argv = airflow_argv("celery", "worker", "--celery-hostname", f"{hostname}@%h")
+        argv = airflow_argv("celery", "worker", "--celery-hostname", f"{hostname}@%h", "--queues", WORKER_QUEUES)
         return ManagedProcess(name, argv, stack.logs_dir / f"{name}.log", env=worker_env, cwd=REPO_ROOT)
 
     def worker_answers(self, index: int) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from contracts.catalog import SERVICES
+from contracts.catalog import AUDIO_ANALYZE, SERVICES
 
 LATENCY_HISTOGRAM = "http_request_duration_seconds"  # prometheus-fastapi-instrumentator's, per handler and method
 
@@ -43,3 +43,24 @@ def analysis_critical_path(before: dict[str, float], after: dict[str, float]) ->
         + spent.get("workflow-intelligence", 0.0)
     )
     return path, spent
+
+
+def analyses_served(audio_url: str) -> int:
+    """POST /analyze/comprehensive requests one workflow-audio process answered so far (every status), from its
+    own /metrics: a replica's share of a batch, or what a worker host's own replica analysed."""
+    return analyses_in(requests.get(f"{audio_url}/metrics", timeout=5).text)
+
+
+def analyses_in(metrics_text: str) -> int:
+    """The same, from a /metrics text read another way (a replica publishing no port: `docker exec`)."""
+    text = metrics_text
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "http_requests_total"
+            and sample.labels.get("handler") == AUDIO_ANALYZE.path
+            and sample.labels.get("method") == "POST"
+        )
+    )

@@ -8,7 +8,7 @@ from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from hss_airflow.batch import BatchError, batch_summary, chunk_songs, list_songs, songs_of, write_batch_summary
-from hss_airflow.dag_defaults import AUDIO_POOL, DEFAULT_ARGS
+from hss_airflow.dag_defaults import AUDIO_POOL, AUDIO_QUEUE, DEFAULT_ARGS
 from hss_airflow.operators import AudioChunkOperator
 from hss_airflow.params import AUDIO_FORMATS, batch_params
 
@@ -60,7 +60,7 @@ def batch_analysis() -> None:
 
     chunks = list_songs_task()
     analyses = AudioChunkOperator.partial(
-        task_id="audio_analysis", pool=AUDIO_POOL, map_index_template="{{ task.chunk_label }}"
+        task_id="audio_analysis", pool=AUDIO_POOL, queue=AUDIO_QUEUE, map_index_template="{{ task.chunk_label }}"
     ).expand_kwargs(chunks)
 
     @task(task_id="summarize_batch", trigger_rule="all_done")

@@ -10,6 +10,7 @@ from hss_airflow.alerting import analysis_deadlines
 from hss_airflow.claim_check import redeem
 from hss_airflow.dag_defaults import (
     AUDIO_POOL,
+    AUDIO_QUEUE,
     DEFAULT_ARGS,
     SERVICES_POOL,
 )
@@ -81,7 +82,12 @@ accepted only inside it.
 def comprehensive_analysis() -> None:
     song = {"song_id": "{{ params.song_id }}"}
     audio = AudioAnalysisOperator(
-        task_id="audio_analysis", song_path="{{ params.song_path }}", claim_check=True, pool=AUDIO_POOL, **song
+        task_id="audio_analysis",
+        song_path="{{ params.song_path }}",
+        claim_check=True,
+        pool=AUDIO_POOL,
+        queue=AUDIO_QUEUE,
+        **song,
     )
     content = ContentAnalysisOperator(
         task_id="content_analysis",

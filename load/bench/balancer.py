@@ -22,30 +22,16 @@ import time
 from pathlib import Path
 
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
-from contracts.catalog import AUDIO_ANALYZE
 from fixtures.audio import synth_song
 from stack.client import AirflowClient
 from stack.paths import REPO_ROOT, STACK_FILE
+from stack.service_metrics import analyses_served
 from stack.stack_file import read_stack_file
 
 DOCS = REPO_ROOT / "docs" / "SCALING.md"
 BEGIN, END = "<!-- balancer-figures -->", "<!-- /balancer-figures -->"
 FOLDER = "songs/bench_balancer"
-
-
-def analyses_served(replica_url: str) -> float:
-    """POST /analyze/comprehensive requests this replica answered so far (every status)."""
-    text = requests.get(f"{replica_url}/metrics", timeout=5).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "http_requests_total"
-        and sample.labels.get("handler") == AUDIO_ANALYZE.path
-        and sample.labels.get("method") == "POST"
-    )
 
 
 def measure_split(info: dict, replicas: list[str], songs: int, seconds: float) -> dict:
@@ -64,7 +50,7 @@ def measure_split(info: dict, replicas: list[str], songs: int, seconds: float) -
     wall = time.monotonic() - started
     if final.state.value != "success":
         raise SystemExit(f"batch_analysis {run.dag_run_id} ended {final.state.value}: no split to report")
-    split = {url: int(analyses_served(url) - before[url]) for url in replicas}
+    split = {url: analyses_served(url) - before[url] for url in replicas}
     return {"split": split, "largest_share": max(split.values()) / max(sum(split.values()), 1), "wall_s": wall}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from contracts.catalog import AUDIO_ANALYZE
 from contracts.errors import ErrorEnvelope
 from stack.balancer import (
     DOCKER_CONFIG,
@@ -113,7 +114,7 @@ def two_replicas(tmp_path: Path):
 
 
 def analyse(url: str) -> requests.Response:
-    return requests.post(f"{url}/analyze/comprehensive", json={"song_id": "s"}, timeout=30)
+    return requests.post(f"{url}{AUDIO_ANALYZE.path}", json={"song_id": "s"}, timeout=30)
 
 
 def test_least_connections_spreads_requests_in_flight_over_both_replicas(two_replicas) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from contracts import catalog
 from hss_airflow.alerting import task_failure_notifier
 
 AUDIO_POOL = "hss_audio"  # tasks that send Essentia work to workflow-audio (airflow/config/pools.json)
 SERVICES_POOL = "hss_services"  # calls to the light services (content, prediction, insights, training)
+AUDIO_QUEUE = catalog.AUDIO_QUEUE  # the Celery queue of those same tasks (contracts.catalog says who consumes it)
 
 # Operators already retry connection errors, timeouts, 5xx and 429 inside one try (http_attempts with
 # backoff) and fail a 4xx at once without retry; these task retries cover what outlives that (a service

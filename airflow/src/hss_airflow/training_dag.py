@@ -22,7 +22,7 @@ from airflow.sdk import XComArg, get_current_context, task, task_group
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from hss_airflow.assets import TRAINING_DATASET
-from hss_airflow.dag_defaults import AUDIO_POOL, SERVICES_POOL
+from hss_airflow.dag_defaults import AUDIO_POOL, AUDIO_QUEUE, SERVICES_POOL
 from hss_airflow.incoming import NotTriggeredByAClaim, claim_of_events
 from hss_airflow.operators import MLTrainingOperator, PromoteModelOperator
 from hss_airflow.promotion import AUC_TOLERANCE
@@ -127,6 +127,7 @@ def build_training_chain(*, from_claim: bool = False, skip_missing_dataset: bool
     @task(
         task_id="extract_batch_features",
         pool=AUDIO_POOL,
+        queue=AUDIO_QUEUE,
         max_active_tis_per_dagrun=PARALLEL_BATCHES,
         map_index_template="{{ batch_label }}",
     )

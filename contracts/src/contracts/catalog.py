@@ -81,6 +81,12 @@ INTELLIGENCE = ServiceSpec(
 
 SERVICES: tuple[ServiceSpec, ...] = (AUDIO, CONTENT, TRAINING, PREDICTION, INTELLIGENCE)
 
+# Celery queues: the tasks that send Essentia work to workflow-audio go to AUDIO_QUEUE. Every worker of the stack
+# consumes WORKER_QUEUES; a worker host (docker-compose.worker-host.yml) consumes AUDIO_QUEUE alone and sends its
+# songs to its own workflow-audio replica.
+DEFAULT_QUEUE, AUDIO_QUEUE = "default", "audio"
+WORKER_QUEUES = f"{DEFAULT_QUEUE},{AUDIO_QUEUE}"
+
 
 def service_by_name(name: str) -> ServiceSpec:
     for spec in SERVICES:

@@ -75,7 +75,13 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 
 # The modules whose tests kill, stop or restart components: their own stack under xdist, or last on a shared one.
-FAULT_MODULES = ("test_faults.py", "test_infrastructure_faults.py", "test_alert_mail.py", "test_audio_replicas.py")
+FAULT_MODULES = (
+    "test_faults.py",
+    "test_infrastructure_faults.py",
+    "test_alert_mail.py",
+    "test_audio_replicas.py",
+    "test_worker_host.py",
+)
 RUNS_GROUP, FAULTS_GROUP = "full-stack-runs", "full-stack-faults"
 LAST_MODULE = "test_results_whole.py"  # checks what every earlier test of its stack wrote (one per group)
 
