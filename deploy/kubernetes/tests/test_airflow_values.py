@@ -139,6 +139,11 @@ def airflow_component_problems(values: dict[str, Any], compose: dict[str, Any]) 
             problems.append(
                 f"{section}: memory limit {limit}, compose's {name} has {compose['services'][name]['mem_limit']}"
             )
+    command = compose["services"]["airflow-worker"]["command"]
+    queues = command[command.index("--queues") + 1]
+    args = " ".join(values.get("workers", {}).get("args", []))
+    if f"celery worker --queues {queues}" not in args:
+        problems.append(f"workers.args {args!r} do not take compose's queues {queues}")
     cpus = compose["services"]["airflow-worker"].get("cpus")
     worker_cpu = values.get("workers", {}).get("resources", {}).get("limits", {}).get("cpu")
     if worker_cpu is None or float(worker_cpu) != float(cpus):
@@ -251,10 +256,12 @@ def test_the_component_check_finds_a_custom_keda_query_a_new_image_and_less_memo
     broken["workers"]["keda"]["query"] = "SELECT 1"
     broken["defaultAirflowTag"] = "3.3.3"
     broken["scheduler"]["resources"]["limits"]["memory"] = "512Mi"
+    del broken["workers"]["args"]  # the chart's default: the default queue only
     found = airflow_component_problems(broken, compose)
     assert (
         any("query" in p for p in found) and any("3.3.3" in p for p in found) and any("scheduler" in p for p in found)
     )
+    assert any("queues default,audio" in p for p in found), found
 
 
 def test_the_volume_check_finds_a_data_root_mounted_elsewhere(values: dict, compose: dict, manifests: dict) -> None:
