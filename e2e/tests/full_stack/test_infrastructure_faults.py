@@ -21,10 +21,12 @@ from contracts.data_layout import DataLayout
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, task_states, wait_for_task_state
 from fixtures.audio import synth_song
 from fixtures.datasets import make_features_dataset
+from stack.balancer import balancer_view
 from stack.base import Stack
 from stack.client import AirflowClient
 from stack.demo import failure_report
 from stack.profiles import CELERY_ENV
+from stack.waiting import wait_until
 
 pytestmark = pytest.mark.both_backends  # CI's docker pass runs these again
 
@@ -123,8 +125,15 @@ def test_audio_service_killed_mid_request_is_restarted_and_the_task_retries(
     song = "songs/e2e_fault_longer.wav"  # ≈ 20 s of Essentia: the kill lands while the request is in flight
     synth_song(stack.data_root / song, bpm=112, seconds=480, seed=17)
     before = restarts(stack, "workflow-audio")
-    crash = lambda _: stack.crash("workflow-audio")  # noqa: E731
-    run_id = analyse_through(client, stack, "audio", song, crash, wait_for={"running"})
+
+    def crash_mid_request(_: str) -> None:
+        # The task runs before its request reaches the service; a kill in that gap is one the balancer hides (it
+        # retries the connection while the replica restarts). Kill once the balancer holds the request.
+        balancer = stack.service_urls["workflow-audio"]
+        wait_until(lambda: sum(balancer_view(balancer).in_flight.values()) >= 1, 120, 0.1, "the request in flight")
+        stack.crash("workflow-audio")
+
+    run_id = analyse_through(client, stack, "audio", song, crash_mid_request, wait_for={"running"})
     assert restarts(stack, "workflow-audio") == before + 1
     _, tries = task_states(client, DAG, run_id)[("audio_analysis", -1)]
     log = client.task_log(DAG, run_id, "audio_analysis", 1)
