@@ -10,8 +10,7 @@ request retry on a dead replica and Prometheus exporter are what the issue asks 
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -20,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.catalog import service_by_name
 from stack.paths import AUDIO_BALANCER, AUDIO_SERVICE, REPO_ROOT
-from stack.processes import LaunchError, ManagedProcess
+from stack.processes import ManagedProcess, system_binary
 from stack.services import pick_port
 from stack.waiting import answers
 
@@ -111,10 +110,7 @@ def balancer_view(balancer_url: str, timeout: float = 5.0) -> BalancerView:
 
 
 def haproxy_binary() -> str:
-    found = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
-    if not found:
-        raise LaunchError(f"haproxy not found (workflow-audio's load balancer): {INSTALL_HINT}")
-    return found
+    return system_binary("haproxy", "workflow-audio's load balancer", INSTALL_HINT)
 
 
 @dataclass
@@ -125,7 +121,6 @@ class LocalBalancer:
     logs_dir: Path
     fixed_ports: bool
     port: int = 0
-    replicas: dict[str, str] = field(default_factory=dict)  # name -> 127.0.0.1:port
 
     def reserve_ports(self) -> None:
         self.port = pick_port(AUDIO_PORT, self.fixed_ports)
@@ -144,9 +139,9 @@ class LocalBalancer:
 
     def write_config(self, replicas: dict[str, str]) -> None:
         """The config naming these replicas (name -> replica URL); HAProxy reads it when it starts."""
-        self.replicas = {name: url.split("://", 1)[-1] for name, url in replicas.items()}
         self.home.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(local_config(self.port, self.replicas))
+        addresses = {name: url.split("://", 1)[-1] for name, url in replicas.items()}
+        self.config_path.write_text(local_config(self.port, addresses))
 
     def process(self, replicas: dict[str, str]) -> ManagedProcess:
         """HAProxy in the foreground (-db) on a config naming these replicas (name -> replica URL)."""

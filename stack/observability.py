@@ -12,7 +12,6 @@ compose service names (`python -m stack.observability` writes it; a unit test ch
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from contracts.catalog import SERVICES
 from stack.balancer import AUDIO_PORT
 from stack.env_file import write_private
 from stack.paths import AUDIO_BALANCER, AUDIO_SERVICE, REPO_ROOT
-from stack.processes import LaunchError, ManagedProcess, free_port
+from stack.processes import ManagedProcess, free_port, system_binary
 from stack.services import pick_port
 from stack.waiting import answers
 
@@ -93,11 +92,7 @@ def docker_files() -> dict[str, str]:
 
 
 def binary(component: str) -> str:
-    name = BINARIES[component]
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    if not found:
-        raise LaunchError(f"{name} not found (the {component} of the full stack): {INSTALL_HINT} (make install)")
-    return found
+    return system_binary(BINARIES[component], f"the {component} of the full stack", f"{INSTALL_HINT} (make install)")
 
 
 @dataclass

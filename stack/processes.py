@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +39,14 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
         return True
+
+
+def system_binary(name: str, purpose: str, install_hint: str) -> str:
+    """The path of a Debian-packaged command; /usr/sbin and /sbin are searched too (a user's PATH may lack them)."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if not found:
+        raise LaunchError(f"{name} not found ({purpose}): {install_hint}")
+    return found
 
 
 def tail(path: Path, lines: int = 40) -> str:
