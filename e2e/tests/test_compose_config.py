@@ -86,6 +86,21 @@ def missing_healthchecks(cfg: dict[str, Any]) -> list[str]:
     ]
 
 
+ONE_SHOT = ("airflow-init",)  # runs once and exits: a restart policy would run it again and again
+
+
+def restart_policy_problems(cfg: dict[str, Any]) -> list[str]:
+    """Every long-running container comes back by itself after a crash. The docker pass kills a worker and
+    workflow-audio and restarts PostgreSQL and Redis; the scheduler, triggerer and api-server faults run on the
+    local backend only (docs/TESTING.md), so this is what holds their containers to the same policy."""
+    problems = []
+    for name, service in cfg["services"].items():
+        policy, wanted = str(service.get("restart", "no")), "no" if name in ONE_SHOT else "unless-stopped"
+        if policy != wanted:
+            problems.append(f"{name}: restart {policy!r}, not {wanted!r}")
+    return problems
+
+
 def secret_problems(cfg: dict[str, Any]) -> list[str]:
     problems = []
     for var in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API__SECRET_KEY"):
@@ -215,6 +230,12 @@ def test_every_service_has_a_healthcheck(base: dict, with_overlay: dict) -> None
     assert missing_healthchecks(with_overlay) == []
 
 
+def test_every_long_running_container_restarts_after_a_crash(base: dict, with_overlay: dict) -> None:
+    assert {"airflow-scheduler", "airflow-triggerer", "airflow-apiserver"} <= set(base["services"])
+    assert restart_policy_problems(base) == []
+    assert restart_policy_problems(with_overlay) == []
+
+
 def test_airflow_components_share_one_jwt_secret_and_fernet_key(base: dict, with_overlay: dict) -> None:
     assert secret_problems(base) == []
     assert secret_problems(with_overlay) == []
@@ -326,6 +347,14 @@ def _without_healthcheck(cfg: dict) -> None:
     del cfg["services"]["redis"]["healthcheck"]
 
 
+def _scheduler_not_restarted(cfg: dict) -> None:
+    cfg["services"]["airflow-scheduler"]["restart"] = "no"
+
+
+def _init_restarted(cfg: dict) -> None:
+    cfg["services"]["airflow-init"]["restart"] = "on-failure"
+
+
 def _other_jwt(cfg: dict) -> None:
     cfg["services"]["airflow-triggerer"]["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"] = "other"
 
@@ -387,6 +416,8 @@ def _connection_wrong_host(cfg: dict) -> None:
     ("break_it", "check"),
     [
         (_without_healthcheck, missing_healthchecks),
+        (_scheduler_not_restarted, restart_policy_problems),
+        (_init_restarted, restart_policy_problems),
         (_other_jwt, secret_problems),
         (_other_fernet, secret_problems),
         (_all_interfaces, base_port_problems),

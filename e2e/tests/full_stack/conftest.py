@@ -9,10 +9,11 @@ stack is gone; the last few runs are kept.
 The data the tests need is synthesized into the stack's data root once: a song with a lyrics sidecar,
 a corrupt file, a folder for batch_analysis, a raw dataset whose rows need feature extraction.
 
-Two groups: the fault tests, which kill or stop components, and every other test, where the runs that do
-not interfere are triggered ahead, together (ahead.py). `make e2e` (the whole suite; E2E_STACKS=2, pytest-xdist
-`-n 2`, the scheduler below keeps each group on its worker) gives the fault tests a stack of their own, side by
-side; with E2E_STACKS=1 (a part of the suite) both groups run on one stack, the fault tests last.
+The tests that kill, stop, restart or add components (BREAKING_MODULES) run after every other test of their
+stack; the others' runs that do not interfere are triggered ahead, together (ahead.py). `make e2e E2E_STACKS=N`
+(pytest-xdist `-n N`, the scheduler below keeps each group on its worker) starts N stacks side by side and
+LAYOUTS says which breaking modules go to which: the whole suite defaults to two, the runs on the first, most
+fault tests on the second; a part of the suite (E2E_STACKS=1) runs everything on one stack, the breaking last.
 
 `make e2e REUSE_STACK=1` runs the tests on the stack `make up` left running, when one answers (REUSE_ENV).
 """
@@ -43,7 +44,7 @@ from stack.paths import ARTIFACTS as ARTIFACTS_ROOT
 from stack.paths import STACK_FILE
 
 ARTIFACTS = ARTIFACTS_ROOT / "e2e"
-KEEP_RUNS = 4  # stacks, not runs: E2E_STACKS=2 starts two per run
+KEEP_RUNS = 6  # stacks, not runs: E2E_STACKS=3 starts three per run
 DAG_IDS = (
     "comprehensive_analysis",
     "ml_training_smart_ensemble",
@@ -74,28 +75,65 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line(f"total: {sum(r.sent for r in fuzz.REPORTS)} invalid confs")
 
 
-# The modules whose tests kill, stop or restart components: their own stack under xdist, or last on a shared one.
-FAULT_MODULES = (
+# The modules whose tests kill, stop, restart or add components: on any stack they run after its other tests.
+BREAKING_MODULES = (
     "test_faults.py",
     "test_infrastructure_faults.py",
     "test_alert_mail.py",
     "test_audio_replicas.py",
     "test_worker_host.py",
 )
-RUNS_GROUP, FAULTS_GROUP = "full-stack-runs", "full-stack-faults"
-LAST_MODULE = "test_results_whole.py"  # checks what every earlier test of its stack wrote (one per group)
+RUNS_GROUP, FAULTS_GROUP, FAULTS_2_GROUP = "full-stack-runs", "full-stack-faults", "full-stack-faults-2"
+STACK_GROUPS = (RUNS_GROUP, FAULTS_GROUP, FAULTS_2_GROUP)  # E2E_STACKS=N: the first N, one stack each
+# Where each breaking module runs, by the number of stacks (the other tests: RUNS_GROUP), balanced with the junit
+# times of whole local runs (docs/TESTING.md). Two stacks: every breaking test on the second (the scaling tests
+# after the runs instead measured 563 s against 584 s, within the noise: the faults slowed beside them). Three
+# (CI): the runs; the faults, the alert and the worker host; the infrastructure faults and the replicas.
+LAYOUTS = {
+    1: {},
+    2: {module: FAULTS_GROUP for module in BREAKING_MODULES},
+    3: {
+        "test_faults.py": FAULTS_GROUP,
+        "test_alert_mail.py": FAULTS_GROUP,
+        "test_worker_host.py": FAULTS_GROUP,
+        "test_infrastructure_faults.py": FAULTS_2_GROUP,
+        "test_audio_replicas.py": FAULTS_2_GROUP,
+    },
+}
+LAST_MODULE = "test_results_whole.py"  # checks what every earlier test of its stack wrote (one per stack)
 
 
-def group_for(nodeid: str) -> str | None:
+def stack_count(config: pytest.Config) -> int:
+    """How many stacks this run starts: one per pytest-xdist worker (make e2e E2E_STACKS=N → -n N)."""
+    workers = getattr(config, "workerinput", {}).get("workercount") or config.getoption("numprocesses", None) or 1
+    if str(workers) not in map(str, LAYOUTS):
+        raise pytest.UsageError(f"-n {workers}: the full-stack suite runs on 1, 2 or 3 stacks (E2E_STACKS=1|2|3)")
+    return int(workers)
+
+
+def group_for(nodeid: str, stacks: int) -> str | None:
     """The stack group of a test id (None: not a full-stack test). A test parametrized by group names its own."""
     path, _, rest = nodeid.partition("::")
     if "full_stack/" not in path:
         return None
-    return FAULTS_GROUP if Path(path).name in FAULT_MODULES or f"[{FAULTS_GROUP}]" in rest else RUNS_GROUP
+    for group in STACK_GROUPS[:stacks]:
+        if f"[{group}]" in rest:
+            return group
+    return LAYOUTS[stacks].get(Path(path).name, RUNS_GROUP)
 
 
 def group_of(item: pytest.Item) -> str | None:
-    return group_for(item.nodeid)
+    return group_for(item.nodeid, stack_count(item.config))
+
+
+def breaks_components(item: pytest.Item) -> bool:
+    return item.path.name in BREAKING_MODULES
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`stack_group`: one test per stack (test_results_whole.py), its id naming the group (group_for)."""
+    if "stack_group" in metafunc.fixturenames:
+        metafunc.parametrize("stack_group", STACK_GROUPS[: stack_count(metafunc.config)])
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
@@ -105,7 +143,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
     class StackGroups(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return group_for(nodeid) or nodeid
+            return group_for(nodeid, stack_count(self.config)) or nodeid
 
     return StackGroups(config, log)
 
@@ -116,10 +154,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in mine:
         item.add_marker(pytest.mark.slow)
         item.add_marker(pytest.mark.timeout(900))
-    # the fault tests last, each group's whole-results check last in its group (a stable sort: file order otherwise)
+    # on each stack the breaking tests after the others, the whole-results check last (stable: file order otherwise)
     position = {id(item): i for i, item in enumerate(mine)}
     slots = sorted(position.values())
-    ordered = sorted(mine, key=lambda it: (group_of(it) == FAULTS_GROUP, it.path.name == LAST_MODULE, position[id(it)]))
+    ordered = sorted(mine, key=lambda it: (it.path.name == LAST_MODULE, breaks_components(it), position[id(it)]))
     for slot, item in zip(slots, ordered, strict=True):
         items[slot] = item
     left_out = []
@@ -238,13 +276,12 @@ def runs_ahead(request: pytest.FixtureRequest, stack: Stack, client: AirflowClie
 
 @pytest.fixture(autouse=True)
 def _group_setup(request: pytest.FixtureRequest) -> None:
-    """The first test of the runs group starts the runs ahead (never on the fault tests' stack); a fault test
-    refuses a reused stack before it triggers anything."""
-    group = group_of(request.node)
-    if group == FAULTS_GROUP and isinstance(request.getfixturevalue("stack"), AttachedStack):
+    """The first test of the runs group starts the runs ahead (never on a fault stack); a test that breaks
+    components refuses a reused stack before it triggers anything."""
+    if breaks_components(request.node) and isinstance(request.getfixturevalue("stack"), AttachedStack):
         pytest.fail(
             f"{request.node.name} breaks components, so it needs a stack this run starts, not the one `make up` "
             f"left running (run it without REUSE_STACK=1)"
         )
-    if group == RUNS_GROUP:
+    if group_of(request.node) == RUNS_GROUP and not breaks_components(request.node):
         request.getfixturevalue("runs_ahead")

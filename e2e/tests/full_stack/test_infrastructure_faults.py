@@ -4,6 +4,12 @@ mid-request. Each run must succeed with its result written exactly once, whole, 
 
 The crashed components come back by themselves: compose's `restart: unless-stopped` on docker, the supervisor
 (stack/supervisor.py) on the local backend — the tests only kill.
+
+CI's docker pass runs the tests marked both_backends: a service killed mid-request (the balancer and a crash
+restart), PostgreSQL and Redis restarted (their volumes and the clients' reconnects across compose's network).
+The scheduler, triggerer and api-server tests prove Airflow's recovery, the same on both backends; what the
+docker side adds for them, the restart policy, is the crash restart above plus a compose check on every
+container (e2e/tests/test_compose_config.py). They run on the local backend (docs/TESTING.md).
 """
 
 from __future__ import annotations
@@ -27,8 +33,6 @@ from stack.client import AirflowClient
 from stack.demo import failure_report
 from stack.profiles import CELERY_ENV
 from stack.waiting import wait_until
-
-pytestmark = pytest.mark.both_backends  # CI's docker pass runs these again
 
 DAG, TRAINING_DAG = "comprehensive_analysis", "ml_training_smart_ensemble"
 LONG_SONG = "songs/e2e_fault_long.wav"  # Essentia needs several seconds for it: time for the fault to land
@@ -84,10 +88,12 @@ def test_scheduler_killed_mid_run_comes_back_and_the_run_succeeds(
     assert restarts(stack, "airflow-scheduler") == before + 1  # restarted by the policy, not by the test
 
 
+@pytest.mark.both_backends
 def test_postgres_restarted_mid_run_the_run_succeeds(client: AirflowClient, stack: Stack, long_song: str) -> None:
     analyse_through(client, stack, "postgres", long_song, lambda _: stack.restart("postgres"), wait_for={"running"})
 
 
+@pytest.mark.both_backends
 def test_redis_restarted_while_tasks_wait_in_the_queue_loses_none_of_them(
     client: AirflowClient, stack: Stack, long_song: str
 ) -> None:
@@ -119,6 +125,7 @@ def test_api_server_restarted_while_a_task_runs_the_run_succeeds(
     )
 
 
+@pytest.mark.both_backends
 def test_audio_service_killed_mid_request_is_restarted_and_the_task_retries(
     client: AirflowClient, stack: Stack
 ) -> None:

@@ -7,14 +7,13 @@ import json
 import pytest
 
 from contracts.data_layout import DataLayout
-from e2e.tests.full_stack.conftest import FAULTS_GROUP, RUNS_GROUP
 from stack.base import Stack
 
 pytestmark = pytest.mark.both_backends  # CI's docker pass runs these again
 
 
-@pytest.mark.parametrize("group", [RUNS_GROUP, FAULTS_GROUP])  # the id names the stack (conftest.group_for)
-def test_result_files_are_never_half_written(stack: Stack, group: str) -> None:
+def test_result_files_are_never_half_written(stack: Stack, stack_group: str) -> None:
+    """One per stack: conftest parametrizes `stack_group` with the run's stack groups, the id names which."""
     results = DataLayout(stack.data_root).results
     leftovers = [p for p in results.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
     assert not leftovers, f"temp files left in results/: {leftovers}"
