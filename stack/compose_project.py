@@ -107,13 +107,15 @@ class ProjectCompose(DockerCompose):
         scale = [f"--scale={service}={count}" for service, count in self.scale.items()]
         self.run("up", "--detach", "--wait", f"--wait-timeout={int(self.wait_timeout)}", *scale)
 
-    def stop(self, down: bool = True) -> None:
+    def stop(self, down: bool = True, timeout: int | None = None) -> None:
+        """`down` (the volumes too unless keep_volumes) or `stop`; `timeout`: seconds before SIGKILL (compose: 10)."""
+        grace = ["--timeout", str(timeout)] if timeout is not None else []
         if not down:
-            self.run("stop")
+            self.run("stop", *grace)
         elif self.keep_volumes:
-            self.run("down")
+            self.run("down", *grace)
         else:
-            self.run("down", "--volumes")
+            self.run("down", "--volumes", *grace)
 
 
 # The images compose pulls rather than builds, and the variable that names each (defaults in docker-compose.yml).

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 from testcontainers.core.docker_client import get_docker_host
 
 PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL, NUMBER_LABEL = "com.docker.compose.service", "com.docker.compose.container-number"
 
 
 def docker_client(timeout: float = 30.0) -> docker.DockerClient:
@@ -71,6 +73,26 @@ def project_containers(project: str) -> list[str]:
     """The names of the running containers of a compose project."""
     with opened() as client:
         return [c.name for c in client.containers.list(filters={"label": f"{PROJECT_LABEL}={project}"})]
+
+
+def save_project_logs(project: str, logs_dir: Path) -> list[Path]:
+    """Every container's log (stdout and stderr in the order written) of a compose project, stopped ones too,
+    into <logs_dir>/<service>.log, replicas after the first as <service>-<n>.log (the local stack's names).
+    One Engine API call per container: `docker compose logs` per service cost about a second each."""
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with opened(timeout=120) as client:
+        for container in client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}):
+            labels = container.labels
+            service, number = labels.get(SERVICE_LABEL, container.name), labels.get(NUMBER_LABEL, "1")
+            path = logs_dir / f"{service}{'' if number == '1' else '-' + number}.log"
+            try:
+                text = container.logs(stdout=True, stderr=True).decode(errors="replace")
+            except docker.errors.APIError as exc:
+                text = f"(could not read the log: {exc})"
+            path.write_text(text)
+            written.append(path)
+    return written
 
 
 def image_size(image: str) -> int | None:

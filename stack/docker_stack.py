@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from docker.errors import DockerException
+
 from contracts.catalog import SERVICES, service_by_name
 from stack.base import FlowerAccess, Stack
 from stack.compose_project import (
@@ -35,7 +37,7 @@ from stack.compose_project import (
 from stack.config import StackConfig
 from stack.dag_repo import BUNDLE_NAME, DagRepo
 from stack.data_folders import foreign_owned, prepare_data_root, private_folders, unsigned_model_warning
-from stack.docker_api import containers_memory
+from stack.docker_api import containers_memory, save_project_logs
 from stack.docker_control import DockerControl
 from stack.docker_faults import ContainerFaults
 from stack.docker_health import DockerHealth
@@ -85,6 +87,7 @@ HOST_PORT_VARS = (
 # The uid the containers run as when the host user is root (Airflow's image's uid): never root by default.
 ROOT_HOST_AIRFLOW_UID = 50000
 DEFAULT_TIMEOUT = 600.0
+TEST_RUN_STOP_S = 2  # a test run's containers are removed with their volumes: nothing to shut down gracefully
 AIRFLOW_PORT, FLOWER_PORT = 8080, 5555
 # The local backend's process names, accepted here too (base.py: tests may use either).
 COMPONENT_ALIASES = {
@@ -261,28 +264,23 @@ class DockerStack(DockerControl, DockerHealth, DockerServices, ContainerFaults, 
         return self
 
     def down(self) -> None:
-        """`docker compose down` for the project this object started (a test run's volumes too); else nothing."""
+        """`docker compose down` for the project this object started (a test run's volumes too); else nothing.
+
+        A test run's project is thrown away, so its containers get 2 s to stop instead of compose's 10 s, after
+        their logs are saved (<state_dir>/logs/)."""
         if not self._started:
             return
         if self.test_run:
-            self._save_logs()
+            try:
+                save_project_logs(self.project_name, self.state_dir / "logs")
+            except (DockerException, OSError) as exc:  # the project must still come down
+                self.progress(f"warning: could not save the containers' logs: {exc}")
         try:
-            self.compose.stop(down=True)
+            self.compose.stop(down=True, timeout=TEST_RUN_STOP_S if self.test_run else None)
         except subprocess.CalledProcessError as exc:
             raise DockerStackError(f"docker compose down failed:\n{output_tail(exc.stderr)}") from exc
         self._started = False
         self._airflow_url, self.flower, self.service_urls, self.metrics_urls = None, None, {}, {}
-
-    def _save_logs(self) -> None:
-        """Every container's log into <state_dir>/logs/<service>.log: the containers are gone after down."""
-        logs_dir = self.state_dir / "logs"
-        logs_dir.mkdir(parents=True, exist_ok=True)
-        for container in self.compose.get_containers(include_all=True):
-            try:
-                stdout, stderr = self.compose.get_logs(container.Service)
-            except (subprocess.CalledProcessError, OSError) as exc:
-                stdout, stderr = "", f"(could not read the log: {exc})"
-            (logs_dir / f"{container.Service}.log").write_text(stdout + stderr)
 
     def _teardown_after_failure(self) -> None:
         try:
