@@ -69,10 +69,15 @@ def containers_memory(names: list[str]) -> float:
     return sum(memory_by_container(names).values()) if names else 0.0
 
 
+def in_project(project: str) -> dict[str, str]:
+    """The Engine API's container filter for one compose project."""
+    return {"label": f"{PROJECT_LABEL}={project}"}
+
+
 def project_containers(project: str) -> list[str]:
     """The names of the running containers of a compose project."""
     with opened() as client:
-        return [c.name for c in client.containers.list(filters={"label": f"{PROJECT_LABEL}={project}"})]
+        return [c.name for c in client.containers.list(filters=in_project(project))]
 
 
 def save_project_logs(project: str, logs_dir: Path) -> list[Path]:
@@ -82,7 +87,7 @@ def save_project_logs(project: str, logs_dir: Path) -> list[Path]:
     logs_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with opened(timeout=120) as client:
-        for container in client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}):
+        for container in client.containers.list(all=True, filters=in_project(project)):
             labels = container.labels
             service, number = labels.get(SERVICE_LABEL, container.name), labels.get(NUMBER_LABEL, "1")
             path = logs_dir / f"{service}{'' if number == '1' else '-' + number}.log"
