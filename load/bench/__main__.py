@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from contracts.data_layout import SONGS, TRAINING_DATA
-from load.bench import audio, compare, dags, data, docker, growth, metrics_cost, services, training, ui_pages
+from load.bench import audio, compare, dags, data, demo, docker, growth, metrics_cost, services, training, ui_pages
 from load.bench.airflow_runs import BenchStack
 from load.bench.report import Machine, Section, load_average, render_table, to_json, write_markdown
 from stack.client import AirflowClientError
@@ -32,8 +32,20 @@ from stack.processes import LaunchError
 ARTIFACTS = ARTIFACTS_ROOT / "bench"
 DEFAULT_REPORT = REPO_ROOT / "docs" / "PERFORMANCE.md"
 KEEP_RUNS = 3
-BENCHMARKS = ("overhead", "scaling", "services", "ui", "analysis", "batch", "training", "growth", "metrics", "docker")
-GROUPS = {"audio": ("overhead", "scaling"), "dags": ("analysis", "batch", "training"), "all": BENCHMARKS}
+BENCHMARKS = (
+    "overhead",
+    "scaling",
+    "services",
+    "ui",
+    "analysis",
+    "batch",
+    "training",
+    "growth",
+    "demo",
+    "metrics",
+    "docker",
+)
+GROUPS = {"audio": ("overhead", "scaling"), "dags": ("analysis", "batch", "training", "demo"), "all": BENCHMARKS}
 STACK_BENCHMARKS = ("analysis", "batch", "training", "growth")
 COMPARABLE = ("analysis", "batch")  # what --compare runs on both sides
 
@@ -58,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--only",
-        help="comma list: audio (overhead,scaling), services, ui, dags (analysis,batch,training), growth, docker "
+        help="comma list: audio (overhead,scaling), services, ui, dags (analysis,batch,training,demo), growth, docker "
         "(run only when a Docker daemon answers; pair it with analysis for the docker/local ratio)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny inputs: checks the bench runs, figures are rough")
@@ -138,6 +150,8 @@ def run(args: argparse.Namespace, chosen: list[str], run_dir: Path, say: Callabl
         )
     if any(b in chosen for b in STACK_BENCHMARKS):
         _local_stack_benchmarks(chosen, run_dir, dag_params, growth_params, sections, say)
+    if "demo" in chosen:  # its own stack, after the celery one is down
+        sections.append(_guarded("demo", demo.TITLE, lambda: demo.demo_section(run_dir, dag_params, say), say))
     if "metrics" in chosen:
         title = "What metrics cost"
         idle_s = 20.0 if quick else metrics_cost.IDLE_S

@@ -63,6 +63,12 @@ samples) |
 `docker-compose.test.yml` | docker comprehensive_analysis 6.0 → 3.9 s (local 3.1 s in the same bench run): \
 Airflow's task supervisor keeps its Celery slot up to ~5 s after the task ends, so with 2 slots the next \
 task waited for one |
+| workflow-ml-prediction imports the scikit-learn modules a trained model's pickle needs when it starts \
+(`ESTIMATOR_MODULES`), not at the first prediction of a model | `services/common/model_artifacts.py`, \
+`services/ml_prediction/app.py` (a test fails when a prediction still imports one) | `python -m stack.demo \
+--any-ports`, 2026-12-05, one run each: ml-prediction 1.15 → 0.14 s on the first prediction after the \
+training, comprehensive_analysis trigger→success 5.4 → 4.3 s; unpickling the model is 17 ms of it, the imports \
+were 0.97 s |
 | Container healthchecks without an `airflow` import (`docker/healthcheck.py`) | both images | \
 `airflow jobs check` cost 2.3 CPU-s per probe: every 10 s for dag-processor and triggerer, 0.46 core |
 

@@ -19,6 +19,7 @@ which refuses any file this deployment's HSS_MODEL_SIGNING_KEY did not sign befo
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,6 +96,25 @@ def latest_path(root: Path) -> Path:
 def training_id_of(model_version: str) -> str:
     """'my_training@1a2b3c4d' -> 'my_training' (model versions are '<training_id>@<sha8>')."""
     return model_version.partition("@")[0]
+
+
+# The scikit-learn modules a trained ensemble's pickle needs (services.ml_training.ensemble's estimators, their
+# Pipeline and imputer). Unpickling imports them on first use — about 1 s on 2 cores, paid by the first prediction
+# after every service start, i.e. right after the first training — so the prediction service imports them at start.
+ESTIMATOR_MODULES = (
+    "sklearn.pipeline",
+    "sklearn.impute",
+    "sklearn.calibration",
+    "sklearn.ensemble",
+    "sklearn.linear_model",
+    "sklearn.neighbors",
+)
+
+
+def preload_estimator_modules() -> None:
+    """Import ESTIMATOR_MODULES now, so that unpickling a model later imports nothing."""
+    for name in ESTIMATOR_MODULES:
+        importlib.import_module(name)
 
 
 class HitModel(Protocol):

@@ -57,6 +57,7 @@ def test_only_accepts_groups_and_single_benchmarks_in_run_order():
         "batch",
         "training",
         "growth",
+        "demo",
         "metrics",
         "docker",
     ]
@@ -64,7 +65,8 @@ def test_only_accepts_groups_and_single_benchmarks_in_run_order():
     assert select("analysis,docker") == ["analysis", "docker"]  # docker last: after the local stack is down
     assert select("services") == ["services"]
     assert select("growth,audio") == ["overhead", "scaling", "growth"]
-    assert select("dags") == ["analysis", "batch", "training"]
+    assert select("dags") == ["analysis", "batch", "training", "demo"]
+    assert select("demo,analysis") == ["analysis", "demo"]  # the demo's stack after the celery one
     with pytest.raises(ValueError, match="unknown benchmark 'disk'"):
         select("audio,disk")
 
