@@ -101,6 +101,12 @@ per 20-song batch (`load.bench --only batch`, chunk_size 1 → 4) |
 which a new PostgreSQL connection at every executor sync (11.5 %: Celery pools connections only after a \
 fork, and the scheduler never forks) | none yet: the result backend stays in PostgreSQL (Airflow's \
 recommendation, and one store fewer to lose in a restart) | — |
+| Celery worker + task processes, after the rows above (`--only analysis`: a warm-up and 5 runs, 25 s \
+recorded, 3.9 busy CPU-s, 2026-12-05 16:17 UTC) | Airflow's supervisor forking and starting each task process \
+(`ActivitySubprocess.start` 47 %, the fork itself 29 %), the execution-API requests of the task protocol \
+(`httpx` 21 %: start, XCom, state), the task runner with our operator 19 % | none: what is left is Airflow's \
+own per-task protocol, 5 tasks per run whose ids the pages, alerts and runbooks name | in-task overhead \
+0.63-0.90 s per run against the 0.4 s target (`load.bench --only analysis`, with and without py-spy attached) |
 | dag-processor (3.5 CPU-s per 54 s batch run) | re-parsing the 7 unchanged DAG files every 30 s \
 (from the bench's CPU per component, not profiled) | \
 re-parse only on change, else every 300 s | Airflow CPU per batch song 0.72 → 0.57 (`load.bench \
