@@ -262,6 +262,13 @@ def wait_components(
     return ready
 
 
+def runs_tasks(name: str, settings: AirflowSettings, extra_names: set[str]) -> bool:
+    """Whether component `name` waits for the execution API (the api-server), which a task calls first: the
+    profile's extras (the Celery workers; Flower, Prometheus and Alertmanager beside them, none needed sooner),
+    and the scheduler under LocalExecutor, which runs the tasks itself."""
+    return name in extra_names or (name == "scheduler" and settings.executor == "LocalExecutor")
+
+
 def start_airflow(
     group: ProcessGroup,
     settings: AirflowSettings,
@@ -272,7 +279,10 @@ def start_airflow(
     timeout: float = 180.0,
     progress: Callable[[str], None] = print,
 ) -> dict[str, float]:
-    """Start the components (plus a profile's `extra` ones) together; wait on their health."""
+    """Start the components (plus a profile's `extra` ones) and wait on their health. What runs tasks starts once
+    the api-server answers, as compose's workers depend on it being healthy: started together on a busy machine, a
+    task the scheduler queued at once (a scheduled run at start) failed its first try when its start call found no
+    execution API (connection refused, then a read timeout)."""
     processes = airflow_components(settings, env, logs_dir)
     probes: dict[str, Callable[[], bool]] = {}
     last: list = [0.0, None]  # (when, report): one health request per poll round serves all components
@@ -289,9 +299,21 @@ def start_airflow(
         probes[process.name] = probe
     for process in processes:
         process.probe = probes[process.name]  # what a restart waits for (Stack.restart / Stack.crash)
-    progress(f"starting {', '.join(p.name for p in processes)}…")
-    started_at = {}
-    for process in processes:
-        group.start(process)
-        started_at[process.name] = time.monotonic()
-    return wait_components(processes, started_at, probes, timeout=timeout, progress=progress)
+    extra_names = {process.name for process, _ in extra}
+    later = [p for p in processes if runs_tasks(p.name, settings, extra_names)]
+    first = [p for p in processes if p not in later]
+    started_at: dict[str, float] = {}
+
+    def start(batch: list[ManagedProcess]) -> None:
+        progress(f"starting {', '.join(p.name for p in batch)}…")
+        for process in batch:
+            group.start(process)
+            started_at[process.name] = time.monotonic()
+
+    start(first)
+    api = [p for p in first if p.name == "api-server"]
+    ready = wait_components(api, started_at, probes, timeout=timeout, progress=progress)
+    start(later)
+    rest = [p for p in processes if p not in api]
+    ready.update(wait_components(rest, started_at, probes, timeout=timeout, progress=progress))
+    return ready
