@@ -26,7 +26,10 @@ def demo_section(run_dir: Path, params: dags.DagParams, say: Callable[[str], Non
     state = run_dir / "demo"
     song = data.analysis_song(state / "data", params.analysis_song_seconds)
     say(f"▶ make demo's stack (embedded profile: SQLite + LocalExecutor) in {state}")
-    progress = lambda line: say(f"  {line.strip()}")  # noqa: E731
+
+    def progress(line: str) -> None:
+        say(f"  {line.strip()}")
+
     stack = LocalStack(StackConfig(profile="embedded", state_dir=state, fixed_ports=False), progress=progress)
     with BenchStack(state, progress=progress, stack=stack) as bench:
         return dags.comprehensive(
