@@ -93,6 +93,12 @@ def write_passwords_file(settings: AirflowSettings) -> Path:
 
 
 SCHEDULER_IDLE_SLEEP_S = 0.25  # see airflow_env
+# [workers] min_heartbeat_interval (Airflow's default 5 s): each task's supervisor, which holds the task's executor
+# and Celery slot, waits up to this long between looks at its task process. When the process's last socket closes
+# a moment before the process can be reaped, the supervisor only notices the exit at its next look: measured,
+# 169 of 278 tasks of a local full-stack pass kept their slot 5 s after they ended (docs/PERFORMANCE.md). 1 s is
+# the least Airflow takes (an integer); the price is a task heartbeat every second instead of every 5.
+WORKER_MIN_HEARTBEAT_S = 1
 # comprehensive_analysis' deadline on every stack (docker-compose.yml has the same default; a test checks it).
 ANALYSIS_DEADLINE_S = "600"
 
@@ -131,6 +137,7 @@ def airflow_env(settings: AirflowSettings) -> dict[str, str]:
         # `make dags-deploy` asks for a parse at once (stack/dags.py), and a changed DAG is stored at once
         # (default: at most every 30 s), so a rollback seconds after a deploy serves at once too.
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(SCHEDULER_IDLE_SLEEP_S),
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": str(WORKER_MIN_HEARTBEAT_S),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
         "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,15 +26,36 @@ class LaunchError(RuntimeError):
     """A process died or did not become healthy; the message carries the tail of its log."""
 
 
+# Ports handed out below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by default).
+# A port from that range (what bind(0) returns) can become the source port of any outgoing connection between
+# the pick and the server's bind — seen: three stacks starting at once, Flower's port taken by a connection to
+# PostgreSQL ("Address already in use"). Below it only a listener can take a port, and stacks pick at random.
+PICK_FLOOR = 20000
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_ports_start(source: Path = EPHEMERAL_RANGE_FILE) -> int | None:
+    try:
+        return int(source.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None  # not Linux: bind(0) it is
+
+
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
-    """A port nobody listens on now (kind=socket.SOCK_DGRAM: a UDP one)."""
+    """A port nobody listens on now (kind=socket.SOCK_DGRAM: a UDP one), below the ephemeral range when it
+    leaves room for one."""
+    start = ephemeral_ports_start()
+    if start is not None and start - PICK_FLOOR >= 1000:
+        for port in random.sample(range(PICK_FLOOR, start), 50):
+            if port_is_free(port, host, kind):
+                return port
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def port_is_free(port: int, host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> bool:
+    with socket.socket(socket.AF_INET, kind) as sock:
         try:
             sock.bind((host, port))
         except OSError:

@@ -289,8 +289,9 @@ def test_overlay_run_has_no_fixed_host_ports_and_the_local_stacks_task_slots(wit
 
 
 def test_the_local_stacks_tuning_holds_in_compose_too(base: dict) -> None:
-    """Same scheduler loop, heartbeat timeout and DAG parsing as the local stacks, so docker and local compare."""
-    from stack.airflow_stack import SCHEDULER_IDLE_SLEEP_S, AirflowSettings, airflow_env
+    """Same scheduler loop, heartbeat timeout, DAG parsing and task supervisor as the local stacks, so docker and
+    local compare."""
+    from stack.airflow_stack import SCHEDULER_IDLE_SLEEP_S, WORKER_MIN_HEARTBEAT_S, AirflowSettings, airflow_env
     from stack.profiles import CELERY_ENV
 
     scheduler = environment(base["services"]["airflow-scheduler"])
@@ -299,6 +300,8 @@ def test_the_local_stacks_tuning_holds_in_compose_too(base: dict) -> None:
     processor = environment(base["services"]["airflow-dag-processor"])
     for key in ("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"):
         assert processor[key] == local[key], key
+    key = "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL"  # read by each task's supervisor, in the workers
+    assert environment(base["services"]["airflow-worker"])[key] == local[key] == str(WORKER_MIN_HEARTBEAT_S)
     for key in CELERY_ENV:
         if key.startswith("AIRFLOW__SCHEDULER__"):
             assert scheduler[key] == CELERY_ENV[key], key

@@ -27,6 +27,7 @@ NEEDED = {
     "AIRFLOW__CELERY__RESULT_BACKEND",
     "AIRFLOW__CELERY__WORKER_CONCURRENCY",
     "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS",
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL",
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
     "AIRFLOW__API__SECRET_KEY",
     "AIRFLOW__CORE__LOAD_EXAMPLES",
@@ -72,7 +73,8 @@ def problems(cfg: dict[str, Any], main: dict[str, Any]) -> list[str]:
     if published_ports(audio):
         found.append(f"{AUDIO.name} publishes {audio['ports']}: only this host's workers call it")
     main_env = environment(main["services"]["airflow-worker"])
-    for key in ("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"):
+    same = ("DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", "CELERY__CELERY_CONFIG_OPTIONS", "WORKERS__MIN_HEARTBEAT_INTERVAL")
+    for key in (f"AIRFLOW__{name}" for name in same):
         if env.get(key) != main_env.get(key):
             found.append(f"{key} differs from the main host's workers")
     return found

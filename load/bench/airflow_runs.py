@@ -12,7 +12,9 @@ trigger request left: server-side, so the poll interval does not inflate it.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -29,6 +31,7 @@ from stack.base import Stack
 from stack.client import AirflowClient, AirflowClientError
 from stack.config import StackConfig
 from stack.local_stack import LocalStack
+from stack.profiles import worker_process_name
 from stack.service_metrics import service_seconds
 from stack.waiting import WaitTimeout, wait_until
 
@@ -48,6 +51,7 @@ class TaskTiming:
     start: datetime | None
     end: datetime | None
     try_number: int = 1
+    ti_id: str | None = None  # the workload id the worker's supervisor logs
 
     @classmethod
     def of(cls, ti: af.TaskInstanceResponse) -> TaskTiming:
@@ -60,6 +64,7 @@ class TaskTiming:
             ti.start_date,
             ti.end_date,
             ti.try_number,
+            str(ti.id),
         )
 
     @property
@@ -167,6 +172,20 @@ class BenchStack:
                 found += _startup(log)
         return statistics.median(found) if found else None
 
+    def slot_held_seconds(self, runs: list[TimedRun]) -> list[float]:
+        """Per task of `runs`: its end_date → its supervisor's "Workload finished" in the workers' logs.
+
+        Until then the task keeps its Celery slot and one of the executor's AIRFLOW__CORE__PARALLELISM slots.
+        """
+        ends = {t.ti_id: t.end for run in runs for t in run.tasks if t.ti_id and t.end}
+        finished: dict[str, datetime] = {}
+        for index in itertools.count(1):  # airflow-worker, airflow-worker-2, … (none under LocalExecutor)
+            try:
+                finished.update(workloads_finished(self.stack.logs(worker_process_name(index))))
+            except KeyError:
+                break
+        return [(finished[ti_id] - end).total_seconds() for ti_id, end in ends.items() if ti_id in finished]
+
     # --- pools ----------------------------------------------------------------------------------
     def pool_slots(self, name: str) -> int:
         try:
@@ -253,3 +272,15 @@ def _startup(log: Path) -> list[float]:
         return []
     parse = datetime.fromisoformat
     return [(parse(loaded.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()]
+
+
+# 2026-12-05T19:00:21.911930Z [info     ] Workload finished    [supervisor] duration=0.81 … workload_id=01a2…
+WORKLOAD_FINISHED = re.compile(r"^(\S+Z) .*\bWorkload finished\b.*\bworkload_id=([0-9a-f-]+)", re.MULTILINE)
+
+
+def workloads_finished(worker_log: str) -> dict[str, datetime]:
+    """Task instance id → when its supervisor logged "Workload finished" (and gave its Celery slot back)."""
+    return {
+        ti_id: datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        for stamp, ti_id in WORKLOAD_FINISHED.findall(worker_log)
+    }

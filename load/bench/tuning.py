@@ -69,15 +69,30 @@ task waited for one |
 --any-ports`, 2026-12-05, one run each: ml-prediction 1.15 → 0.14 s on the first prediction after the \
 training, comprehensive_analysis trigger→success 5.4 → 4.3 s; unpickling the model is 17 ms of it, the imports \
 were 0.97 s |
+| Each task's supervisor looks at its task process every second (`[workers] min_heartbeat_interval` 1, \
+Airflow's default 5 s). It holds the task's Celery slot and one of the scheduler's `parallelism` slots until \
+it has seen the process exit; when the process's last socket closes a moment before it can be reaped, the \
+supervisor waits on no socket at all until its next look | local stacks (`stack/airflow_stack.py`), both \
+compose files, the chart values (a test holds them together) | the task's end → its supervisor's \
+`Workload finished`: `make e2e E2E_BACKEND=local E2E_STACKS=3`, 2026-12-05, one run each: 169 of 278 tasks \
+held their slot 5.0 s (≈ 700 slot-seconds in all) → 174 of 290 held it 1.0-1.15 s and none longer (186 \
+slot-seconds); the pass 593 → 558 s (its three stacks 578 / 528 / 567 → 545 / 508 / 521 s). `load.bench --only \
+analysis`: 10 of 32 tasks held it 5.0 s → 7 of 32 held it 1.0 s (the bench now reports it). The price, a \
+heartbeat per running task every second: api-server 0.96 → 1.33 CPU-s per 20-song batch_analysis, Airflow \
+0.50 → 0.53 CPU-s per song |
 | Container healthchecks without an `airflow` import (`docker/healthcheck.py`) | both images | \
 `airflow jobs check` cost 2.3 CPU-s per probe: every 10 s for dag-processor and triggerer, 0.46 core |
 
 Did not matter: the `hss_audio` pool at 2 vs 4 slots (batch_analysis 1.04-1.08x, within noise: the
 service queues what the second pair of slots sends). Left as it is, on purpose: the Celery result backend
 stays in PostgreSQL, as Airflow recommends, although the scheduler opens a new database connection at every
-executor sync for it (Celery uses no connection pool in an unforked process; 14 % of the scheduler's
-samples during batch_analysis); and the scheduler's idle sleep stays at 0.25 s — a longer sleep would trade
-every task hand-off's latency for CPU (not measured).
+executor sync for it (Celery uses no connection pool in an unforked process; 19 % of the scheduler's
+samples during batch_analysis on 2026-12-05); and the scheduler's idle sleep stays at 0.25 s. At 0.1 s
+(`load.bench --only analysis,batch`, 2026-12-05, one run each) comprehensive_analysis' Airflow-added time
+fell 1.55 → 1.10 s (the scheduler's hand-offs 0.63 → 0.27 s), but the scheduler took 5.5 → 11.0 CPU-s and
+PostgreSQL 1.4 → 2.7 CPU-s per 20-song batch_analysis: Airflow 0.50 → 0.88 CPU-s per song, 77 instead of
+84 % of the Essentia limit. Airflow's scheduler loop costs about 25 ms of CPU whether or not anything
+changed, so the two targets pull against each other here; the batch keeps the CPU.
 """
 
 PROFILE_MD = """\
@@ -100,7 +115,10 @@ per 20-song batch (`load.bench --only batch`, chunk_size 1 → 4) |
 | scheduler (≈ 7 CPU-s per 20-song batch) | Celery's result-backend polling in PostgreSQL (22 %), of \
 which a new PostgreSQL connection at every executor sync (11.5 %: Celery pools connections only after a \
 fork, and the scheduler never forks) | none yet: the result backend stays in PostgreSQL (Airflow's \
-recommendation, and one store fewer to lose in a restart) | — |
+recommendation, and one store fewer to lose in a restart) | again on 2026-12-05 (`py-spy record --rate 100` \
+on the scheduler, 50 s of a batch_analysis): the polling 23 %, a new SQLAlchemy engine and connection for it \
+19 %, Airflow's pool pre-ping 6 %; the rest is Airflow's own loop (`_schedule_all_dag_runs` 20 %, queueing \
+12 %) |
 | Celery worker + task processes, after the rows above (`--only analysis`: a warm-up and 5 runs, 25 s \
 recorded, 3.9 busy CPU-s, 2026-12-05 16:17 UTC) | Airflow's supervisor forking and starting each task process \
 (`ActivitySubprocess.start` 47 %, the fork itself 29 %), the execution-API requests of the task protocol \
