@@ -34,9 +34,9 @@ PICK_FLOOR = 20000
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
-def ephemeral_ports_start(source: Path = EPHEMERAL_RANGE_FILE) -> int | None:
+def ephemeral_ports_start() -> int | None:
     try:
-        return int(source.read_text().split()[0])
+        return int(EPHEMERAL_RANGE_FILE.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None  # not Linux: bind(0) it is
 
