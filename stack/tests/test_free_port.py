@@ -43,6 +43,7 @@ def test_a_port_someone_listens_on_is_never_picked(ephemeral_range, monkeypatch:
 
 def test_without_room_below_the_range_the_kernel_picks(ephemeral_range, monkeypatch: pytest.MonkeyPatch) -> None:
     ephemeral_range("20500 60999")  # less than 1,000 ports below: bind(0), as before
+
     # The port bind(0) returns depends on this machine's real range (a CI host may start it at 1024), so the
     # test proves the path instead: no pick below the range is tried.
     def no_pick(population, k):
