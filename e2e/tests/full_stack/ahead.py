@@ -5,18 +5,11 @@ A test module opts in with a module-level `trigger_ahead(ahead, stack)`; conftes
 calls it for every selected module on the stack of the "runs" group (never on the fault tests' stack), in
 collection order. The test then takes its run with `runs_ahead.run(key)` and asserts exactly what it would
 had it triggered the run itself; `triggered_at(key)` is when that happened (time.monotonic()).
-
-Work that is not a DAG run of this stack (the demo's own processes on the stack's data root) can go ahead too:
-`start(key, fn)` runs it in a thread from the trigger step on, and the test takes its outcome with `outcome(key)`
-(its exception, if it raised). `selected(name)` says whether a test of that name runs in this session, so that
-a module starts such work only for a test that will await it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,32 +24,10 @@ class AheadRun:
 
 
 class RunsAhead:
-    def __init__(self, client: AirflowClient, selected_tests: Collection[str] = ()) -> None:
+    def __init__(self, client: AirflowClient) -> None:
         self.client = client
-        self._selected = frozenset(selected_tests)
         self._runs: dict[str, AheadRun] = {}
         self._kept: dict[str, Any] = {}
-        self._jobs: dict[str, Future] = {}
-
-    def selected(self, test_name: str) -> bool:
-        return test_name in self._selected
-
-    def start(self, key: str, work: Callable[[], Any]) -> None:
-        """Run `work` in a thread of its own from now on; `outcome(key)` awaits it."""
-        if key in self._jobs:
-            raise ValueError(f"work {key!r} was already started ahead")
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ahead {key}")
-        self._jobs[key] = pool.submit(work)
-        pool.shutdown(wait=False)  # the thread ends with its work
-
-    def outcome(self, key: str, timeout: float = 900.0) -> Any:
-        """What the work started as `key` returned (waiting for it); raises what it raised."""
-        if key not in self._jobs:
-            raise AssertionError(f"no work {key!r} was started ahead (known: {sorted(self._jobs)})")
-        return self._jobs[key].result(timeout=timeout)
-
-    def started(self, key: str) -> bool:
-        return key in self._jobs
 
     def trigger(self, key: str, dag_id: str, conf: dict, run_id: str | None = None) -> AheadRun:
         if key in self._runs:

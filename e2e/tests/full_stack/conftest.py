@@ -261,7 +261,7 @@ def client(stack: Stack) -> AirflowClient:
 @pytest.fixture(scope="package")
 def runs_ahead(request: pytest.FixtureRequest, stack: Stack, client: AirflowClient) -> RunsAhead:
     """Every selected module's `trigger_ahead(ahead, stack)`, called once, in collection order."""
-    ahead = RunsAhead(client, selected_tests={item.originalname for item in request.session.items})
+    ahead = RunsAhead(client)
     modules = []
     for item in request.session.items:
         if group_of(item) == RUNS_GROUP and hasattr(item.module, "trigger_ahead") and item.module not in modules:

@@ -29,7 +29,6 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.data_layout import DataLayout
-from e2e.tests.full_stack.ahead import RunsAhead
 from e2e.tests.full_stack.helpers import result_document, run_to_end, task_states
 from fixtures.audio import synth_song
 from stack.base import Stack
@@ -172,58 +171,21 @@ def run_demo_as(user: HostUser, stack: Stack, work: Path, env_file: Path) -> str
     return done.stdout
 
 
-def host_user_work(stack: Stack) -> tuple[HostUser, Path, Path]:
-    """The host user the docker test stack runs its containers as (AIRFLOW_UID), a folder of theirs, and one
-    .env for every backend in it (the demo signs models with the same key)."""
-    user = ensure_host_user()
+@pytest.mark.docker_only
+def test_one_data_root_demo_then_docker_then_demo_again_as_a_non_root_user(client: AirflowClient, stack: Stack) -> None:
+    user = ensure_host_user()  # the docker test stack runs its containers as this user's uid (AIRFLOW_UID)
+    assert user.uid != 0 and stack.airflow_uid == user.uid
     work = stack.state_dir / "as-host-user"
     work.mkdir(exist_ok=True)
     os.chown(work, *user.ids)
-    env_file = work / "shared.env"
-    if not env_file.exists():  # written once: the demo started ahead may be reading it
-        env_file.touch(mode=0o600)  # secrets: never readable by others, not even for a moment
-        env_file.write_text(stack.env_path.read_text())
-        os.chown(env_file, *user.ids)
-    return user, work, env_file
+    env_file = work / "shared.env"  # one .env for every backend: the demo signs models with the same key
+    env_file.touch(mode=0o600)  # created private: the secrets are never readable by others
+    env_file.write_text(stack.env_path.read_text())
+    os.chown(env_file, *user.ids)
 
-
-def reachable_by_host_user(stack: Stack, work: Path):
     interpreter = (Path(sys.executable).resolve(), Path(sys.base_prefix))  # the venv's Python may live under /root
-    return traversable_for(REPO_ROOT, work, stack.data_root, *interpreter)
-
-
-def first_demo_as_host_user(stack: Stack) -> str:
-    user, work, env_file = host_user_work(stack)
-    started = time.monotonic()
-    with reachable_by_host_user(stack, work):
-        output = run_demo_as(user, stack, work, env_file)
-    print(f"\nthe demo as {user.name} on the docker stack's data root: {time.monotonic() - started:.0f} s")
-    return output
-
-
-DEMO_THEN_DOCKER = "test_one_data_root_demo_then_docker_then_demo_again_as_a_non_root_user"
-FIRST_DEMO = "the first demo of the demo -> docker -> demo test"
-
-
-def trigger_ahead(ahead: RunsAhead, stack: Stack) -> None:
-    """The demo -> docker -> demo test's first demo goes ahead, in a thread: its own processes on this stack's
-    data root (no run of this stack), about 90 s of CPU that overlaps the runs ahead instead of following them
-    (in CI the niced `make test` beside the docker pass gives way to it)."""
-    if stack.backend == "docker" and ahead.selected(DEMO_THEN_DOCKER):
-        ahead.start(FIRST_DEMO, lambda: first_demo_as_host_user(stack))
-
-
-@pytest.mark.docker_only
-def test_one_data_root_demo_then_docker_then_demo_again_as_a_non_root_user(
-    client: AirflowClient, stack: Stack, runs_ahead: RunsAhead
-) -> None:
-    user, work, env_file = host_user_work(stack)
-    assert user.uid != 0 and stack.airflow_uid == user.uid
-    if runs_ahead.started(FIRST_DEMO):
-        runs_ahead.outcome(FIRST_DEMO)  # local processes as the host user, started ahead (trigger_ahead)
-    else:
-        first_demo_as_host_user(stack)
-    with reachable_by_host_user(stack, work):
+    with traversable_for(REPO_ROOT, work, stack.data_root, *interpreter):
+        run_demo_as(user, stack, work, env_file)  # local processes as the host user
         conf = {"song_id": DEMO_SONG_ID, "song_path": DEMO_SONG_PATH}
         run_id = run_to_end(client, "comprehensive_analysis", conf)  # docker, the same song id
         docker_result = result_document(
