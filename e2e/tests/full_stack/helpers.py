@@ -58,10 +58,14 @@ def result_document(data_root: Path, summary: dict) -> dict:
     return json.loads(path.read_text())
 
 
+def mails_containing(stack: Stack, needle: str) -> list[str]:
+    """The texts (subject + body) of the stack's mails that contain `needle`, oldest first."""
+    return [text for text in map(mail_text, read_mails(stack.mail_dir)) if needle in text]
+
+
 def mails_about(stack: Stack, run_id: str) -> list[str]:
-    """The texts (subject + body) of the stack's mails that name `run_id`, oldest first."""
-    texts = [mail_text(message) for message in read_mails(stack.mail_dir)]
-    return [text for text in texts if f"Run: {run_id}" in text]
+    """The stack's mails that name `run_id`, oldest first."""
+    return mails_containing(stack, f"Run: {run_id}")
 
 
 def wait_for_mails(stack: Stack, run_id: str, count: int, timeout: float = 60.0) -> list[str]:

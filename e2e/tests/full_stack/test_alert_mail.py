@@ -15,9 +15,8 @@ import time
 import pytest
 import requests
 
-from e2e.tests.full_stack.helpers import prometheus_url, wait_for_series
+from e2e.tests.full_stack.helpers import mails_containing, prometheus_url, wait_for_series
 from stack.base import Stack
-from stack.mail import mail_text, read_mails
 from stack.waiting import wait_until
 
 ALERT = "AirflowSchedulerHeartbeatMissing"
@@ -27,8 +26,7 @@ MAIL_WITHIN_S = 240.0
 
 
 def firing_mails(stack: Stack) -> list[str]:
-    texts = map(mail_text, read_mails(stack.mail_dir))
-    return [text for text in texts if ALERT in text and text.startswith("[FIRING")]
+    return [text for text in mails_containing(stack, ALERT) if text.startswith("[FIRING")]
 
 
 def test_a_stopped_scheduler_fires_the_heartbeat_alert_and_one_mail_reaches_the_sink(stack: Stack) -> None:
@@ -74,10 +72,7 @@ def test_on_compose_each_hop_of_the_heartbeat_alert_is_wired_up_to_the_mail_sink
     )
     assert posted.status_code == 200, posted.text
 
-    def probe_mails() -> list[str]:
-        return [text for text in map(mail_text, read_mails(stack.mail_dir)) if probe in text]
-
     # group_wait (10 s) and the mail; the bound leaves room on a loaded machine
-    mails = wait_until(probe_mails, 120, 0.5, f"the {probe} mail", raise_on_timeout=False)
+    mails = wait_until(lambda: mails_containing(stack, probe), 120, 0.5, f"the {probe} mail", raise_on_timeout=False)
     assert mails, f"no mail about {probe} within 120 s in {stack.mail_dir}"
     assert mails[0].startswith("[FIRING") and summary in mails[0], mails[0]
