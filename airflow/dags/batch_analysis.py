@@ -63,7 +63,7 @@ def batch_analysis() -> None:
         task_id="audio_analysis", pool=AUDIO_POOL, queue=AUDIO_QUEUE, map_index_template="{{ task.chunk_label }}"
     ).expand_kwargs(chunks)
 
-    @task(task_id="summarize_batch", trigger_rule="all_done")
+    @task(task_id="summarize_batch", trigger_rule="all_done", multiple_outputs=False)
     def summarize_batch(chunks: list[dict[str, Any]], results: list[list[dict[str, Any]] | None]) -> dict[str, Any]:
         """Write results/batch/<run_id>.json; fail (after writing) when any song failed."""
         context = get_current_context()

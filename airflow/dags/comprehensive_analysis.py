@@ -112,7 +112,7 @@ def comprehensive_analysis() -> None:
         **song,
     )
 
-    @task(task_id="aggregate_results")
+    @task(task_id="aggregate_results", multiple_outputs=False)
     def aggregate_results(audio: dict, content: dict, prediction: dict, insights: dict) -> dict[str, Any]:
         """Write results/songs/<song_id>/<run_id>.json atomically; return a short summary."""
         context = get_current_context()

@@ -63,7 +63,7 @@ def dataset_triggered_training() -> None:
         soft_fail=True,
     )
 
-    @task(task_id="claim_dataset", outlets=[TRAINING_DATASET])
+    @task(task_id="claim_dataset", outlets=[TRAINING_DATASET], multiple_outputs=False)
     def claim() -> dict[str, Any]:
         context = get_current_context()
         when = context.get("logical_date") or context["dag_run"].run_after

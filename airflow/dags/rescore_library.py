@@ -66,13 +66,14 @@ def rescore_library() -> None:
     def list_results() -> list[list[str]]:
         return plan_batches(newest_results())
 
-    @task(task_id="rescore_batch", pool=SERVICES_POOL, map_index_template="{{ batch_label }}")
+    @task(task_id="rescore_batch", pool=SERVICES_POOL, map_index_template="{{ batch_label }}", multiple_outputs=False)
     def rescore(paths: list[str]) -> dict[str, Any]:
         context = get_current_context()
         context["batch_label"] = f"{len(paths)} songs"  # type: ignore[typeddict-unknown-key]
         return rescore_batch(paths, model_of(context), context["run_id"], prediction_client())
 
-    @task(task_id="summarize_rescore", trigger_rule="none_failed")  # an empty library maps no batch
+    # none_failed: an empty library maps no batch
+    @task(task_id="summarize_rescore", trigger_rule="none_failed", multiple_outputs=False)
     def summarize_rescore(batches: list[dict[str, Any]]) -> dict[str, Any]:
         return summarize(list((batches or [])[:]), model_of(get_current_context()))
 

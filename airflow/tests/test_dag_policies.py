@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-from airflow.sdk import DeadlineReference
+from airflow.sdk import DeadlineReference, XComArg
 from airflow.sdk.exceptions import ParamValidationError
 from airflow.serialization.serialized_objects import DagSerialization
 
@@ -190,6 +190,28 @@ def test_service_calling_tasks_run_in_a_service_pool(dags, dag_id: str) -> None:
         cls = getattr(task, "operator_class", type(task))
         if isinstance(cls, type) and issubclass(cls, WorkflowServiceOperator):
             assert task.pool in SERVICE_POOLS, f"{dag_id}.{task.task_id} runs in {task.pool}"
+
+
+def pulled_xcoms(dag: Any) -> set[tuple[str, str]]:
+    """(task_id, key) of every XCom a task of `dag` takes as an argument or a template field."""
+    pulled = set()
+    for task in dag.tasks:
+        values = [getattr(task, name, None) for name in task.template_fields]
+        if hasattr(task, "expand_input"):  # a mapped task: its partial and expanded arguments
+            values += [task.partial_kwargs, task.expand_input.value]
+        for value in values:
+            pulled.update((op.task_id, key) for op, key in XComArg.iter_xcom_references(value))
+    return pulled
+
+
+@pytest.mark.parametrize("dag_id", sorted(GRAPHS))
+def test_a_task_pushes_its_dicts_keys_as_xcoms_only_where_a_task_pulls_one(dags, dag_id: str) -> None:
+    """@task infers multiple_outputs from a dict return type: each key is then one more XCom write through the
+    execution API (5 on comprehensive_analysis' last task). Only merge_features' keys are pulled."""
+    dag = dags[dag_id]
+    pushing = {task.task_id for task in dag.tasks if getattr(task, "multiple_outputs", False)}
+    pulled = {task_id for task_id, key in pulled_xcoms(dag) if key != "return_value"}
+    assert pushing == pulled
 
 
 @pytest.mark.parametrize("dag_id", sorted(GRAPHS))

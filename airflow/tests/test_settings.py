@@ -28,6 +28,25 @@ def test_the_environment_is_read_when_asked(tmp_path: Path, monkeypatch: pytest.
     assert str(tmp_path.resolve()) not in data_path_schema()["pattern"]  # the schema names no root
 
 
+def test_settings_are_validated_once_and_read_again_when_hss_or_the_folder_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HSS_DATA_ROOT", "relative")
+    monkeypatch.chdir(tmp_path)
+    first = settings()
+    assert settings() is first and first.data_root == (tmp_path / "relative").resolve()
+    monkeypatch.setenv("NOT_HSS", "changed")
+    assert settings() is first  # only HSS_* and the folder count
+    monkeypatch.setenv("HSS_WORKER_HOSTNAME", "worker-3@local")
+    assert settings().worker_hostname == "worker-3@local"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert settings().data_root == (tmp_path / "elsewhere" / "relative").resolve()
+    monkeypatch.setenv("HSS_ANALYSIS_DEADLINE_S", "-1")
+    with pytest.raises(ValueError, match="HSS_ANALYSIS_DEADLINE_S"):  # a bad value is refused every time
+        settings()
+
+
 def test_without_a_worker_hostname_the_fqdn_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HSS_WORKER_HOSTNAME", raising=False)
     assert hostname.worker_hostname()

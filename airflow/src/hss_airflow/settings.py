@@ -17,6 +17,8 @@ ServiceSettings in services/common/settings.py).
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -128,6 +130,13 @@ def _message(error: Any) -> str:
 
 
 def settings() -> AirflowSettings:
-    """The settings now. Not cached: reading a few variables is cheap, and tests and the e2e harness set
-    HSS_* after hss_airflow is imported (a worker's environment does not change while it runs)."""
-    return AirflowSettings.from_env()
+    """The settings now: read again whenever an HSS_* variable changed (tests and the e2e harness set them
+    after hss_airflow is imported), validated once per distinct set. A task asks several times (its DAG file's
+    parse, the worker's hostname, the data root); pydantic-settings took about 1 ms each time (py-spy)."""
+    hss = frozenset((k, v) for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX))
+    return _settings_of(hss, os.getcwd())  # a relative data root is relative to the current folder
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_of(hss_environment: frozenset[tuple[str, str]], cwd: str) -> AirflowSettings:
+    return AirflowSettings.from_env()  # the arguments are the cache key: all it reads

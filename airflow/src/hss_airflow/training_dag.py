@@ -96,7 +96,7 @@ def build_training_chain(*, from_claim: bool = False, skip_missing_dataset: bool
     With `skip_missing_dataset` (a scheduled DAG), no file at dataset_path skips the run instead of failing
     it: a fresh stack has no export yet, and that is not an error. A file that is there but broken fails."""
 
-    @task(task_id="validate_training_config", inlets=[TRAINING_DATASET] if from_claim else [])
+    @task(task_id="validate_training_config", inlets=[TRAINING_DATASET] if from_claim else [], multiple_outputs=False)
     def validate_training_config() -> dict[str, Any]:
         context = get_current_context()
         params = dict(context["params"])
@@ -130,6 +130,7 @@ def build_training_chain(*, from_claim: bool = False, skip_missing_dataset: bool
         queue=AUDIO_QUEUE,
         max_active_tis_per_dagrun=PARALLEL_BATCHES,
         map_index_template="{{ batch_label }}",
+        multiple_outputs=False,
     )
     def extract_batch_features(config: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
         rows = batch["rows"]
@@ -138,7 +139,9 @@ def build_training_chain(*, from_claim: bool = False, skip_missing_dataset: bool
 
     # none_failed_min_one_success: runs when no row needed extraction (the mapped task is skipped), but not
     # when validate_training_config skipped the run (none_failed would run it on a config that is not there).
-    @task(task_id="merge_features", trigger_rule="none_failed_min_one_success")
+    # multiple_outputs: smart_ensemble_training pulls its training_id and dataset_path keys. Every other task
+    # returning a dict says multiple_outputs=False: each key would be one more XCom write through the API.
+    @task(task_id="merge_features", trigger_rule="none_failed_min_one_success", multiple_outputs=True)
     def merge(config: dict[str, Any], batches: list[dict[str, Any]]) -> dict[str, Any]:
         # A slice is one XCom query (iterating a lazy sequence probes one index past its end).
         return _fail_on_bad_input(merge_features, config, list((batches or [])[:]))
@@ -149,7 +152,7 @@ def build_training_chain(*, from_claim: bool = False, skip_missing_dataset: bool
         parts = extract_batch_features.partial(config=config).expand(batch=batches)
         return merge(config, parts)
 
-    @task(task_id="aggregate_results")
+    @task(task_id="aggregate_results", multiple_outputs=False)
     def aggregate_results(job: dict[str, Any]) -> dict[str, Any]:
         context = get_current_context()
         dataset = context["ti"].xcom_pull(task_ids=MERGE_TASK_ID)  # not an argument: keeps the graph a chain
