@@ -296,15 +296,7 @@ class AirflowClient(RunResults):
         started = last_answer = time.monotonic()
         states: dict[tuple[str, int], str | None] = {}
 
-        def finished() -> af.DAGRunResponse | None:
-            nonlocal last_answer
-            try:
-                run, tis = self.get_run(dag_id, run_id), self.task_instances(dag_id, run_id)
-                last_answer = time.monotonic()
-            except AirflowClientError as exc:
-                if (exc.status is not None and exc.status < 500) or time.monotonic() - last_answer > grace:
-                    raise
-                return None
+        def note_states(tis: list[af.TaskInstanceResponse]) -> None:
             for ti in sorted(tis, key=_start_order):
                 key = (ti.task_id, ti.map_index)
                 state = ti.state.value if ti.state is not None else None
@@ -315,11 +307,26 @@ class AirflowClient(RunResults):
                         )
                         on_change(change)
                     states[key] = state
+
+        def finished() -> af.DAGRunResponse | None:
+            nonlocal last_answer
+            try:
+                run = self.get_run(dag_id, run_id)
+                if on_change:  # the task list costs the api-server 3x the run's state: only when watched
+                    note_states(self.task_instances(dag_id, run_id))
+                last_answer = time.monotonic()
+            except AirflowClientError as exc:
+                if (exc.status is not None and exc.status < 500) or time.monotonic() - last_answer > grace:
+                    raise
+                return None
             return run if run.state.value in TERMINAL_RUN_STATES else None
 
         try:
             return wait_until(finished, timeout, poll, f"run {run_id!r} finished")
         except WaitTimeout:
+            if not on_change:
+                with contextlib.suppress(AirflowClientError):  # the message says where the run stands
+                    note_states(self.task_instances(dag_id, run_id))
             summary = ", ".join(f"{task}={state}" for (task, _), state in states.items())
             raise AirflowClientError(
                 f"run {run_id!r} of {dag_id!r} not finished after {timeout:.0f} s: {summary}"

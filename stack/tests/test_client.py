@@ -198,6 +198,51 @@ def test_trigger_retries_a_5xx_with_the_same_run_id_and_never_starts_two_runs() 
     assert run.dag_run_id.startswith("manual__") and run.conf == {"song_id": "a"}
 
 
+class StuckRunApi(JsonHandler):
+    """A run that stays running, its one task too; counts the GETs per kind."""
+
+    gets: dict[str, int] = {"run": 0, "task instances": 0}
+    NOW = "2026-01-01T00:00:00Z"
+
+    def do_GET(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        if path.endswith("/taskInstances"):
+            type(self).gets["task instances"] += 1
+            ti = {
+                "id": "0190e2f6-0000-7000-8000-000000000001",
+                "task_id": "audio_analysis",
+                "task_display_name": "audio_analysis",
+                "dag_id": "x",
+                "dag_display_name": "x",
+                "dag_run_id": "r1",
+                "map_index": -1,
+                "max_tries": 2,
+                "try_number": 1,
+                "pool": "default_pool",
+                "pool_slots": 1,
+                "executor_config": "{}",
+                "run_after": self.NOW,
+                "state": "running",
+            }
+            return self.send_json(200, {"task_instances": [ti], "total_entries": 1})
+        type(self).gets["run"] += 1
+        run = {"dag_id": "x", "dag_display_name": "x", "dag_run_id": "r1", "dag_versions": [], "run_after": self.NOW}
+        self.send_json(200, {**run, "run_type": "manual", "state": "running"})
+
+
+def test_a_wait_polls_the_run_state_alone_and_names_the_task_states_when_it_times_out() -> None:
+    """The task list costs the api-server about 3x the run's state: it is read only when someone watches
+    the task changes, and once for the timeout's message."""
+    server = LocalServer(StuckRunApi)
+    try:
+        client = AirflowClient(server.url, "admin", "admin", login=False)
+        with pytest.raises(AirflowClientError, match=r"not finished after 1 s: audio_analysis=running"):
+            client.wait_for_run("x", "r1", timeout=1.0, poll=0.1)
+    finally:
+        server.close()
+    assert StuckRunApi.gets["run"] >= 5 and StuckRunApi.gets["task instances"] == 1
+
+
 def test_error_messages_name_the_request_and_the_fix() -> None:
     assert "check the user and password" in _explain(401, "log in", "u", "Invalid credentials", "admin").lower()
     assert "importErrors" in _explain(404, "get DAG 'x'", "u", "Dag with dag_id: 'x' not found", "admin")
