@@ -80,19 +80,42 @@ slot-seconds); the pass 593 → 558 s (its three stacks 578 / 528 / 567 → 545 
 analysis`: 10 of 32 tasks held it 5.0 s → 7 of 32 held it 1.0 s (the bench now reports it). The price, a \
 heartbeat per running task every second: api-server 0.96 → 1.33 CPU-s per 20-song batch_analysis, Airflow \
 0.50 → 0.53 CPU-s per song |
+| A task that returns a dict pushes it as one XCom (`multiple_outputs=False`): `@task` infers multiple \
+outputs from a `-> dict` annotation and then writes every key as one more XCom through the execution API (5 \
+extra writes on comprehensive_analysis' last task, one per config key on validate_training_config). Only \
+merge_features keeps them: smart_ensemble_training pulls two of its keys | the DAG files, \
+`hss_airflow.training_dag` (a policy test fails on a task that pushes keys nobody pulls) | with the next two \
+rows, `load.bench --compare ff59eaa --only analysis --rounds 3` (2026-12-06 01:18 UTC, another 2-core \
+machine, about 40 % slower than the one above: Essentia 6.5-7.9 s per 180 s song), medians of 3 interleaved \
+runs each: comprehensive_analysis trigger→success 2.925 → 2.462 s (0.84), in-task overhead 0.798 → 0.609 s \
+(0.76) |
+| The Celery result backend (Airflow's PostgreSQL, unchanged) keeps one pooled engine per process \
+(`PooledDatabaseBackend`): Celery pools only in a process billiard forked, so the scheduler, which reads \
+the task states at every loop while tasks run, built a new SQLAlchemy engine and opened a new PostgreSQL \
+connection each time. A forked child drops the pool it inherited; `pool_pre_ping` survives a database \
+restart | `hss_airflow.celery_config` (tests: one engine per process, the fork, the pre-ping) | \
+`load.bench --compare ff59eaa --only analysis,batch --rounds 1` (01:26 UTC, same machine, with the rows \
+around it): Airflow CPU per batch song 1.62 / 1.11 / 1.16 → 1.26 / 0.91 / 0.80 CPU-s at chunk_size 1 / 4 / \
+10 |
+| `hss_airflow.settings()` validates the HSS_* environment once per process and distinct value, not at \
+every call (the DAG file's parse, the worker's hostname, the data root: several per task) | \
+`hss_airflow/settings.py` | py-spy on the worker, 5 comprehensive_analysis runs (2026-12-06): these \
+validations were 34 of the task processes' 479 samples (7 %), ≈ 1 ms per call; now one per task |
 | Container healthchecks without an `airflow` import (`docker/healthcheck.py`) | both images | \
 `airflow jobs check` cost 2.3 CPU-s per probe: every 10 s for dag-processor and triggerer, 0.46 core |
 
 Did not matter: the `hss_audio` pool at 2 vs 4 slots (batch_analysis 1.04-1.08x, within noise: the
 service queues what the second pair of slots sends). Left as it is, on purpose: the Celery result backend
-stays in PostgreSQL, as Airflow recommends, although the scheduler opens a new database connection at every
-executor sync for it (Celery uses no connection pool in an unforked process; 19 % of the scheduler's
-samples during batch_analysis on 2026-12-05); and the scheduler's idle sleep stays at 0.25 s. At 0.1 s
+stays in PostgreSQL, as Airflow recommends (one store fewer to lose in a restart; its connection churn is gone,
+above); and the scheduler's idle sleep stays at 0.25 s. At 0.1 s
 (`load.bench --only analysis,batch`, 2026-12-05, one run each) comprehensive_analysis' Airflow-added time
 fell 1.55 → 1.10 s (the scheduler's hand-offs 0.63 → 0.27 s), but the scheduler took 5.5 → 11.0 CPU-s and
 PostgreSQL 1.4 → 2.7 CPU-s per 20-song batch_analysis: Airflow 0.50 → 0.88 CPU-s per song, 77 instead of
-84 % of the Essentia limit. Airflow's scheduler loop costs about 25 ms of CPU whether or not anything
-changed, so the two targets pull against each other here; the batch keeps the CPU.
+84 % of the Essentia limit. Tried again at 0.15 s with the pooled result backend (`load.bench --compare HEAD
+--only analysis,batch --rounds 1`, 2026-12-06 01:43 UTC, the slower machine): trigger→success 2.93 → 2.50 s,
+but Airflow CPU per batch song 0.74 → 0.94 CPU-s at chunk_size 4 and 0.92 → 1.06 at 10. Airflow's scheduler
+loop costs about 25 ms of CPU whether or not anything changed, so the two targets pull against each other
+here; the batch keeps the CPU.
 """
 
 PROFILE_MD = """\
@@ -114,11 +137,19 @@ batch_analysis maps over chunks of 4 songs: one task start and parse per chunk |
 per 20-song batch (`load.bench --only batch`, chunk_size 1 → 4) |
 | scheduler (≈ 7 CPU-s per 20-song batch) | Celery's result-backend polling in PostgreSQL (22 %), of \
 which a new PostgreSQL connection at every executor sync (11.5 %: Celery pools connections only after a \
-fork, and the scheduler never forks) | none yet: the result backend stays in PostgreSQL (Airflow's \
-recommendation, and one store fewer to lose in a restart) | again on 2026-12-05 (`py-spy record --rate 100` \
+fork, and the scheduler never forks) | 2026-12-06: the result backend stays in PostgreSQL through \
+`PooledDatabaseBackend`, one pooled engine per process | before it, on 2026-12-05 (`py-spy record --rate 100` \
 on the scheduler, 50 s of a batch_analysis): the polling 23 %, a new SQLAlchemy engine and connection for it \
 19 %, Airflow's pool pre-ping 6 %; the rest is Airflow's own loop (`_schedule_all_dag_runs` 20 %, queueing \
-12 %) |
+12 %). After it: Airflow CPU per batch song 1.11 → 0.91 CPU-s at chunk_size 4 (`load.bench --compare`, \
+2026-12-06; the scheduler was not profiled again) |
+| api-server, execution API (its access log, `make up`, 7 comprehensive_analysis runs, 2026-12-06) | per \
+task: the start (`PATCH …/run`, 36 ms median), the rendered fields (`PUT …/rtif`, 20 ms), one XCom read per \
+upstream (10 ms each), the XCom write (14 ms), the final state (18 ms); aggregate_results wrote 5 more XComs \
+(≈ 20 ms each), one per key of its dict. And every wait of the test harness read the task list (43 ms) beside \
+the run's state (15 ms) every 0.5 s | one XCom per dict (`multiple_outputs=False`); `AirflowClient.wait_for_run` \
+reads the task list only when asked to report task changes | in-task overhead 0.798 → 0.609 s \
+(`load.bench --compare`, above); what is left is Airflow's own per-task protocol |
 | Celery worker + task processes, after the rows above (`--only analysis`: a warm-up and 5 runs, 25 s \
 recorded, 3.9 busy CPU-s, 2026-12-05 16:17 UTC) | Airflow's supervisor forking and starting each task process \
 (`ActivitySubprocess.start` 47 %, the fork itself 29 %), the execution-API requests of the task protocol \
