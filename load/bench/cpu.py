@@ -4,7 +4,9 @@ On 2 shared cores a throughput figure means little without knowing who else used
 each process's CPU time (user + system, plus that of its reaped children: a finished task process is
 charged to its supervisor) and the whole machine's. The stack's processes each lead their own process
 group (the local stack starts each in a new session), so a process belongs to the component whose
-leader's pid is its process group. What neither the stack nor this bench used is "others" (another
+leader's pid is its process group, or whose group an ancestor of it is in: PostgreSQL's backends leave the
+postmaster's group (setsid), and a backend that lives through the window — a pooled connection — would
+otherwise count for no one. What neither the stack nor this bench used is "others" (another
 engineer's Locust run, a build...).
 
     with CpuWindow(bench.stack) as cpu:
@@ -84,13 +86,26 @@ def own_tree_cpu_s(root: int | None = None) -> float:
     return sum(table[pid].cpu_s for pid in descendants(root, table) | {root} if pid in table)
 
 
+def component_of(pid: int, table: dict[int, Proc], leaders: dict[int, str]) -> str | None:
+    """The component whose process group `pid` is in, or the nearest ancestor is in: a process may leave
+    its group — PostgreSQL's backends call setsid() — and still be the component's work."""
+    seen: set[int] = set()
+    while pid in table and pid not in seen:
+        seen.add(pid)
+        name = leaders.get(table[pid].pgrp)
+        if name is not None:
+            return name
+        pid = table[pid].ppid
+    return None
+
+
 def by_component(table: dict[int, Proc], leaders: dict[int, str], root: int) -> dict[str, float]:
-    """CPU seconds per component: processes whose group leader is a stack process; the rest of this
-    bench's tree (itself, its clients and tool subprocesses) is "bench"."""
+    """CPU seconds per component: processes in a stack process's group or descending from one; the rest
+    of this bench's tree (itself, its clients and tool subprocesses) is "bench"."""
     totals = dict.fromkeys([*leaders.values(), "bench"], 0.0)
     mine = descendants(root, table) | {root}
     for pid, p in table.items():
-        name = leaders.get(p.pgrp)
+        name = component_of(pid, table, leaders)
         if name is not None:
             totals[name] += p.cpu_s
         elif pid in mine:

@@ -61,6 +61,21 @@ def test_processes_are_charged_to_the_component_leading_their_process_group():
     assert totals == {"scheduler": 2.5, "workflow-audio": 10.0, "bench": 1.25}
 
 
+def test_a_process_that_left_its_components_group_still_counts_for_it():
+    """PostgreSQL's backends call setsid(): a pooled connection's backend lives through a measured window
+    in a group of its own, under the postmaster."""
+    table = {
+        1: Proc(1, 0, 1, 0.0),
+        100: Proc(100, 1, 100, 1.0),  # the bench
+        500: Proc(500, 100, 500, 0.5),  # the postmaster (a group leader started by the bench)
+        501: Proc(501, 500, 501, 3.0),  # a backend, leader of its own group
+        502: Proc(502, 501, 501, 0.25),  # something the backend started
+        999: Proc(999, 1, 999, 50.0),  # someone else's process
+    }
+    totals = by_component(table, {500: "postgres"}, root=100)
+    assert totals == {"postgres": 3.75, "bench": 1.0}
+
+
 def test_summarize_splits_ours_airflow_audio_and_others():
     result = summarize(10.0, 15.0, {"scheduler": 2.0, "airflow-worker": 3.0, "workflow-audio": 6.0, "bench": 1.0})
     assert result["airflow_s"] == 5.0 and result["audio_s"] == 6.0 and result["ours_s"] == 12.0
