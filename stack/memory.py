@@ -1,6 +1,7 @@
 """Memory of a stack, sampled over time: `PeakMemory(stack.memory_bytes)` keeps the highest figure seen.
 
-A local stack counts the PSS of every process in its process groups: PSS (proportional set size) splits
+A local stack counts the PSS of every process in its process groups (and of those that left one, such as
+PostgreSQL's backends: stack.process_tree): PSS (proportional set size) splits
 shared pages (the venv's libraries, forked Celery children) between the processes that share them, so the
 sum is what the stack really costs the machine — RSS would count each shared library once per process and
 overstate it several times. A docker stack sums `docker stats` over its containers (docker_stack.py).
@@ -14,16 +15,27 @@ from collections.abc import Callable
 
 import psutil
 
+from stack.process_tree import owning_group
+
 
 def pss_by_group(pgids: set[int]) -> dict[int, int]:
-    """PSS summed per process group, for the groups in `pgids` (psutil reads smaps_rollup per process)."""
-    totals = dict.fromkeys(pgids, 0)
-    for process in psutil.process_iter():
+    """PSS summed per process group, for the groups in `pgids`, with the processes descending from one that
+    left it (stack.process_tree: PostgreSQL's backends). psutil reads smaps_rollup per process."""
+    parent, group, processes = {}, {}, {}
+    for process in psutil.process_iter(["ppid"]):
         try:
-            group = os.getpgid(process.pid)
-            if group in totals:
-                totals[group] += process.memory_full_info().pss
-        except (psutil.Error, OSError):
+            group[process.pid] = os.getpgid(process.pid)
+        except OSError:
+            continue  # gone meanwhile
+        parent[process.pid], processes[process.pid] = process.info["ppid"] or 0, process
+    totals = dict.fromkeys(pgids, 0)
+    for pid, process in processes.items():
+        owner = owning_group(pid, parent, group, totals)
+        if owner is None:
+            continue
+        try:
+            totals[owner] += process.memory_full_info().pss
+        except psutil.Error:
             continue  # gone meanwhile, or not ours to read
     return totals
 

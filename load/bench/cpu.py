@@ -23,6 +23,8 @@ from typing import Any
 
 import psutil
 
+from stack.process_tree import owning_group
+
 AIRFLOW_COMPONENTS = (
     "api-server",
     "scheduler",
@@ -86,28 +88,18 @@ def own_tree_cpu_s(root: int | None = None) -> float:
     return sum(table[pid].cpu_s for pid in descendants(root, table) | {root} if pid in table)
 
 
-def component_of(pid: int, table: dict[int, Proc], leaders: dict[int, str]) -> str | None:
-    """The component whose process group `pid` is in, or the nearest ancestor is in: a process may leave
-    its group — PostgreSQL's backends call setsid() — and still be the component's work."""
-    seen: set[int] = set()
-    while pid in table and pid not in seen:
-        seen.add(pid)
-        name = leaders.get(table[pid].pgrp)
-        if name is not None:
-            return name
-        pid = table[pid].ppid
-    return None
-
-
 def by_component(table: dict[int, Proc], leaders: dict[int, str], root: int) -> dict[str, float]:
-    """CPU seconds per component: processes in a stack process's group or descending from one; the rest
-    of this bench's tree (itself, its clients and tool subprocesses) is "bench"."""
+    """CPU seconds per component: processes in a stack process's group or descending from one
+    (stack.process_tree.owning_group); the rest of this bench's tree (itself, its clients and tool
+    subprocesses) is "bench"."""
     totals = dict.fromkeys([*leaders.values(), "bench"], 0.0)
     mine = descendants(root, table) | {root}
+    parent = {p.pid: p.ppid for p in table.values()}
+    group = {p.pid: p.pgrp for p in table.values()}
     for pid, p in table.items():
-        name = component_of(pid, table, leaders)
-        if name is not None:
-            totals[name] += p.cpu_s
+        leader = owning_group(pid, parent, group, leaders)
+        if leader is not None:
+            totals[leaders[leader]] += p.cpu_s
         elif pid in mine:
             totals["bench"] += p.cpu_s
     return totals

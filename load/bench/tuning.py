@@ -94,15 +94,23 @@ runs each: comprehensive_analysis trigger→success 2.925 → 2.462 s (0.84), in
 the task states at every loop while tasks run, built a new SQLAlchemy engine and opened a new PostgreSQL \
 connection each time. A forked child drops the pool it inherited; `pool_pre_ping` survives a database \
 restart | `hss_airflow.celery_config` (tests: one engine per process, the fork, the pre-ping) | \
-`load.bench --compare ff59eaa --only analysis,batch --rounds 1` (01:26 UTC, same machine, with the rows \
-around it): Airflow CPU per batch song 1.62 / 1.11 / 1.16 → 1.26 / 0.91 / 0.80 CPU-s at chunk_size 1 / 4 / \
-10 |
+`load.bench --compare` (02:05 UTC; base ff59eaa with the bench's accounting fix below, one round each, the \
+rows around it included): Airflow CPU per batch song 1.37 / 0.88 / 0.82 → 0.77 / 0.69 / 0.70 CPU-s at \
+chunk_size 1 / 4 / 10. The machine ran faster during the second run (Essentia limit 18.3 → 23.1 songs/min), \
+so per CPU-s of Essentia: 0.20 / 0.15 / 0.14 → 0.14 / 0.12 / 0.12; at chunk_size 4, PostgreSQL 4.3 → 2.7 and \
+the scheduler 8.3 → 6.7 CPU-s per 20-song run |
 | `hss_airflow.settings()` validates the HSS_* environment once per process and distinct value, not at \
 every call (the DAG file's parse, the worker's hostname, the data root: several per task) | \
 `hss_airflow/settings.py` | py-spy on the worker, 5 comprehensive_analysis runs (2026-12-06): these \
 validations were 34 of the task processes' 479 samples (7 %), ≈ 1 ms per call; now one per task |
 | Container healthchecks without an `airflow` import (`docker/healthcheck.py`) | both images | \
 `airflow jobs check` cost 2.3 CPU-s per probe: every 10 s for dag-processor and triggerer, 0.46 core |
+
+Measured with a fix (2026-12-06): PostgreSQL's backends leave the postmaster's process group (setsid), and
+the bench charged CPU by process group, so a backend counted only once it had exited. Rows measured before it
+leave out the CPU of PostgreSQL's long-lived connections from "Airflow CPU per song" (the short-lived ones the
+result backend opened at every scheduler loop were counted); the bench and the stack's memory figure now
+charge a process to the component it descends from (`stack.process_tree`).
 
 Did not matter: the `hss_audio` pool at 2 vs 4 slots (batch_analysis 1.04-1.08x, within noise: the
 service queues what the second pair of slots sends). Left as it is, on purpose: the Celery result backend
