@@ -22,11 +22,16 @@ from sqlalchemy.exc import OperationalError
 from hss_airflow.celery_config import CELERY_CONFIG, PooledDatabaseBackend, pooled
 
 
+def result_backend(url: str) -> DatabaseBackend:
+    """The workers' Celery config on the result backend at `url`."""
+    app = Celery(url)
+    app.config_from_object({**CELERY_CONFIG, "result_backend": url})
+    return app.backend
+
+
 def backend_with_outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failures: int) -> DatabaseBackend:
     """The workers' Celery config on a SQLite result backend whose first `failures` writes fail as in a restart."""
-    app = Celery("outage")
-    app.config_from_object({**CELERY_CONFIG, "result_backend": f"db+sqlite:///{tmp_path / 'results.db'}"})
-    backend = app.backend
+    backend = result_backend(f"db+sqlite:///{tmp_path / 'results.db'}")
     assert isinstance(backend, DatabaseBackend)
     monkeypatch.setattr(backend, "_sleep", lambda seconds: None)  # the backoff's waits, not its decisions
     store = backend._store_result
@@ -55,12 +60,6 @@ def test_an_outage_longer_than_the_retries_still_fails_loudly(tmp_path: Path, mo
         backend.store_result("task-2", {"pid": 1, "hostname": "worker-1"}, STARTED)
 
 
-def result_backend(tmp_path: Path, url: str) -> DatabaseBackend:
-    app = Celery(url)
-    app.config_from_object({**CELERY_CONFIG, "result_backend": url})
-    return app.backend
-
-
 def test_the_stacks_result_backend_is_the_pooled_one_on_the_same_database() -> None:
     url = "db+postgresql+psycopg://airflow:p+a:ss@postgres:5432/airflow"
     assert by_url(pooled(url)) == (PooledDatabaseBackend, url.removeprefix("db+"))
@@ -71,10 +70,10 @@ def test_the_stacks_result_backend_is_the_pooled_one_on_the_same_database() -> N
 def test_a_process_that_never_forked_reuses_one_engine_where_celerys_builds_one_per_session(tmp_path: Path) -> None:
     """The scheduler reads the task states at every loop: Celery's own backend built an engine and opened a
     database connection each time."""
-    plain = result_backend(tmp_path, f"db+sqlite:///{tmp_path / 'plain.db'}")
+    plain = result_backend(f"db+sqlite:///{tmp_path / 'plain.db'}")
     assert plain.ResultSession().get_bind() is not plain.ResultSession().get_bind()
 
-    backend = result_backend(tmp_path, pooled(f"db+sqlite:///{tmp_path / 'pooled.db'}"))
+    backend = result_backend(pooled(f"db+sqlite:///{tmp_path / 'pooled.db'}"))
     assert isinstance(backend, PooledDatabaseBackend)
     first, second = backend.ResultSession(), backend.ResultSession()
     assert first.get_bind() is second.get_bind()
@@ -82,7 +81,7 @@ def test_a_process_that_never_forked_reuses_one_engine_where_celerys_builds_one_
 
 
 def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_open(tmp_path: Path) -> None:
-    backend = result_backend(tmp_path, pooled(f"db+sqlite:///{tmp_path / 'fork.db'}"))
+    backend = result_backend(pooled(f"db+sqlite:///{tmp_path / 'fork.db'}"))
     session = backend.ResultSession()
     session.execute(text("SELECT 1"))
     session.close()
