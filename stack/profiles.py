@@ -1,6 +1,7 @@
 """How a local stack keeps its metadata and runs its tasks: the "embedded" and "celery" profiles.
 
-embedded  SQLite in AIRFLOW_HOME + LocalExecutor: nothing beyond Airflow itself (`make demo`).
+embedded  SQLite in AIRFLOW_HOME + LocalExecutor (which preloads the DAGs' modules): nothing beyond Airflow
+          itself (`make demo`).
 celery    the seed's topology as processes (`make up`, `make e2e` without Docker): a throwaway
           PostgreSQL (metadata DB + Celery result backend), redis-server (broker), CeleryExecutor,
           `airflow celery worker` and Flower — what docker-compose.yml runs in containers.
@@ -15,7 +16,7 @@ from typing import Protocol
 from celery import Celery
 
 from contracts.catalog import WORKER_QUEUES
-from stack.airflow_stack import airflow_argv
+from stack.airflow_stack import LOCAL_EXECUTOR, airflow_argv
 from stack.backing import ThrowawayPostgres, ThrowawayRedis
 from stack.balancer import LocalBalancer
 from stack.base import FlowerAccess
@@ -73,7 +74,7 @@ class Profile:
 
 class EmbeddedProfile(Profile):
     name = "embedded"
-    executor = "LocalExecutor"
+    executor = LOCAL_EXECUTOR  # Airflow's LocalExecutor, preloading the DAGs' modules
 
     def start_backends(self, stack: ProfileStack) -> dict[str, str]:
         return {}  # airflow_env's default metadata DB: SQLite in AIRFLOW_HOME

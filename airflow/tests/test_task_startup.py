@@ -1,6 +1,7 @@
 """What every task process and DAG parse imports: the plugins folder holds only real AirflowPlugins (Airflow
 imports every file there in every task), hss_airflow is an installed package, and the Celery worker preloads
-every module the DAG files need (hss_airflow/celery_config.py), so a forked task has them.
+every module the DAG files need (hss_airflow/preload.py), and so does make demo's LocalExecutor before it forks its
+workers, so a forked task has them.
 """
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ def test_the_worker_preload_covers_every_module_the_dag_files_import() -> None:
     # A fresh interpreter, as the Celery worker: import what celery_config preloads, list what is then loaded.
     code = (
         "import importlib, json, sys\n"
-        "from hss_airflow.celery_config import CELERY_CONFIG, PRELOADED_MODULES\n"
+        "from hss_airflow.celery_config import CELERY_CONFIG\n"
+        "from hss_airflow.preload import PRELOADED_MODULES, import_preloaded\n"
         "assert CELERY_CONFIG['imports'] == PRELOADED_MODULES\n"
-        "for name in PRELOADED_MODULES: importlib.import_module(name)\n"
+        "import_preloaded()\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     done = subprocess.run(
@@ -83,7 +85,7 @@ def test_the_worker_preload_covers_every_module_the_dag_files_import() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     missing = [m for m in needed if m not in loaded]
-    assert missing == [], f"add to hss_airflow.celery_config.PRELOADED_MODULES: {missing}"
+    assert missing == [], f"add to hss_airflow.preload.PRELOADED_MODULES: {missing}"
 
 
 def test_the_celery_config_keeps_airflows_defaults() -> None:
@@ -96,3 +98,47 @@ def test_the_celery_config_keeps_airflows_defaults() -> None:
     # Airflow's result backend is kept: the same database, through the pooled backend class
     assert airflows == {**DEFAULT_CELERY_CONFIG, "result_backend": pooled(DEFAULT_CELERY_CONFIG["result_backend"])}
     assert ours.isdisjoint(DEFAULT_CELERY_CONFIG)  # nothing else of Airflow's is replaced
+
+
+def test_make_demos_executor_imports_the_preload_before_it_forks_its_workers() -> None:
+    # A fresh interpreter, as the scheduler: start the executor with the fork replaced by a recorder.
+    code = (
+        "import json, sys\n"
+        "from airflow.executors.local_executor import LocalExecutor\n"
+        "from hss_airflow.local_executor import PreloadingLocalExecutor\n"
+        "from hss_airflow.preload import PRELOADED_MODULES\n"
+        "assert issubclass(PreloadingLocalExecutor, LocalExecutor)\n"
+        "before = [m for m in PRELOADED_MODULES if m in sys.modules]\n"
+        "seen = []\n"
+        "executor = PreloadingLocalExecutor(parallelism=2)\n"
+        "executor.is_mp_using_fork = True\n"
+        "executor._spawn_workers_with_gc_freeze = lambda n: seen.append((n, sorted(sys.modules)))\n"
+        "executor.start()\n"
+        "print(json.dumps({'before': before, 'spawned': seen[0][0], 'loaded': seen[0][1]}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["before"] == []  # importing the executor's class (the api-server does) preloads nothing
+    assert found["spawned"] == 2  # LocalExecutor's own start: every worker forked at once
+    from hss_airflow.preload import PRELOADED_MODULES
+
+    missing = [m for m in PRELOADED_MODULES if m not in found["loaded"]]
+    assert missing == [], f"the workers forked before these were imported: {missing}"
+
+
+def test_make_demos_executor_is_what_airflow_loads_from_the_stacks_setting(tmp_path: Path) -> None:
+    from stack.airflow_stack import AirflowSettings, airflow_env
+    from stack.profiles import get_profile
+
+    env = airflow_env(AirflowSettings(home=tmp_path, api_port=18080, executor=get_profile("embedded").executor))
+    code = (
+        "from airflow.executors.executor_loader import ExecutorLoader\n"
+        "from airflow.executors.local_executor import LocalExecutor\n"
+        "executor = ExecutorLoader.get_default_executor()\n"
+        "assert isinstance(executor, LocalExecutor), type(executor)\n"
+        "print(type(executor).__module__, type(executor).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1].split() == ["hss_airflow.local_executor", "PreloadingLocalExecutor"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stack import airflow_stack
-from stack.airflow_stack import AirflowSettings, start_airflow
+from stack.airflow_stack import LOCAL_EXECUTOR, AirflowSettings, start_airflow
 from stack.processes import ManagedProcess
 
 HEALTHY = {key: {"status": "healthy"} for key in ("scheduler", "dag_processor", "triggerer")}
@@ -32,7 +32,7 @@ class RecordingGroup:
     ("executor", "after_the_api"),
     [
         ("CeleryExecutor", {"airflow-worker"}),  # the scheduler only queues: it starts at once, as in compose
-        ("LocalExecutor", {"airflow-worker", "scheduler"}),  # the scheduler runs the tasks itself
+        (LOCAL_EXECUTOR, {"airflow-worker", "scheduler"}),  # the scheduler runs the tasks itself
     ],
 )
 def test_what_runs_tasks_starts_after_the_api_server_answers(

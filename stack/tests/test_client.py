@@ -83,7 +83,7 @@ def test_env_is_shared_by_every_component_and_carries_path_plugins_and_connectio
     assert env["AIRFLOW__CORE__FERNET_KEY"] == again["AIRFLOW__CORE__FERNET_KEY"]
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'home' / 'airflow.db'}"
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "hss_airflow.local_executor.PreloadingLocalExecutor"
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] == "0.25"
     assert env["PATH"].split(os.pathsep)[0] == str(BIN_DIR)
@@ -107,7 +107,7 @@ def test_secrets_are_generated_once_and_private(tmp_path: Path) -> None:
 
 
 def test_profiles_name_their_executor_and_unknown_ones_are_refused() -> None:
-    assert get_profile("embedded").executor == "LocalExecutor"
+    assert get_profile("embedded").executor == "hss_airflow.local_executor.PreloadingLocalExecutor"
     assert get_profile("celery").executor == "CeleryExecutor"
     with pytest.raises(ValueError, match="unknown profile"):
         get_profile("kubernetes")

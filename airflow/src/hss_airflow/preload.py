@@ -1,0 +1,35 @@
+"""The modules every task process needs, imported once by the process that forks the tasks.
+
+Every task runs in a forked process, which then parses its DAG file; whatever the forking process has not
+imported yet, each task imports again. py-spy put those imports (aiohttp and its SSL context, the contracts'
+pydantic models, the hooks) at 69 % of the demo's task CPU, ≈ 0.4 s per task (docs/PERFORMANCE.md). The Celery
+worker imports them before its pool forks (`hss_airflow.celery_config`), `make demo`'s LocalExecutor before it
+forks its workers (`hss_airflow.local_executor`). Importing them is free of side effects.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# What the DAG files and their tasks import: the operators (HTTP hook, aiohttp, the contracts' models), the
+# DAGs' helper modules, and pandas for the training tasks. Last, the stacks' DAG bundle class
+# (stack/dag_repo.py): each task's start builds Airflow's DagBundlesManager, which imports it and GitPython with
+# it — py-spy put that at 24 % of the Celery worker's CPU (docs/PERFORMANCE.md). A test checks that this list
+# covers every module the DAG files import.
+PRELOADED_MODULES = (
+    "hss_airflow.operators",
+    "hss_airflow.batch",
+    "hss_airflow.incoming",
+    "hss_airflow.params",
+    "hss_airflow.rescore",
+    "hss_airflow.results",
+    "hss_airflow.sensors",
+    "hss_airflow.training_dag",
+    "pandas",
+    "airflow.providers.git.bundles.git",
+)
+
+
+def import_preloaded() -> None:
+    for name in PRELOADED_MODULES:
+        importlib.import_module(name)
