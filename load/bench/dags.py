@@ -210,7 +210,8 @@ def comprehensive(
             f"task process (fork, imports, execution-API calls for XCom). The largest part here is "
             f"'{biggest}' ({split[biggest]:.2f} s).{startup_text} The local stack already runs the scheduler "
             f"with a {SCHEDULER_IDLE_SLEEP_S:g} s idle sleep (AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME, default "
-            "1 s) and its Celery worker preloads the DAGs' modules; the remaining cost is per task, so fewer, "
+            "1 s), and its Celery worker (the demo's LocalExecutor too) imports the DAGs' modules before it forks "
+            "the task processes; the remaining cost is per task, so fewer, "
             "larger tasks (e.g. prediction and insights in one task) would cut it, at the price of "
             "the per-step retries and visibility the DAG gives."
         ),

@@ -69,6 +69,14 @@ task waited for one |
 --any-ports`, 2026-12-05, one run each: ml-prediction 1.15 → 0.14 s on the first prediction after the \
 training, comprehensive_analysis trigger→success 5.4 → 4.3 s; unpickling the model is 17 ms of it, the imports \
 were 0.97 s |
+| `make demo`'s LocalExecutor imports the DAGs' modules before it forks its workers, as the Celery worker \
+does (`hss_airflow.local_executor.PreloadingLocalExecutor`, Airflow's LocalExecutor by its class path): each \
+demo task imported them again, ≈ 0.4 s each (py-spy on the demo's scheduler, `--subprocesses`, 5 runs: the DAG \
+file's imports were 69 % of the task side's samples: aiohttp and its SSL context, the hooks, the contracts' \
+models) | `stack/airflow_stack.py` (`LOCAL_EXECUTOR`), `hss_airflow.preload` (the one list both use; a test \
+fails when the executor forks before importing it) | `python -m load.bench --only demo`, 2026-12-06, minutes \
+apart on an Intel Xeon machine, median of 5 runs each: make demo's trigger→success 3.742 → 2.596 s, its \
+in-task overhead 1.791 → 0.536 s |
 | Each task's supervisor looks at its task process every second (`[workers] min_heartbeat_interval` 1, \
 Airflow's default 5 s). It holds the task's Celery slot and one of the scheduler's `parallelism` slots until \
 it has seen the process exit; when the process's last socket closes a moment before it can be reaped, the \
@@ -164,6 +172,12 @@ recorded, 3.9 busy CPU-s, 2026-12-05 16:17 UTC) | Airflow's supervisor forking a
 (`httpx` 21 %: start, XCom, state), the task runner with our operator 19 % | none: what is left is Airflow's \
 own per-task protocol, 5 tasks per run whose ids the pages, alerts and runbooks name | in-task overhead \
 0.63-0.90 s per run against the 0.4 s target (`load.bench --only analysis`, with and without py-spy attached) |
+| `make demo`'s scheduler with its LocalExecutor workers and their task processes (`--subprocesses` on the \
+scheduler, 5 comprehensive_analysis runs in 40 s, 2026-12-06) | the DAG file's imports in every task process: \
+69 % of the task side's 3,501 samples (the hooks module with aiohttp and its SSL context 40 %, the contracts' \
+pydantic models 10 %) | the executor imports `hss_airflow.preload`'s modules before it forks its workers \
+(`PreloadingLocalExecutor`; +62 MB in the scheduler, shared by the forked workers) | the same 5 runs: the task \
+side 922 samples, the DAG parse 12 % of them; make demo's in-task overhead 1.791 → 0.536 s |
 | dag-processor (3.5 CPU-s per 54 s batch run) | re-parsing the 7 unchanged DAG files every 30 s \
 (from the bench's CPU per component, not profiled) | \
 re-parse only on change, else every 300 s | Airflow CPU per batch song 0.72 → 0.57 (`load.bench \
