@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stack.port_claims import claim
 from stack.waiting import WaitTimeout, answers, wait_until
 
 
@@ -43,11 +44,11 @@ def ephemeral_ports_start() -> int | None:
 
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
     """A port nobody listens on now (kind=socket.SOCK_DGRAM: a UDP one), below the ephemeral range when it
-    leaves room for one."""
+    leaves room for one, and that no other live process of this user has handed out (stack.port_claims)."""
     start = ephemeral_ports_start()
     if start is not None and start - PICK_FLOOR >= 1000:
         for port in random.sample(range(PICK_FLOOR, start), 50):
-            if port_is_free(port, host, kind):
+            if port_is_free(port, host, kind) and claim(port):
                 return port
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind((host, 0))

@@ -1,14 +1,19 @@
 """stack.processes.free_port: the ports stacks give their servers stay out of the kernel's ephemeral range, where
-any outgoing connection could take one between the pick and the server's bind."""
+any outgoing connection could take one between the pick and the server's bind, and no two live processes (two
+stacks starting at once) hand out the same one (stack.port_claims)."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from stack import processes
+from stack import port_claims, processes
 from stack.processes import PICK_FLOOR, free_port, port_is_free
 
 
@@ -56,3 +61,70 @@ def test_without_room_below_the_range_the_kernel_picks(ephemeral_range, monkeypa
 def test_an_unreadable_range_falls_back_to_the_kernels_pick(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(processes, "EPHEMERAL_RANGE_FILE", tmp_path / "missing")
     assert port_is_free(free_port())
+
+
+@pytest.fixture(autouse=True)
+def claims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:  # every test: none leaves a claim
+    folder = tmp_path / "claims"
+    held: dict[int, int] = {}
+    monkeypatch.setattr(port_claims, "CLAIMS_FOLDER", folder)
+    monkeypatch.setattr(port_claims, "_held", held)
+    yield folder
+    for fd in held.values():
+        os.close(fd)
+
+
+def two_free_ports() -> tuple[int, int]:
+    first = next(p for p in range(PICK_FLOOR + 1000, 32768) if port_is_free(p))
+    return first, next(p for p in range(first + 1, 32768) if port_is_free(p))
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from stack import port_claims
+port_claims.CLAIMS_FOLDER = Path(sys.argv[1])
+assert port_claims.claim(int(sys.argv[2]))
+print("claimed", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_port_another_live_process_handed_out_is_skipped_until_that_process_exits(
+    ephemeral_range, claims: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two stacks starting at once: the other one picked `wanted` and has not bound it yet.
+    ephemeral_range("32768 60999")
+    wanted, spare = two_free_ports()
+    monkeypatch.setattr(processes.random, "sample", lambda population, k: [wanted, spare])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(claims), str(wanted)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "claimed"
+        assert free_port() == spare  # free to bind, but claimed by the other process
+    finally:
+        holder.kill()
+        holder.wait()
+    assert free_port() == wanted  # the kernel dropped the claim with its process: nothing to clean up
+
+
+def test_one_process_never_hands_out_the_same_port_twice(
+    ephemeral_range, claims: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ephemeral_range("32768 60999")
+    first, second = two_free_ports()
+    monkeypatch.setattr(processes.random, "sample", lambda population, k: [first, second])
+    assert [free_port(), free_port()] == [first, second]  # neither is bound yet: only the claim tells
+
+
+def test_a_claims_folder_another_user_could_write_to_is_not_trusted(
+    ephemeral_range, claims: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ephemeral_range("32768 60999")
+    claims.mkdir(mode=0o777)
+    claims.chmod(0o777)  # e.g. planted by someone else, world-writable: a symlink there could aim anywhere
+    wanted, _ = two_free_ports()
+    monkeypatch.setattr(processes.random, "sample", lambda population, k: [wanted])
+    assert free_port() == wanted  # picked as before claims existed, and
+    assert list(claims.iterdir()) == []  # nothing was created in it
