@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 
 from airflow_client import client as af
 
 from stack.client_errors import AirflowClientError
+
+ASSET_EVENTS_500_RETRY_S = 30.0  # see RunResults.asset_events
 
 
 class RunResults:
@@ -58,13 +61,28 @@ class RunResults:
         return asset
 
     def asset_events(self, asset_name: str, *, source_run_id: str | None = None) -> list[af.AssetEventResponse]:
-        """The events of the asset named `asset_name` (optionally only those one run emitted), oldest first."""
+        """The events of the asset named `asset_name` (optionally only those one run emitted), oldest first.
+
+        Airflow 3.3 answers 500 here while a run that one of the events created has not started yet: its response
+        model requires the run's start_date (apache/airflow#71360, fixed upstream by #71379 after 3.3.2). Such a
+        run starts within seconds, so a 500 is read again for up to ASSET_EVENTS_500_RETRY_S before it is raised.
+        """
         asset = self.asset(asset_name)
-        with self._call(f"read the events of asset {asset_name!r}"):
-            events = self.assets.get_asset_events(
-                asset_id=asset.id, source_run_id=source_run_id, order_by=["timestamp"], _request_timeout=self.timeout
-            )
-        return events.asset_events
+        deadline = time.monotonic() + ASSET_EVENTS_500_RETRY_S
+        while True:
+            try:
+                with self._call(f"read the events of asset {asset_name!r}"):
+                    events = self.assets.get_asset_events(
+                        asset_id=asset.id,
+                        source_run_id=source_run_id,
+                        order_by=["timestamp"],
+                        _request_timeout=self.timeout,
+                    )
+                return events.asset_events
+            except AirflowClientError as exc:
+                if exc.status != 500 or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.5)
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
         """The task's log as text: one line per structured log event."""
