@@ -74,6 +74,13 @@ def claims(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:  
         os.close(fd)
 
 
+@pytest.fixture
+def picks(ephemeral_range, monkeypatch: pytest.MonkeyPatch):
+    """free_port's random picks below a 32768 ephemeral range, in the order given."""
+    ephemeral_range("32768 60999")
+    return lambda *ports: monkeypatch.setattr(processes.random, "sample", lambda population, k: list(ports))
+
+
 def two_free_ports() -> tuple[int, int]:
     first = next(p for p in range(PICK_FLOOR + 1000, 32768) if port_is_free(p))
     return first, next(p for p in range(first + 1, 32768) if port_is_free(p))
@@ -90,13 +97,10 @@ time.sleep(60)
 """
 
 
-def test_a_port_another_live_process_handed_out_is_skipped_until_that_process_exits(
-    ephemeral_range, claims: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_port_another_live_process_handed_out_is_skipped_until_that_process_exits(picks, claims: Path) -> None:
     # Two stacks starting at once: the other one picked `wanted` and has not bound it yet.
-    ephemeral_range("32768 60999")
     wanted, spare = two_free_ports()
-    monkeypatch.setattr(processes.random, "sample", lambda population, k: [wanted, spare])
+    picks(wanted, spare)
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(claims), str(wanted)], stdout=subprocess.PIPE, text=True
     )
@@ -109,22 +113,16 @@ def test_a_port_another_live_process_handed_out_is_skipped_until_that_process_ex
     assert free_port() == wanted  # the kernel dropped the claim with its process: nothing to clean up
 
 
-def test_one_process_never_hands_out_the_same_port_twice(
-    ephemeral_range, claims: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ephemeral_range("32768 60999")
+def test_one_process_never_hands_out_the_same_port_twice(picks) -> None:
     first, second = two_free_ports()
-    monkeypatch.setattr(processes.random, "sample", lambda population, k: [first, second])
+    picks(first, second)
     assert [free_port(), free_port()] == [first, second]  # neither is bound yet: only the claim tells
 
 
-def test_a_claims_folder_another_user_could_write_to_is_not_trusted(
-    ephemeral_range, claims: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ephemeral_range("32768 60999")
+def test_a_claims_folder_another_user_could_write_to_is_not_trusted(picks, claims: Path) -> None:
     claims.mkdir(mode=0o777)
     claims.chmod(0o777)  # e.g. planted by someone else, world-writable: a symlink there could aim anywhere
     wanted, _ = two_free_ports()
-    monkeypatch.setattr(processes.random, "sample", lambda population, k: [wanted])
+    picks(wanted)
     assert free_port() == wanted  # picked as before claims existed, and
     assert list(claims.iterdir()) == []  # nothing was created in it
