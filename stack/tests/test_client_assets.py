@@ -15,7 +15,7 @@ NOW = "2026-01-01T00:00:00Z"
 ASSET = {
     "id": 7,
     "name": "hss_trained_model",
-    "uri": "hss://models/current",
+    "uri": "hss://trained-model",
     "group": "asset",
     "created_at": NOW,
     "updated_at": NOW,
