@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 
 from airflow_client import client as af
 
 from stack.client_errors import AirflowClientError
+from stack.waiting import wait_until
 
 ASSET_EVENTS_500_RETRY_S = 30.0  # see RunResults.asset_events
 
@@ -68,21 +68,29 @@ class RunResults:
         run starts within seconds, so a 500 is read again for up to ASSET_EVENTS_500_RETRY_S before it is raised.
         """
         asset = self.asset(asset_name)
-        deadline = time.monotonic() + ASSET_EVENTS_500_RETRY_S
-        while True:
+        failures: list[AirflowClientError] = []
+
+        def read() -> tuple[list[af.AssetEventResponse]] | None:  # a tuple: no events at all is an answer too
             try:
                 with self._call(f"read the events of asset {asset_name!r}"):
-                    events = self.assets.get_asset_events(
-                        asset_id=asset.id,
-                        source_run_id=source_run_id,
-                        order_by=["timestamp"],
-                        _request_timeout=self.timeout,
+                    return (
+                        self.assets.get_asset_events(
+                            asset_id=asset.id,
+                            source_run_id=source_run_id,
+                            order_by=["timestamp"],
+                            _request_timeout=self.timeout,
+                        ).asset_events,
                     )
-                return events.asset_events
             except AirflowClientError as exc:
-                if exc.status != 500 or time.monotonic() >= deadline:
+                if exc.status != 500:
                     raise
-            time.sleep(0.5)
+                failures.append(exc)
+                return None
+
+        answered = wait_until(read, ASSET_EVENTS_500_RETRY_S, 0.5, "asset events", raise_on_timeout=False)
+        if answered is None:
+            raise failures[-1]
+        return answered[0]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
         """The task's log as text: one line per structured log event."""
