@@ -9,23 +9,34 @@ import time
 
 from stack.memory import PeakMemory, groups_pss, pss_by_group
 
+# A parent in its own session that starts a child holding ~200 MB of touched memory in another new session, as
+# PostgreSQL's backends leave the postmaster's group. Its own group, not this test's: pytest's group (xdist
+# workers, other tests' stacks) changes its memory between two readings by more than the margin (seen in CI).
+PARENT = """
+import subprocess, sys, time
+hog = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(200 * 2**20); time.sleep(30)"],
+                       start_new_session=True)
+print(hog.pid, flush=True)
+time.sleep(30)
+"""
+
 
 def test_pss_counts_the_processes_of_a_group_and_nothing_else() -> None:
-    # A child that holds ~200 MB of touched memory in its own process group.
-    hog = subprocess.Popen(
-        [sys.executable, "-c", "import time; b = bytearray(200 * 2**20); time.sleep(30)"], start_new_session=True
-    )
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], start_new_session=True, stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    hog_pid = int(parent.stdout.readline())
     try:
         time.sleep(1.5)
-        with PeakMemory(lambda: groups_pss({hog.pid}), interval=0.2) as memory:
+        with PeakMemory(lambda: groups_pss({hog_pid}), interval=0.2) as memory:
             time.sleep(0.6)
-        assert groups_pss({hog.pid}) > 190 * 2**20
+        assert groups_pss({hog_pid}) > 190 * 2**20
         assert memory.peak > 190 * 2**20 and memory.samples >= 2
         assert groups_pss({2**22 + 12345}) == 0  # no such group
-        # The hog left this process's group (a new session), as PostgreSQL's backends leave the postmaster's:
-        # it counts once, with its own group when that is asked for, else with the group of its parent.
-        mine, both = pss_by_group({os.getpgid(0)}), pss_by_group({os.getpgid(0), hog.pid})
-        assert both[hog.pid] > 190 * 2**20 and mine[os.getpgid(0)] - both[os.getpgid(0)] > 190 * 2**20
+        # The hog left its parent's group (a new session): it counts once, with its own group when that is asked
+        # for, else with the group of its parent.
+        mine, both = pss_by_group({parent.pid}), pss_by_group({parent.pid, hog_pid})
+        assert both[hog_pid] > 190 * 2**20 and mine[parent.pid] - both[parent.pid] > 190 * 2**20
     finally:
-        hog.kill()
-        hog.wait()
+        os.killpg(hog_pid, 9)
+        parent.kill()
+        parent.wait()
