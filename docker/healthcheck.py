@@ -87,6 +87,8 @@ def probe(component: str) -> bool:
     words = component.split()
     if words[:1] == ["airflow"]:
         words = words[1:]
+    if words[:3] == ["python", "-m", "hss_airflow.dag_processor"]:  # Airflow's dag-processor, mended
+        words = ["dag-processor", *words[3:]]
     match words[:2]:
         case ["api-server", *_]:
             return http_ok("http://127.0.0.1:8080/api/v2/monitor/health")

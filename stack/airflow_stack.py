@@ -165,6 +165,12 @@ def airflow_argv(*args: str) -> list[str]:
     return [str(exe), *args] if exe.exists() else [sys.executable, "-m", "airflow", *args]
 
 
+def dag_processor_argv() -> list[str]:
+    """`airflow dag-processor` through hss_airflow.dag_processor (Airflow 3.3's re-parse loop mended)."""
+    python = BIN_DIR / "python"
+    return [str(python) if python.exists() else sys.executable, "-m", "hss_airflow.dag_processor"]
+
+
 def init_commands(pools_file: Path = POOLS_FILE) -> list[list[str]]:
     """The init step: what compose's init service runs too. Idempotent."""
     return [airflow_argv("db", "migrate"), airflow_argv("pools", "import", str(pools_file))]
@@ -205,7 +211,7 @@ def airflow_components(settings: AirflowSettings, env: dict[str, str], logs_dir:
     argvs = {
         "api-server": airflow_argv("api-server", "--host", "127.0.0.1", "--port", str(settings.api_port)),
         "scheduler": airflow_argv("scheduler"),
-        "dag-processor": airflow_argv("dag-processor"),
+        "dag-processor": dag_processor_argv(),
         "triggerer": airflow_argv("triggerer"),
     }
     return [
