@@ -49,6 +49,19 @@ def _airflow(*args: str) -> None:
         )
 
 
+def _run_fresh_python(code: str, env: dict[str, str] | None = None) -> Any:
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def fresh_python() -> Callable[..., Any]:
+    """`fresh_python(code, env=None)`: run `code` in a new interpreter, as a component's process starts, and return
+    the JSON its last line of output prints (what it had imported before it forked, say)."""
+    return _run_fresh_python
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated SQLite metadata DB with the repo's pools (what the init step does on the stack)."""

@@ -7,9 +7,11 @@ import importlib.util
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -64,6 +66,26 @@ def test_the_command_runs_airflow_s_dag_processor_built_from_the_subclass(monkey
     )
     dag_processor.main(["--num-runs", "3"])
     assert seen == [(["airflow", "dag-processor", "--num-runs", "3"], dag_processor.DagFileProcessorManager)]
+
+
+def test_each_parse_forks_from_a_process_that_has_imported_the_dag_files_modules(
+    fresh_python: Callable[..., Any],
+) -> None:
+    # A fresh interpreter, as the dag-processor: run the command with Airflow's CLI replaced by a recorder.
+    code = (
+        "import json, sys\n"
+        "import airflow.__main__\n"
+        "from hss_airflow import dag_processor\n"
+        "from hss_airflow.preload import PRELOADED_MODULES\n"
+        "before = [m for m in PRELOADED_MODULES if m in sys.modules]\n"
+        "seen = []\n"
+        "airflow.__main__.main = lambda: seen.append([m for m in PRELOADED_MODULES if m not in sys.modules])\n"
+        "dag_processor.main([])\n"
+        "print(json.dumps({'before': before, 'missing': seen[0]}))\n"
+    )
+    found = fresh_python(code)
+    assert found["before"] == []  # importing the command's module preloads nothing: main() does
+    assert found["missing"] == []
 
 
 def test_the_module_takes_airflow_dag_processor_s_options() -> None:

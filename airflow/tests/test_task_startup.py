@@ -11,7 +11,9 @@ import importlib.metadata
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from stack.paths import DAGS_SOURCE as DAGS_FOLDER
 from stack.paths import PLUGINS_FOLDER
@@ -61,7 +63,7 @@ def bundle_modules() -> set[str]:
     return {bundle["classpath"].rpartition(".")[0] for bundle in bundles}
 
 
-def test_the_worker_preload_covers_every_module_the_dag_files_import() -> None:
+def test_the_worker_preload_covers_every_module_the_dag_files_import(fresh_python: Callable[..., Any]) -> None:
     needed = sorted(set().union(*(our_modules(f) for f in DAGS_FOLDER.glob("*.py"))) | bundle_modules())
     assert "hss_airflow.operators" in needed and "hss_airflow.params" in needed  # the scan reads the DAG files
     assert "airflow.providers.git.bundles.git" in needed  # every task's start imports its bundle's class
@@ -74,16 +76,8 @@ def test_the_worker_preload_covers_every_module_the_dag_files_import() -> None:
         "import_preloaded()\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env={"PATH": "/usr/bin:/bin"},  # no PYTHONPATH: the package is importable because it is installed
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    # no PYTHONPATH: the package is importable because it is installed
+    loaded = set(fresh_python(code, env={"PATH": "/usr/bin:/bin"}))
     missing = [m for m in needed if m not in loaded]
     assert missing == [], f"add to hss_airflow.preload.PRELOADED_MODULES: {missing}"
 
@@ -100,7 +94,9 @@ def test_the_celery_config_keeps_airflows_defaults() -> None:
     assert ours.isdisjoint(DEFAULT_CELERY_CONFIG)  # nothing else of Airflow's is replaced
 
 
-def test_make_demos_executor_imports_the_preload_before_it_forks_its_workers() -> None:
+def test_make_demos_executor_imports_the_preload_before_it_forks_its_workers(
+    fresh_python: Callable[..., Any],
+) -> None:
     # A fresh interpreter, as the scheduler: start the executor with the fork replaced by a recorder.
     code = (
         "import json, sys\n"
@@ -116,9 +112,7 @@ def test_make_demos_executor_imports_the_preload_before_it_forks_its_workers() -
         "executor.start()\n"
         "print(json.dumps({'before': before, 'spawned': seen[0][0], 'loaded': seen[0][1]}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = fresh_python(code)
     assert found["before"] == []  # importing the executor's class (the api-server does) preloads nothing
     assert found["spawned"] == 2  # LocalExecutor's own start: every worker forked at once
     from hss_airflow.preload import PRELOADED_MODULES

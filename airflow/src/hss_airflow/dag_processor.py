@@ -10,7 +10,9 @@ it, this subclass drops the pinned copy's stat once its callback ran, and the fi
 
 Airflow's CLI builds the manager in one place and takes no class from the configuration, so this module runs that
 CLI with the name pointing at the subclass: `python -m hss_airflow.dag_processor [airflow dag-processor options]`
-(local stacks, compose, the chart).
+(local stacks, compose, the chart). It also imports hss_airflow.preload's modules first, as the Celery worker
+does: the manager forks one process per DAG-file parse, and without them each parse imported the operators, the
+hooks and the contracts again (0.27 → 0.04 CPU-s for three DAG files in a forked child, measured here).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.dag_processing import manager
+
+from hss_airflow.preload import import_preloaded
 
 COMMAND = ("python", "-m", "hss_airflow.dag_processor")  # how compose and the chart start it
 
@@ -36,9 +40,11 @@ class DagFileProcessorManager(manager.DagFileProcessorManager):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`airflow dag-processor` with its manager built from the subclass above."""
+    """`airflow dag-processor` with its manager built from the subclass above, the DAGs' modules imported."""
     from airflow.__main__ import main as airflow_main  # first: it imports Airflow's configuration first
     from airflow.cli.commands import dag_processor_command
+
+    import_preloaded()  # before the manager forks its first parse
 
     dag_processor_command.DagFileProcessorManager = DagFileProcessorManager  # type: ignore[misc]
     sys.argv = ["airflow", "dag-processor", *(sys.argv[1:] if argv is None else argv)]

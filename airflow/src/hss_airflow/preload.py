@@ -4,7 +4,8 @@ Every task runs in a forked process, which then parses its DAG file; whatever th
 imported yet, each task imports again. py-spy put those imports (aiohttp and its SSL context, the contracts'
 pydantic models, the hooks) at 69 % of the demo's task CPU, ≈ 0.4 s per task (docs/PERFORMANCE.md). The Celery
 worker imports them before its pool forks (`hss_airflow.celery_config`), `make demo`'s LocalExecutor before it
-forks its workers (`hss_airflow.local_executor`). Importing them is free of side effects.
+forks its workers (`hss_airflow.local_executor`), the dag-processor before it forks its first DAG-file parse
+(`hss_airflow.dag_processor`). Importing them is free of side effects.
 """
 
 from __future__ import annotations

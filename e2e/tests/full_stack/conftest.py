@@ -85,10 +85,14 @@ BREAKING_MODULES = (
 )
 RUNS_GROUP, FAULTS_GROUP, FAULTS_2_GROUP = "full-stack-runs", "full-stack-faults", "full-stack-faults-2"
 STACK_GROUPS = (RUNS_GROUP, FAULTS_GROUP, FAULTS_2_GROUP)  # E2E_STACKS=N: the first N, one stack each
+TRIGGERER_KILLED = (
+    "test_infrastructure_faults.py::test_triggerer_killed_while_training_is_deferred_resumes_without_a_second_job"
+)
 # Where each breaking module runs, by the number of stacks (the other tests: RUNS_GROUP), balanced with the junit
-# times of whole local runs (docs/TESTING.md). Two stacks: every breaking test on the second (the scaling tests
-# after the runs instead measured 563 s against 584 s, within the noise: the faults slowed beside them). Three
-# (CI): the runs; the faults, the alert and the worker host; the infrastructure faults and the replicas.
+# times of whole local runs (docs/TESTING.md); a key `module::test` places one test. Two stacks: every breaking
+# test on the second (the scaling tests after the runs instead measured 563 s against 584 s, within the noise: the
+# faults slowed beside them). Three (CI): the runs; the faults, the alert, the worker host and the triggerer
+# killed; the other infrastructure faults and the replicas.
 LAYOUTS = {
     1: {},
     2: {module: FAULTS_GROUP for module in BREAKING_MODULES},
@@ -96,11 +100,12 @@ LAYOUTS = {
         "test_faults.py": FAULTS_GROUP,
         "test_alert_mail.py": FAULTS_GROUP,
         "test_worker_host.py": FAULTS_GROUP,
+        TRIGGERER_KILLED: FAULTS_GROUP,  # with the other infrastructure faults, that stack ran ~80 s the longest
         "test_infrastructure_faults.py": FAULTS_2_GROUP,
         "test_audio_replicas.py": FAULTS_2_GROUP,
     },
 }
-PEAK_MEMORY_INTERVAL_S = 10.0  # how often the stack's memory (PSS) is read for its printed peak
+PEAK_MEMORY_INTERVAL_S = 30.0  # how often the stack's memory (PSS) is read for its printed peak
 LAST_MODULE = "test_results_whole.py"  # checks what every earlier test of its stack wrote (one per stack)
 
 
@@ -113,14 +118,16 @@ def stack_count(config: pytest.Config) -> int:
 
 
 def group_for(nodeid: str, stacks: int) -> str | None:
-    """The stack group of a test id (None: not a full-stack test). A test parametrized by group names its own."""
+    """The stack group of a test id (None: not a full-stack test): a test parametrized by group names its own, else
+    the layout's entry for the test (`module::name`), else for its module, else the runs' stack."""
     path, _, rest = nodeid.partition("::")
     if "full_stack/" not in path:
         return None
     for group in STACK_GROUPS[:stacks]:
         if f"[{group}]" in rest:
             return group
-    return LAYOUTS[stacks].get(Path(path).name, RUNS_GROUP)
+    layout, module = LAYOUTS[stacks], Path(path).name
+    return layout.get(f"{module}::{rest.partition('[')[0]}") or layout.get(module, RUNS_GROUP)
 
 
 def group_of(item: pytest.Item) -> str | None:
@@ -244,12 +251,14 @@ def stack() -> Stack:
     full_stack.up()
     print(f"\n{backend} stack up in {time.monotonic() - started:.1f} s; logs in {state_dir / 'logs'}")
     try:
-        # every 10 s, not PeakMemory's 2 s: a PSS reading walks every process's smaps_rollup, and at 2 s it was
-        # 87 % of this test process's CPU (py-spy; ≈ 0.07 core per stack on a CPU-bound pass)
+        # every 30 s, not PeakMemory's 2 s: one reading walks the smaps_rollup of each of the stack's ~90 processes
+        # (0.15-0.3 CPU-s), and at 2 s it was 87 % of this test process's CPU (py-spy), ≈ 0.1 core per stack on a
+        # CPU-bound pass; the stack's peaks (the batch, the replicas) last longer than that
         with PeakMemory(full_stack.memory_bytes, interval=PEAK_MEMORY_INTERVAL_S) as memory:
             _synthesize(full_stack.data_root)
             yield full_stack
-        print(f"\npeak memory of the {backend} stack: {memory.peak / 2**30:.2f} GiB ({memory.samples} samples)")
+        peak = f"{memory.peak / 2**30:.2f} GiB ({memory.samples} samples, every {memory.interval:g} s)"
+        print(f"\npeak memory of the {backend} stack: {peak}")
     finally:
         full_stack.down()
 
