@@ -113,6 +113,15 @@ every call (the DAG file's parse, the worker's hostname, the data root: several 
 validations were 34 of the task processes' 479 samples (7 %), ≈ 1 ms per call; now one per task |
 | Container healthchecks without an `airflow` import (`docker/healthcheck.py`) | both images | \
 `airflow jobs check` cost 2.3 CPU-s per probe: every 10 s for dag-processor and triggerer, 0.46 core |
+| The dag-processor starts as `python -m hss_airflow.dag_processor`: Airflow's own command with a manager that \
+drops a version-pinned callback's file stat once its callback ran (Airflow 3.3 then parsed that DAG file at \
+every loop until restarted: apache/airflow#73432, docs/TROUBLESHOOTING.md), and the DAGs' modules imported \
+before it forks a parse (`hss_airflow.preload`) | local stacks, `docker-compose.yml`, the chart values (a test \
+holds the three together and fails once Airflow's own manager is fixed) | BSD process accounting over `make e2e \
+E2E_BACKEND=local E2E_STACKS=3`, 2026-12-06, one run each, the same machine speed (Essentia 284 / 280 CPU-s): \
+the three dag-processors 211 → 41 CPU-s (296 and 180 extra parses on the two fault stacks after their \
+heartbeat timeouts → none; a parse 0.35 → 0.09-0.11 CPU-s); the pass 716 → 620 s with the e2e harness's \
+change of the same day (docs/TESTING.md) |
 
 Measured with a fix (2026-12-06): PostgreSQL's backends leave the postmaster's process group (setsid), and
 the bench charged CPU by process group, so a backend counted only once it had exited. Rows measured before it
