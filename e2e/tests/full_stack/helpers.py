@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -97,3 +98,21 @@ def wait_for_series(url: str, promql: str, timeout: float = 120.0) -> list[dict]
         return wait_until(lambda: prometheus_query(url, promql) or None, timeout, 1.0, promql)
     except WaitTimeout:
         raise AssertionError(f"Prometheus has no series for {promql} after {timeout:.0f} s") from None
+
+
+def dag_file_parses(airflow_home: Path, dag_file: str, since: datetime) -> list[str]:
+    """The times the dag-processor parsed `dag_file` from its bundle's current checkout since `since`: its per-file
+    log under AIRFLOW_HOME/logs/dag_processor/<day>/<bundle>/. A callback parses a pinned version's checkout
+    (`…/versions/<commit>/…`) and is not counted."""
+    times = []
+    logs = {log.resolve() for log in (airflow_home / "logs" / "dag_processor").glob(f"*/*/{dag_file}.log")}
+    for log in sorted(logs):  # resolved: the `latest` folder is a link to the newest day's
+        for line in log.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line being written
+            event, at = str(entry.get("event", "")), datetime.fromisoformat(entry["timestamp"])
+            if event.startswith("Filling up the DagBag") and "/versions/" not in event and at > since:
+                times.append(entry["timestamp"])
+    return times
