@@ -112,7 +112,9 @@ def dag_file_parses(airflow_home: Path, dag_file: str, since: datetime) -> list[
                 entry = json.loads(line)
             except ValueError:
                 continue  # a line being written
-            event, at = str(entry.get("event", "")), datetime.fromisoformat(entry["timestamp"])
-            if event.startswith("Filling up the DagBag") and "/versions/" not in event and at > since:
+            event = str(entry.get("event", ""))
+            if not event.startswith("Filling up the DagBag") or "/versions/" in event:
+                continue  # not a parse, or a callback's on a pinned version: no timestamp to read
+            if datetime.fromisoformat(entry["timestamp"]) > since:
                 times.append(entry["timestamp"])
     return times
