@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,23 +43,11 @@ import requests
 from contracts.catalog import AUDIO_ANALYZE
 from contracts.data_layout import SONGS
 from load.bench.cpu import machine_busy_s, own_tree_cpu_s
+from stack.processes import free_port, tail
 from stack.waiting import WaitTimeout, answers, wait_until
 
 SONG_BPMS = (96, 104, 112, 120, 128, 136, 144, 152)
 SONG_TONICS = ("C", "D", "E", "F", "G", "A")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def _wait_ready(base: str, server: subprocess.Popen, log: Path, within_s: float = 180.0) -> float:
@@ -68,13 +55,13 @@ def _wait_ready(base: str, server: subprocess.Popen, log: Path, within_s: float 
 
     def ready() -> bool:
         if server.poll() is not None:
-            raise SystemExit(f"the service exited with {server.returncode} before it was ready:\n{_tail(log)}")
+            raise SystemExit(f"the service exited with {server.returncode} before it was ready:\n{tail(log, 20)}")
         return answers(f"{base}/ready", timeout=2)
 
     try:
         wait_until(ready, timeout=within_s, interval=0.1, what="workflow-audio /ready")
     except WaitTimeout:
-        raise SystemExit(f"the service was not ready within {within_s} s:\n{_tail(log)}") from None
+        raise SystemExit(f"the service was not ready within {within_s} s:\n{tail(log, 20)}") from None
     return time.perf_counter() - started
 
 
@@ -82,7 +69,7 @@ def _wait_ready(base: str, server: subprocess.Popen, log: Path, within_s: float 
 def running_service(root: Path, pool_size: int, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     """workflow-audio on a free port with HSS_AUDIO_POOL_SIZE=pool_size, on 127.0.0.1 without an API key (the
     explicit development flag: the bench measures Essentia, not auth); stopped on exit."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HSS_DATA_ROOT": str(root), "HSS_AUDIO_POOL_SIZE": str(pool_size)}
     env.pop("HSS_API_KEY", None)
     env["HSS_ALLOW_NO_API_KEY"] = "true"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import string
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from fastapi.testclient import TestClient
 from contracts.catalog import LYRICS_ANALYZE, SERVICES
 from services.common.security import GENERATE_COMMAND, InsecureConfiguration
 from services.conftest import TEST_SIGNING_KEY
+from stack.processes import free_port
 
 NAMES = [spec.name for spec in SERVICES]
 MODEL_SERVICES = ["workflow-ml-training", "workflow-ml-prediction"]
@@ -127,12 +127,6 @@ def test_the_development_flag_accepts_requests_without_a_key_and_warns(
 # --- as the stacks start them: uvicorn services.<name>.app:app -------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _uvicorn(app: str, env: dict[str, str], port: int) -> subprocess.Popen:
     clean = {k: v for k, v in os.environ.items() if k not in SECRETS}
     argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
@@ -149,7 +143,7 @@ def _uvicorn(app: str, env: dict[str, str], port: int) -> subprocess.Popen:
     ],
 )
 def test_uvicorn_refuses_to_start_the_service_and_says_why(app: str, env: dict[str, str], missing: str) -> None:
-    server = _uvicorn(app, env, _free_port())
+    server = _uvicorn(app, env, free_port())
     try:
         _, stderr = server.communicate(timeout=120)
     except subprocess.TimeoutExpired:
@@ -162,7 +156,7 @@ def test_uvicorn_refuses_to_start_the_service_and_says_why(app: str, env: dict[s
 
 
 def test_uvicorn_with_the_development_flag_serves_without_a_key_and_warns() -> None:
-    port = _free_port()
+    port = free_port()
     server = _uvicorn("services.content.app:app", {"HSS_ALLOW_NO_API_KEY": "true"}, port)
     try:
         deadline = time.monotonic() + 120

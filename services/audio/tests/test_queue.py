@@ -27,6 +27,7 @@ from services.audio.app import build_app
 from services.audio.settings import AudioSettings
 from services.audio.tests import worker_hooks
 from services.conftest import API_KEY_HEADERS, TEST_API_KEY, lay_out
+from stack.processes import free_port
 
 pytestmark = pytest.mark.slow  # the worker imports Essentia as it warms
 
@@ -63,12 +64,6 @@ def _labels(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else ""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until(condition: Callable[[], bool], within_s: float = 10.0, what: str = "") -> None:
     deadline = time.monotonic() + within_s
     while not condition():
@@ -81,7 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = lay_out(tmp_path_factory.mktemp("queue") / "data")
     synth_song(root / "songs" / "short.wav", seconds=3.0)
     app = build_app(AudioSettings(data_root=root, pool_size=1, max_queue=1, api_key=TEST_API_KEY))
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
