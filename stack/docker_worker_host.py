@@ -87,6 +87,9 @@ class DockerWorkerHost:
         except subprocess.CalledProcessError as exc:
             self.stop()
             raise DockerStackError(f"the worker host did not come up:\n{output_tail(exc.stderr)}") from exc
+        except BaseException:  # Ctrl-C or CI's SIGINT mid-start: no fixture teardown runs, so remove it here
+            self.stop()  # (its replica restarts `unless-stopped`: left behind, it would come back with the engine)
+            raise
         return self
 
     def analyses_served(self) -> int:

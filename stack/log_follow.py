@@ -1,7 +1,10 @@
-"""`LogFollower`: echoes the lines a log file gains from now on (`make up` shows the launcher's progress)."""
+"""Reading logs: `LogFollower` echoes the lines a log file gains from now on (`make up` shows the launcher's
+progress); `json_log_records` reads the records of one of Airflow's JSON-lines logs (task, dag-processor)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from stack.stack_file import say
@@ -25,3 +28,21 @@ class LogFollower:
         self.offset += len(complete)
         for line in complete.decode(errors="replace").splitlines():
             say(f"  {line}")
+
+
+def json_log_records(path: Path) -> Iterator[dict]:
+    """Each JSON object line of an Airflow JSON-lines log, in order; a line that does not parse (being written,
+    plain text from a subprocess) is skipped, and a file that cannot be read yields nothing."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return
+    for line in lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            yield record

@@ -13,7 +13,6 @@ trigger request left: server-side, so the poll interval does not inflate it.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import statistics
 import time
@@ -31,6 +30,7 @@ from stack.base import Stack
 from stack.client import AirflowClient, AirflowClientError
 from stack.config import StackConfig
 from stack.local_stack import LocalStack
+from stack.log_follow import json_log_records
 from stack.profiles import worker_process_name
 from stack.service_metrics import service_seconds
 from stack.waiting import WaitTimeout, wait_until
@@ -251,17 +251,7 @@ class BenchStack:
 
 def _startup(log: Path) -> list[float]:
     start = loaded = None
-    try:
-        lines = log.read_text(errors="replace").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        if not line.startswith("{"):
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
+    for record in json_log_records(log):
         event = str(record.get("event", ""))
         if start is None and event == "::group::Pre Execute":
             start = record.get("timestamp")

@@ -12,6 +12,7 @@ import requests
 from stack.base import Stack
 from stack.client import AirflowClient
 from stack.demo import failure_report
+from stack.log_follow import json_log_records
 from stack.mail import mail_text, read_mails
 from stack.waiting import WaitTimeout, wait_until
 
@@ -107,11 +108,7 @@ def dag_file_parses(airflow_home: Path, dag_file: str, since: datetime) -> list[
     times = []
     logs = {log.resolve() for log in (airflow_home / "logs" / "dag_processor").glob(f"*/*/{dag_file}.log")}
     for log in sorted(logs):  # resolved: the `latest` folder is a link to the newest day's
-        for line in log.read_text(errors="replace").splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line being written
+        for entry in json_log_records(log):
             event = str(entry.get("event", ""))
             if not event.startswith("Filling up the DagBag") or "/versions/" in event:
                 continue  # not a parse, or a callback's on a pinned version: no timestamp to read
