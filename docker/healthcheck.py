@@ -83,12 +83,17 @@ def dag_bundle_serves() -> bool:
     return loaded > 0
 
 
+# `python -m <module>` → the Airflow component it starts (hss_airflow.dag_processor: #73432 mended;
+# hss_airflow.scheduler: woken by PostgreSQL when a try ends)
+OUR_COMMANDS = {"hss_airflow.dag_processor": "dag-processor", "hss_airflow.scheduler": "scheduler"}
+
+
 def probe(component: str) -> bool:
     words = component.split()
     if words[:1] == ["airflow"]:
         words = words[1:]
-    if words[:3] == ["python", "-m", "hss_airflow.dag_processor"]:  # Airflow's dag-processor, mended
-        words = ["dag-processor", *words[3:]]
+    if words[:2] == ["python", "-m"] and words[2:3] and words[2] in OUR_COMMANDS:  # Airflow's, started by ours
+        words = [OUR_COMMANDS[words[2]], *words[3:]]
     match words[:2]:
         case ["api-server", *_]:
             return http_ok("http://127.0.0.1:8080/api/v2/monitor/health")

@@ -165,10 +165,19 @@ def airflow_argv(*args: str) -> list[str]:
     return [str(exe), *args] if exe.exists() else [sys.executable, "-m", "airflow", *args]
 
 
+def hss_airflow_argv(module: str) -> list[str]:
+    python = BIN_DIR / "python"
+    return [str(python) if python.exists() else sys.executable, "-m", module]
+
+
 def dag_processor_argv() -> list[str]:
     """`airflow dag-processor` through hss_airflow.dag_processor (Airflow 3.3's re-parse loop mended)."""
-    python = BIN_DIR / "python"
-    return [str(python) if python.exists() else sys.executable, "-m", "hss_airflow.dag_processor"]
+    return hss_airflow_argv("hss_airflow.dag_processor")
+
+
+def scheduler_argv() -> list[str]:
+    """`airflow scheduler` through hss_airflow.scheduler (its idle sleep ended by PostgreSQL when a try ends)."""
+    return hss_airflow_argv("hss_airflow.scheduler")
 
 
 def init_commands(pools_file: Path = POOLS_FILE) -> list[list[str]]:
@@ -210,7 +219,7 @@ def airflow_components(settings: AirflowSettings, env: dict[str, str], logs_dir:
     """api-server, scheduler, dag-processor, triggerer (not started)."""
     argvs = {
         "api-server": airflow_argv("api-server", "--host", "127.0.0.1", "--port", str(settings.api_port)),
-        "scheduler": airflow_argv("scheduler"),
+        "scheduler": scheduler_argv(),
         "dag-processor": dag_processor_argv(),
         "triggerer": airflow_argv("triggerer"),
     }

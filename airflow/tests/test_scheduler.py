@@ -1,0 +1,191 @@
+"""hss_airflow.scheduler: the scheduler's idle sleep ends when PostgreSQL says a try ended or a run was created.
+
+Against a throwaway PostgreSQL (stack.backing, as the local stacks start it) with two stand-in tables named as
+Airflow's: the triggers and the LISTEN are what the scheduler uses, the tables' other columns do not matter to them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg2
+import pytest
+import yaml
+
+from hss_airflow import scheduler
+from hss_airflow.scheduler import ENDED, SleepOnly, WakeableSleep, postgres_connect
+
+LONG = 30.0  # a sleep no test waits out: returning before it is the wake-up
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from stack.backing import ThrowawayPostgres
+
+    postgres = ThrowawayPostgres(tmp_path_factory.mktemp("postgres-logs"))
+    postgres.init()
+    process = postgres.process().start()
+    try:
+        process.wait_healthy(60, probe=postgres.ready)
+        with psycopg2.connect(postgres_url(postgres.url)) as connection, connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE task_instance (id int PRIMARY KEY, state text)")
+            cursor.execute("CREATE TABLE dag_run (id int PRIMARY KEY)")
+            cursor.execute("INSERT INTO task_instance VALUES (1, 'running')")
+        yield postgres.url
+    finally:
+        process.stop()
+        postgres.remove()
+
+
+def postgres_url(sql_alchemy_conn: str) -> str:
+    return sql_alchemy_conn.replace("postgresql+psycopg2://", "postgresql://")
+
+
+class Writer(threading.Thread):
+    """Runs `statement` on its own connection `after` seconds from now (while the test sleeps); join() raises what
+    the write raised: the triggers must never make Airflow's own write fail."""
+
+    def __init__(self, url: str, statement: str, after: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.statement, self.after, self.error = url, statement, after, None
+
+    def run(self) -> None:
+        time.sleep(self.after)
+        try:
+            with psycopg2.connect(postgres_url(self.url)) as connection, connection.cursor() as cursor:
+                cursor.execute(self.statement)
+        except Exception as exc:
+            self.error = exc
+
+    def join(self, timeout: float | None = 30) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
+def write(url: str, statement: str, after: float = 0.3) -> Writer:
+    writer = Writer(url, statement, after)
+    writer.start()
+    return writer
+
+
+def timed_sleep(sleeper: WakeableSleep, seconds: float) -> float:
+    started = time.monotonic()
+    sleeper.sleep(seconds)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def sleeper(database: str) -> WakeableSleep:
+    connect = postgres_connect(database)
+    assert connect is not None
+    sleeper = WakeableSleep(connect)
+    sleeper.sleep(0.01)  # listening from here on (the triggers made, LISTEN issued)
+    return sleeper
+
+
+@pytest.mark.parametrize("state", ENDED)
+def test_a_try_that_ends_wakes_the_scheduler(database: str, sleeper: WakeableSleep, state: str) -> None:
+    writer = write(database, f"UPDATE task_instance SET state = '{state}' WHERE id = 1")
+    slept = timed_sleep(sleeper, LONG)
+    writer.join()
+    assert slept < LONG / 2, f"a task instance set to {state} did not end the sleep"
+    write(database, "UPDATE task_instance SET state = 'running' WHERE id = 1", after=0).join()
+
+
+def test_a_new_run_wakes_the_scheduler(database: str, sleeper: WakeableSleep) -> None:
+    writer = write(database, "INSERT INTO dag_run VALUES ((SELECT count(*) + 1 FROM dag_run))")
+    slept = timed_sleep(sleeper, LONG)
+    writer.join()
+    assert slept < LONG / 2
+
+
+def test_a_state_that_ends_no_try_lets_the_sleep_run_out(database: str, sleeper: WakeableSleep) -> None:
+    writer = write(database, "UPDATE task_instance SET state = 'queued' WHERE id = 1", after=0.1)
+    assert timed_sleep(sleeper, 1.0) >= 1.0
+    writer.join()
+    write(database, "UPDATE task_instance SET state = 'running' WHERE id = 1", after=0).join()
+
+
+def test_a_notification_while_the_scheduler_was_busy_ends_the_next_sleep_at_once(
+    database: str, sleeper: WakeableSleep
+) -> None:
+    write(database, "UPDATE task_instance SET state = 'success' WHERE id = 1", after=0).join()
+    assert timed_sleep(sleeper, LONG) < LONG / 2
+    assert timed_sleep(sleeper, 0.5) >= 0.5, "one notification ends one sleep"
+    write(database, "UPDATE task_instance SET state = 'running' WHERE id = 1", after=0).join()
+
+
+def test_a_second_scheduler_start_keeps_one_trigger_per_table(database: str) -> None:
+    for _ in range(2):
+        connect = postgres_connect(database)
+        assert connect is not None
+        WakeableSleep(connect).sleep(0.01)
+    with psycopg2.connect(postgres_url(database)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname = 'hss_wake_scheduler' ORDER BY 1")
+        assert [row[0] for row in cursor.fetchall()] == ["dag_run", "task_instance"]
+
+
+def test_without_a_connection_it_sleeps_as_airflow_does_and_tries_again_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    attempts = []
+    now = [100.0]
+
+    def refused():
+        attempts.append(now[0])
+        raise psycopg2.OperationalError("connection refused")
+
+    sleeper = WakeableSleep(refused, clock=lambda: now[0])
+    assert timed_sleep(sleeper, 0.2) >= 0.2
+    sleeper.sleep(0.01)  # within RECONNECT_AFTER_S: no new attempt
+    now[0] += scheduler.RECONNECT_AFTER_S
+    sleeper.sleep(0.01)
+    assert attempts == [100.0, 100.0 + scheduler.RECONNECT_AFTER_S]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "connection refused" in warnings[0].getMessage()
+
+
+def test_sqlite_gets_no_listener_and_the_module_keeps_the_rest_of_time() -> None:
+    assert postgres_connect("sqlite:////tmp/airflow.db") is None
+    shim = SleepOnly(WakeableSleep(lambda: None))
+    assert shim.monotonic is time.monotonic and shim.sleep.__self__.__class__ is WakeableSleep
+
+
+def test_every_stack_starts_this_scheduler() -> None:
+    from stack.airflow_stack import scheduler_argv
+    from stack.paths import REPO_ROOT
+
+    command = list(scheduler.COMMAND)
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    chart = yaml.safe_load((REPO_ROOT / "deploy/kubernetes/airflow-values.yaml").read_text())
+    assert scheduler_argv()[1:] == command[1:], "the local stacks"
+    assert compose["services"]["airflow-scheduler"]["command"] == command, "docker-compose.yml"
+    assert chart["scheduler"]["args"] == ["bash", "-c", "exec " + " ".join(command)], "the chart values"
+
+
+def test_the_module_takes_airflow_scheduler_s_options() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "hss_airflow.scheduler", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--num-runs" in done.stdout
+
+
+def test_the_container_healthcheck_probes_it_as_the_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from stack.paths import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("hss_healthcheck", REPO_ROOT / "docker/healthcheck.py")
+    healthcheck = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(healthcheck)
+    asked = []
+    monkeypatch.setattr(healthcheck, "http_ok", lambda url, *auth: asked.append(url) or True)
+    assert healthcheck.probe(" ".join(scheduler.COMMAND)) is True
+    assert asked == ["http://127.0.0.1:8974/health"]
