@@ -97,7 +97,11 @@ def write_passwords_file(settings: AirflowSettings) -> Path:
     return settings.passwords_file
 
 
-SCHEDULER_IDLE_SLEEP_S = 0.25  # see airflow_env
+# The idle scheduler's loop (see airflow_env). On PostgreSQL hss_airflow.scheduler ends the sleep when a task's try
+# ends or a run is created, so it can stay at Airflow's default 1 s; on SQLite (make demo) nothing wakes it.
+SCHEDULER_IDLE_SLEEP_S = 1.0
+POLLING_SCHEDULER_IDLE_SLEEP_S = 0.25
+IDLE_SLEEP_KEY = "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"
 # [workers] min_heartbeat_interval (Airflow's default 5 s): each task's supervisor, which holds the task's executor
 # and Celery slot, waits up to this long between looks at its task process. When the process's last socket closes
 # a moment before the process can be reaped, the supervisor only notices the exit at its next look: measured,
@@ -134,14 +138,16 @@ def airflow_env(settings: AirflowSettings) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.passwords_file),
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
-        # Fast feedback without burning the CPU the tasks need: the idle scheduler loops every 0.25 s (default
-        # 1 s: a 2-task DAG 3.4 s; 0.1 s: ~0.7 s but the scheduler then took 0.2 core during batch_analysis);
-        # new DAG files are found within 5 s. A file is parsed again when it changes (its mtime: a deploy or a
-        # rollback rewrites it, an edit in a DAG folder too), else every 300 s (Airflow's default 30 s re-parsed
-        # all 7 files for nothing: 0.15 CPU-s of Airflow per batch song). Measured: docs/PERFORMANCE.md.
+        # Fast feedback without burning the CPU the tasks need: on PostgreSQL the scheduler is woken when a task's
+        # try ends (hss_airflow.scheduler) and otherwise loops every 1 s (Airflow's default); on SQLite it polls
+        # every 0.25 s (1 s: a 2-task DAG 3.4 s; 0.1 s: ~0.7 s but the scheduler then took 0.2 core during
+        # batch_analysis); new DAG files are found within 5 s. A file is parsed again when it changes (its mtime:
+        # a deploy or a rollback rewrites it, an edit in a DAG folder too), else every 300 s (Airflow's default
+        # 30 s re-parsed all 7 files for nothing: 0.15 CPU-s of Airflow per batch song). Measured:
+        # docs/PERFORMANCE.md.
         # `make dags-deploy` asks for a parse at once (stack/dags.py), and a changed DAG is stored at once
         # (default: at most every 30 s), so a rollback seconds after a deploy serves at once too.
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(SCHEDULER_IDLE_SLEEP_S),
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(SCHEDULER_IDLE_SLEEP_S),  # SQLite: below
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": str(WORKER_MIN_HEARTBEAT_S),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
@@ -157,7 +163,10 @@ def airflow_env(settings: AirflowSettings) -> dict[str, str]:
     }
     if settings.data_root is not None:
         env["HSS_DATA_ROOT"] = str(settings.data_root)
-    return {**env, **settings.extra_env}
+    env = {**env, **settings.extra_env}
+    if env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite") and IDLE_SLEEP_KEY not in settings.extra_env:
+        env[IDLE_SLEEP_KEY] = str(POLLING_SCHEDULER_IDLE_SLEEP_S)  # no PostgreSQL to wake it
+    return env
 
 
 def airflow_argv(*args: str) -> list[str]:

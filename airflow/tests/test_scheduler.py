@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from hss_airflow import scheduler
-from hss_airflow.scheduler import ENDED, SleepOnly, WakeableSleep, postgres_connect
+from hss_airflow.scheduler import ENDED, RUN_STATES, SleepOnly, WakeableSleep, postgres_connect
 
 LONG = 30.0  # a sleep no test waits out: returning before it is the wake-up
 
@@ -31,8 +31,9 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.wait_healthy(60, probe=postgres.ready)
         with psycopg2.connect(postgres_url(postgres.url)) as connection, connection.cursor() as cursor:
             cursor.execute("CREATE TABLE task_instance (id int PRIMARY KEY, state text)")
-            cursor.execute("CREATE TABLE dag_run (id int PRIMARY KEY)")
+            cursor.execute("CREATE TABLE dag_run (id int PRIMARY KEY, state text)")
             cursor.execute("INSERT INTO task_instance VALUES (1, 'running')")
+            cursor.execute("INSERT INTO dag_run VALUES (0, 'running')")
         yield postgres.url
     finally:
         process.stop()
@@ -96,17 +97,49 @@ def test_a_try_that_ends_wakes_the_scheduler(database: str, sleeper: WakeableSle
 
 
 def test_a_new_run_wakes_the_scheduler(database: str, sleeper: WakeableSleep) -> None:
-    writer = write(database, "INSERT INTO dag_run VALUES ((SELECT count(*) + 1 FROM dag_run))")
+    writer = write(database, "INSERT INTO dag_run VALUES ((SELECT max(id) + 1 FROM dag_run), 'queued')")
     slept = timed_sleep(sleeper, LONG)
     writer.join()
     assert slept < LONG / 2
 
 
-def test_a_state_that_ends_no_try_lets_the_sleep_run_out(database: str, sleeper: WakeableSleep) -> None:
-    writer = write(database, "UPDATE task_instance SET state = 'queued' WHERE id = 1", after=0.1)
-    assert timed_sleep(sleeper, 1.0) >= 1.0
+@pytest.mark.parametrize("state", RUN_STATES)
+def test_a_run_queued_again_or_ended_wakes_the_scheduler(database: str, sleeper: WakeableSleep, state: str) -> None:
+    writer = write(database, f"UPDATE dag_run SET state = '{state}' WHERE id = 0")
+    slept = timed_sleep(sleeper, LONG)
     writer.join()
+    assert slept < LONG / 2, f"a run set to {state} did not end the sleep"
+    write(database, "UPDATE dag_run SET state = 'running' WHERE id = 0", after=0).join()
+
+
+def test_a_resumed_deferred_task_wakes_the_scheduler(database: str, sleeper: WakeableSleep) -> None:
+    write(database, "UPDATE task_instance SET state = 'deferred' WHERE id = 1", after=0).join()
+    writer = write(database, "UPDATE task_instance SET state = 'scheduled' WHERE id = 1")
+    slept = timed_sleep(sleeper, LONG)
+    writer.join()
+    assert slept < LONG / 2
     write(database, "UPDATE task_instance SET state = 'running' WHERE id = 1", after=0).join()
+
+
+@pytest.mark.parametrize(
+    "table, before, after",
+    [
+        ("task_instance", "running", "queued"),
+        ("task_instance", "running", "scheduled"),
+        ("dag_run", "queued", "running"),
+    ],
+)
+def test_a_state_that_gives_no_work_lets_the_sleep_run_out(
+    database: str, sleeper: WakeableSleep, table: str, before: str, after: str
+) -> None:
+    key = 1 if table == "task_instance" else 0
+    write(database, f"UPDATE {table} SET state = '{before}' WHERE id = {key}", after=0).join()
+    sleeper.sleep(0.2)  # `before` may notify (a run queued does): that one ends this sleep
+    writer = write(database, f"UPDATE {table} SET state = '{after}' WHERE id = {key}", after=0.1)
+    slept = timed_sleep(sleeper, 1.0)
+    writer.join()
+    assert slept >= 1.0, f"{table} {before} -> {after} ended the sleep"
+    write(database, f"UPDATE {table} SET state = 'running' WHERE id = {key}", after=0).join()
 
 
 def test_a_notification_while_the_scheduler_was_busy_ends_the_next_sleep_at_once(
@@ -118,14 +151,29 @@ def test_a_notification_while_the_scheduler_was_busy_ends_the_next_sleep_at_once
     write(database, "UPDATE task_instance SET state = 'running' WHERE id = 1", after=0).join()
 
 
-def test_a_second_scheduler_start_keeps_one_trigger_per_table(database: str) -> None:
+def triggers(url: str) -> list[tuple[str, str]]:
+    with psycopg2.connect(postgres_url(url)) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger "
+            "WHERE tgname = 'hss_wake_scheduler' ORDER BY 1"
+        )
+        return cursor.fetchall()
+
+
+def test_a_second_start_keeps_one_trigger_per_table_and_replaces_an_older_definition(database: str) -> None:
+    with psycopg2.connect(postgres_url(database)) as connection, connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER IF EXISTS hss_wake_scheduler ON dag_run")
+        cursor.execute(
+            "CREATE TRIGGER hss_wake_scheduler AFTER INSERT ON dag_run "
+            "FOR EACH ROW EXECUTE FUNCTION hss_wake_scheduler()"
+        )
     for _ in range(2):
         connect = postgres_connect(database)
         assert connect is not None
         WakeableSleep(connect).sleep(0.01)
-    with psycopg2.connect(postgres_url(database)) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname = 'hss_wake_scheduler' ORDER BY 1")
-        assert [row[0] for row in cursor.fetchall()] == ["dag_run", "task_instance"]
+    found = triggers(database)
+    assert [table for table, _ in found] == ["dag_run", "task_instance"]
+    assert "AFTER INSERT OR UPDATE ON" in found[0][1] and "AFTER UPDATE ON" in found[1][1]
 
 
 def test_without_a_connection_it_sleeps_as_airflow_does_and_tries_again_later(

@@ -25,7 +25,7 @@ from load.bench.audio import direct_seconds_per_song
 from load.bench.cpu import CpuWindow
 from load.bench.limits import essentia_limit_per_min, per_minute, seconds_between
 from load.bench.report import Figure, Section, Target
-from stack.airflow_stack import SCHEDULER_IDLE_SLEEP_S, WORKER_MIN_HEARTBEAT_S
+from stack.airflow_stack import POLLING_SCHEDULER_IDLE_SLEEP_S, SCHEDULER_IDLE_SLEEP_S, WORKER_MIN_HEARTBEAT_S
 from stack.service_metrics import analysis_critical_path
 
 ADDED_TARGET_S = 1.2  # Airflow's added time per comprehensive_analysis run
@@ -208,9 +208,11 @@ def comprehensive(
             f"Five tasks in sequence (audio ∥ content, prediction, insights, aggregate_results): each one costs "
             f"a scheduler loop to notice its upstream finished and queue it, the executor's hand-off, and a fresh "
             f"task process (fork, imports, execution-API calls for XCom). The largest part here is "
-            f"'{biggest}' ({split[biggest]:.2f} s).{startup_text} The local stack already runs the scheduler "
-            f"with a {SCHEDULER_IDLE_SLEEP_S:g} s idle sleep (AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME, default "
-            "1 s), and its Celery worker (the demo's LocalExecutor too) imports the DAGs' modules before it forks "
+            f"'{biggest}' ({split[biggest]:.2f} s).{startup_text} The local stack's scheduler is woken by "
+            f"PostgreSQL when a task's try ends (hss_airflow.scheduler), else it loops every "
+            f"{SCHEDULER_IDLE_SLEEP_S:g} s; the demo's, on SQLite, polls every {POLLING_SCHEDULER_IDLE_SLEEP_S:g} s "
+            "(AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME). The Celery worker (the demo's LocalExecutor too) "
+            "imports the DAGs' modules before it forks "
             "the task processes; the remaining cost is per task, so fewer, "
             "larger tasks (e.g. prediction and insights in one task) would cut it, at the price of "
             "the per-step retries and visibility the DAG gives."

@@ -1,17 +1,18 @@
 """The scheduler every stack runs: Airflow's own, woken by PostgreSQL when a task instance ends or a run is created.
 
-Airflow's scheduler polls. A loop that found nothing to do sleeps `scheduler_idle_sleep_time` (0.25 s on the
-stacks), and a task that has just succeeded waits out that sleep before the scheduler queues what comes after it:
-about half of it per hand-off, five hand-offs in comprehensive_analysis. A shorter sleep buys latency with CPU
-(every loop costs ≈ 25 ms whether or not anything changed; measured in docs/PERFORMANCE.md).
+Airflow's scheduler polls. A loop that found nothing to do sleeps `scheduler_idle_sleep_time`, and a task that
+has just succeeded waits out that sleep before the scheduler queues what comes after it: about half of it per
+hand-off, five hand-offs in comprehensive_analysis. A shorter sleep buys latency with CPU: every loop costs
+≈ 25 ms whether or not anything changed (docs/PERFORMANCE.md).
 
-On PostgreSQL this module keeps the sleep as Airflow's upper bound but ends it early on a notification:
+On PostgreSQL this module ends the sleep early on a notification, so the sleep can stay at Airflow's default 1 s:
 - a trigger on `task_instance` notifies channel `hss_scheduler_wake` when a task instance reaches a state that
-  ends a try (success, failed, skipped, up_for_retry, upstream_failed, removed), and one on `dag_run` when a run
-  is created; the api-server's execution API, the triggerer and the REST API all write through them;
+  ends a try (success, failed, skipped, up_for_retry, upstream_failed, removed) or a deferred task is resumed,
+  and one on `dag_run` when a run is created, queued again (cleared) or ends; the api-server's execution and REST
+  APIs, the triggerer and the scheduler itself all write through them;
 - the scheduler LISTENs on its own connection and waits on it instead of `time.sleep`.
-So a hand-off costs one loop, and an idle scheduler loops no more often than before. Anything the triggers do
-not cover (a deferred task resumed, an asset event) is still picked up within the idle sleep.
+So a hand-off costs one loop, and an idle scheduler loops once a second. What the triggers do not cover (a retry's
+delay running out, an asset event, a timetable's next run) is picked up within the sleep, as in Airflow.
 
 The trigger function reads `NEW.state` in its body, so it holds no dependency on the column that would stand in
 the way of Airflow's own migrations; `airflow db reset` drops the triggers with the tables, and the next start
@@ -34,30 +35,48 @@ CHANNEL = "hss_scheduler_wake"
 COMMAND = ("python", "-m", "hss_airflow.scheduler")  # how compose and the chart start it
 # The states a try ends in: whatever runs after such a task may now be scheduled, or its pool slot is free.
 ENDED = ("success", "failed", "skipped", "up_for_retry", "upstream_failed", "removed")
+# A run's states that give the scheduler work: queued (new, or cleared), ended (a max_active_runs slot is free).
+RUN_STATES = ("queued", "success", "failed")
 RECONNECT_AFTER_S = 5.0  # after a lost connection (a PostgreSQL restart), plain sleeps until then
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
 
 WAKE_DDL = f"""
 CREATE OR REPLACE FUNCTION hss_wake_scheduler() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' THEN  -- (OLD is not assigned on an INSERT: an error here would refuse the run)
+  -- (OLD is not assigned on an INSERT, and an error here would fail Airflow's own write: test each case apart)
+  IF TG_OP = 'INSERT' THEN
     PERFORM pg_notify('{CHANNEL}', '');
-  ELSIF NEW.state IS DISTINCT FROM OLD.state AND NEW.state IN ({", ".join(f"'{s}'" for s in ENDED)}) THEN
+  ELSIF NEW.state IS NOT DISTINCT FROM OLD.state THEN
+    NULL;
+  ELSIF TG_TABLE_NAME = 'dag_run' THEN
+    IF NEW.state IN ({_sql_list(RUN_STATES)}) THEN
+      PERFORM pg_notify('{CHANNEL}', '');
+    END IF;
+  ELSIF NEW.state IN ({_sql_list(ENDED)}) OR (OLD.state = 'deferred' AND NEW.state = 'scheduled') THEN
     PERFORM pg_notify('{CHANNEL}', '');
   END IF;
   RETURN NULL;
 END $$;
 DO $$
+DECLARE
+  wanted record;
+  found text;
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'hss_wake_scheduler' AND tgrelid = 'task_instance'::regclass)
-  THEN
-    CREATE TRIGGER hss_wake_scheduler AFTER UPDATE ON task_instance
-      FOR EACH ROW EXECUTE FUNCTION hss_wake_scheduler();
-  END IF;
-  IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'hss_wake_scheduler' AND tgrelid = 'dag_run'::regclass)
-  THEN
-    CREATE TRIGGER hss_wake_scheduler AFTER INSERT ON dag_run
-      FOR EACH ROW EXECUTE FUNCTION hss_wake_scheduler();
-  END IF;
+  -- made, or made again when its events differ from these (an older definition); otherwise left alone
+  FOR wanted IN SELECT * FROM (VALUES ('task_instance', 'UPDATE'), ('dag_run', 'INSERT OR UPDATE')) AS w(tab, events)
+  LOOP
+    SELECT pg_get_triggerdef(oid) INTO found FROM pg_trigger
+      WHERE tgname = 'hss_wake_scheduler' AND tgrelid = wanted.tab::regclass;
+    IF found IS NULL OR position('AFTER ' || wanted.events || ' ON' IN found) = 0 THEN
+      EXECUTE format('DROP TRIGGER IF EXISTS hss_wake_scheduler ON %I', wanted.tab);
+      EXECUTE format('CREATE TRIGGER hss_wake_scheduler AFTER %s ON %I FOR EACH ROW EXECUTE FUNCTION '
+                     'hss_wake_scheduler()', wanted.events, wanted.tab);
+    END IF;
+  END LOOP;
 END $$;
 """
 
