@@ -168,7 +168,9 @@ def postgres_connect(sql_alchemy_conn: str) -> Callable[[], Any] | None:
     import psycopg2
 
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return lambda: psycopg2.connect(dsn)
+    # bounded: a database that does not answer must not hold the scheduler's loop longer than Airflow's own calls;
+    # keepalives: a connection lost without a word (a network gone) is noticed, and the sleep is plain again
+    return lambda: psycopg2.connect(dsn, connect_timeout=5, keepalives_idle=30, keepalives_interval=10)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
