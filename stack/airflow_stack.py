@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 from cryptography.fernet import Fernet
 
-from stack.env_file import write_private
+from stack.env_file import jwt_secret, write_private
 from stack.paths import DAGS_SOURCE, PLUGINS_FOLDER, POOLS_FILE, REPO_ROOT
 from stack.processes import LaunchError, ManagedProcess, ProcessGroup, free_port, tail
 from stack.waiting import WaitTimeout, try_get, wait_until
@@ -77,7 +77,7 @@ def load_or_create_secrets(home: Path) -> dict[str, str]:
     if path.exists():
         return json.loads(path.read_text())
     values = {
-        "jwt_secret": secrets.token_urlsafe(32),
+        "jwt_secret": jwt_secret(),
         "secret_key": secrets.token_urlsafe(32),
         "fernet_key": Fernet.generate_key().decode(),
     }

@@ -28,6 +28,7 @@ from stack.paths import ENV_EXAMPLE, ENV_FILE
 DEFAULT_ENV_FILE = ENV_FILE
 DEFAULT_EXAMPLE_FILE = ENV_EXAMPLE
 FERNET_SUFFIX = "FERNET_KEY"
+JWT_SUFFIX, JWT_SECRET_BYTES = "JWT_SECRET", 64
 # `KEY=...` or `export KEY=...`; group 1 keeps the prefix so a rewritten line looks like the user's.
 ASSIGNMENT = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)\s*=")
 # Written without quotes when every character is one of these (compose v1 and v2 read them alike).
@@ -55,13 +56,21 @@ def secret_keys(example_values: dict[str, str]) -> list[str]:
     return [key for key, value in example_values.items() if is_placeholder(value) or key.endswith(FERNET_SUFFIX)]
 
 
+def jwt_secret() -> str:
+    """A key for Airflow's JWTs: HS512, whose HMAC key should hold at least 64 bytes (RFC 7518 3.2; PyJWT warns
+    `InsecureKeyLengthWarning` below that). 86 URL-safe characters."""
+    return secrets.token_urlsafe(JWT_SECRET_BYTES)
+
+
 def new_secret(key: str) -> str:
-    """A fresh value: a Fernet key where Airflow needs one, otherwise 43 URL-safe characters.
+    """A fresh value: a Fernet key where Airflow needs one, a 64-byte JWT key, otherwise 43 URL-safe characters.
 
     URL-safe because the values end up in URLs (postgresql://airflow:<password>@…) and JSON.
     """
     if key.endswith(FERNET_SUFFIX):
         return Fernet.generate_key().decode()
+    if key.endswith(JWT_SUFFIX):
+        return jwt_secret()
     return secrets.token_urlsafe(32)
 
 

@@ -45,10 +45,20 @@ the Essentia limit. Beyond 4 the per-task cost no longer shows: what is left is 
 dag-processor, which cost by the second, not by the task |
 | `hss_airflow.datasets` imports pandas where it is used, not at module level | the training DAG files' imports | \
 each training DAG file's parse (every 30 s) 0.65 → 0.25 CPU-s |
-| Scheduler idle sleep 0.25 s (Airflow's default 1 s) | local stacks (`stack/airflow_stack.py`), \
-`docker-compose.yml` | a 2-task DAG 3.4 s at 1 s; at 0.1 s the scheduler took 0.2 core during \
-batch_analysis; 0.1 → 0.25 s: scheduler 13.5-17.2 → 9.1-9.6 CPU-s per 20-song run, \
-comprehensive_analysis +0.4 s |
+| The scheduler is woken by PostgreSQL when a task's try ends, a run is created, queued again or ends, or a \
+deferred task resumes (`python -m hss_airflow.scheduler`: Airflow's `scheduler` command, its idle sleep a wait \
+on `LISTEN hss_scheduler_wake`, two triggers notifying), so its idle sleep goes back to Airflow's 1 s. Before \
+it, the idle scheduler polled every 0.25 s (a 2-task DAG 3.4 s at 1 s; 0.1 → 0.25 s: scheduler 13.5-17.2 → \
+9.1-9.6 CPU-s per 20-song run, comprehensive_analysis +0.4 s), and each hand-off waited out part of that \
+sleep. `make demo` (SQLite: nothing to wake it) still polls every 0.25 s | `hss_airflow/scheduler.py`; local \
+stacks (`stack/airflow_stack.py`), `docker-compose.yml`, the chart values (tests: each waking state against a \
+throwaway PostgreSQL, the three stacks start it) | `python -m load.bench --compare ae8d1e2 --only \
+analysis,batch --rounds 1`, 2026-12-06 13:24 UTC, AMD EPYC, load average 1.1 / 2.9 at the two runs' starts: \
+comprehensive_analysis trigger→success 2.283 → 1.557 s (0.68), in-task overhead 0.625 → 0.509 s; Airflow CPU \
+per batch song 0.97 / 0.69 / 0.69 → 0.62 / 0.36 / 0.37 CPU-s at chunk_size 1 / 4 / 10, the scheduler 6.5 → \
+2.1 and PostgreSQL 2.7 → 1.1 CPU-s per 20-song run (chunk_size 4); batch_analysis 89 → 91 % of the Essentia \
+limit. A first version that kept the 0.25 s sleep (same command, 13:08 UTC): trigger→success 2.363 → 2.056 s, \
+the batch's CPU unchanged |
 | DAG files re-parsed when they change (a deploy or rollback rewrites them), else every 300 s (Airflow's \
 default 30 s; we had 10 s, then 30 s), new files found within 5 s | local stacks, `docker-compose.yml` | \
 10 → 30 s: dag-processor 4.4-4.8 → 1.9-2.3 CPU-s per 20-song run; 30 → 300 s: `python -m load.bench \
@@ -132,15 +142,15 @@ charge a process to the component it descends from (`stack.process_tree`).
 Did not matter: the `hss_audio` pool at 2 vs 4 slots (batch_analysis 1.04-1.08x, within noise: the
 service queues what the second pair of slots sends). Left as it is, on purpose: the Celery result backend
 stays in PostgreSQL, as Airflow recommends (one store fewer to lose in a restart; its connection churn is gone,
-above); and the scheduler's idle sleep stays at 0.25 s. At 0.1 s
+above). Before the scheduler was woken by PostgreSQL (first row above), a shorter idle sleep was tried twice. At 0.1 s
 (`load.bench --only analysis,batch`, 2026-12-05, one run each) comprehensive_analysis' Airflow-added time
 fell 1.55 → 1.10 s (the scheduler's hand-offs 0.63 → 0.27 s), but the scheduler took 5.5 → 11.0 CPU-s and
 PostgreSQL 1.4 → 2.7 CPU-s per 20-song batch_analysis: Airflow 0.50 → 0.88 CPU-s per song, 77 instead of
 84 % of the Essentia limit. Tried again at 0.15 s with the pooled result backend (`load.bench --compare HEAD
 --only analysis,batch --rounds 1`, 2026-12-06 01:43 UTC, the slower machine): trigger→success 2.93 → 2.50 s,
 but Airflow CPU per batch song 0.74 → 0.94 CPU-s at chunk_size 4 and 0.92 → 1.06 at 10. Airflow's scheduler
-loop costs about 25 ms of CPU whether or not anything changed, so the two targets pull against each other
-here; the batch keeps the CPU.
+loop costs about 25 ms of CPU whether or not anything changed, so with polling the two targets pulled against
+each other; woken at each hand-off, the scheduler needs no short sleep, and both moved the same way.
 """
 
 PROFILE_MD = """\

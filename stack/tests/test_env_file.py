@@ -63,6 +63,15 @@ def test_secrets_are_url_safe_and_differ_between_files(tmp_path: Path) -> None:
         assert all(c.isalnum() or c in "-_=" for c in first[key]), (key, first[key])
 
 
+def test_the_jwt_secret_is_long_enough_for_hs512(tmp_path: Path) -> None:
+    """Airflow signs its tokens with HS512: a key under 64 bytes makes PyJWT warn at every token (RFC 7518 3.2)."""
+    from stack.airflow_stack import load_or_create_secrets
+
+    values = read_env_file(ensure_env_file(tmp_path / ".env", EXAMPLE).path)
+    assert len(values["AIRFLOW_JWT_SECRET"].encode()) >= 64
+    assert len(load_or_create_secrets(tmp_path / "home")["jwt_secret"].encode()) >= 64
+
+
 def test_the_generated_fernet_key_is_a_valid_key(tmp_path: Path) -> None:
     values = read_env_file(ensure_env_file(tmp_path / ".env", EXAMPLE).path)
     token = Fernet(values["AIRFLOW_FERNET_KEY"].encode()).encrypt(b"connection password")
