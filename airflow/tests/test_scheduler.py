@@ -237,3 +237,13 @@ def test_the_container_healthcheck_probes_it_as_the_scheduler(monkeypatch: pytes
     monkeypatch.setattr(healthcheck, "http_ok", lambda url, *auth: asked.append(url) or True)
     assert healthcheck.probe(" ".join(scheduler.COMMAND)) is True
     assert asked == ["http://127.0.0.1:8974/health"]
+
+
+def test_it_says_in_its_log_that_it_listens(database: str, caplog: pytest.LogCaptureFixture) -> None:
+    connect = postgres_connect(database)
+    assert connect is not None
+    with caplog.at_level("INFO", logger="hss_airflow.scheduler"):
+        WakeableSleep(connect).sleep(0.01)
+    assert [r.getMessage() for r in caplog.records] == [
+        "listening on channel hss_scheduler_wake: woken when a task's try ends or a run is created"
+    ]

@@ -127,9 +127,12 @@ class WakeableSleep:
             self._lost(exc)
             return None
         self._connection = connection
-        if self._warned:
-            log.info("woken by PostgreSQL again (channel %s)", CHANNEL)
-            self._warned = False
+        log.info(
+            "listening on channel %s: woken when a task's try ends or a run is created%s",
+            CHANNEL,
+            " (again)" if self._warned else "",
+        )
+        self._warned = False
         return connection
 
     def _lost(self, exc: Exception) -> None:
