@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
 from hss_airflow import scheduler
 from hss_airflow.scheduler import ENDED, RUN_STATES, SleepOnly, WakeableSleep, postgres_connect
@@ -247,3 +248,19 @@ def test_it_says_in_its_log_that_it_listens(database: str, caplog: pytest.LogCap
     assert [r.getMessage() for r in caplog.records] == [
         "listening on channel hss_scheduler_wake: woken when a task's try ends or a run is created"
     ]
+
+
+def test_a_role_that_cannot_make_the_triggers_sleeps_plainly_and_leaves_no_connection_open(
+    database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with psycopg2.connect(postgres_url(database)) as connection, connection.cursor() as cursor:
+        cursor.execute("DROP ROLE IF EXISTS reader")
+        cursor.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-password'")
+    url = make_url(database).set(username="reader", password="reader-password")
+    connect = postgres_connect(url.render_as_string(hide_password=False))
+    assert connect is not None
+    opened = []
+    sleeper = WakeableSleep(lambda: opened.append(connect()) or opened[-1])
+    assert timed_sleep(sleeper, 0.2) >= 0.2  # a plain sleep
+    assert len(opened) == 1 and opened[0].closed, "the connection that failed is closed"
+    assert "cannot listen on channel hss_scheduler_wake (permission denied" in caplog.text

@@ -118,15 +118,15 @@ class WakeableSleep:
         if self._connection is not None or self._clock() < self._retry_at:
             return self._connection
         try:
-            connection = self._connect()
-            connection.autocommit = True
-            with connection.cursor() as cursor:
+            self._connection = self._connect()
+            self._connection.autocommit = True
+            with self._connection.cursor() as cursor:
                 cursor.execute(WAKE_DDL)
                 cursor.execute(f"LISTEN {CHANNEL}")
         except Exception as exc:
-            self._lost(exc)
+            self._lost(exc)  # closes a connection that was opened but could not make the triggers or listen
             return None
-        self._connection = connection
+        connection = self._connection
         log.info(
             "listening on channel %s: woken when a task's try ends or a run is created%s",
             CHANNEL,
