@@ -80,7 +80,7 @@ BEGIN
 END $$;
 """
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hss_airflow.scheduler")  # also when run as __main__ (python -m)
 
 
 class WakeableSleep:
