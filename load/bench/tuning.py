@@ -57,8 +57,12 @@ analysis,batch --rounds 1`, 2026-12-06 13:24 UTC, AMD EPYC, load average 1.1 / 2
 comprehensive_analysis trigger→success 2.283 → 1.557 s (0.68), in-task overhead 0.625 → 0.509 s; Airflow CPU \
 per batch song 0.97 / 0.69 / 0.69 → 0.62 / 0.36 / 0.37 CPU-s at chunk_size 1 / 4 / 10, the scheduler 6.5 → \
 2.1 and PostgreSQL 2.7 → 1.1 CPU-s per 20-song run (chunk_size 4); batch_analysis 89 → 91 % of the Essentia \
-limit. A first version that kept the 0.25 s sleep (same command, 13:08 UTC): trigger→success 2.363 → 2.056 s, \
-the batch's CPU unchanged |
+limit. Again with `--rounds 2` (14:03 UTC, load average 0.7-2.6 at the runs' starts), medians of 2 interleaved \
+runs each: trigger→success 2.552 → 1.691 s (0.66), Airflow-added time ≈ 1.80 → 1.00 s (the scheduler's \
+hand-offs 0.48 → 0.15 s, trigger → run running 0.19 → 0.04 s, last task → run success 0.17 → 0.03 s), in-task \
+overhead 0.713 → 0.587 s; Airflow CPU per batch song 1.01 / 0.68 / 0.67 → 0.73 / 0.45 / 0.39 CPU-s. One \
+hand-off in 40 still waited out the whole 1 s sleep (run 2 of the first comparison). A first version that kept \
+the 0.25 s sleep (same command, 13:08 UTC): trigger→success 2.363 → 2.056 s, the batch's CPU unchanged |
 | DAG files re-parsed when they change (a deploy or rollback rewrites them), else every 300 s (Airflow's \
 default 30 s; we had 10 s, then 30 s), new files found within 5 s | local stacks, `docker-compose.yml` | \
 10 → 30 s: dag-processor 4.4-4.8 → 1.9-2.3 CPU-s per 20-song run; 30 → 300 s: `python -m load.bench \
@@ -197,6 +201,12 @@ scheduler, 5 comprehensive_analysis runs in 40 s, 2026-12-06) | the DAG file's i
 pydantic models 10 %) | the executor imports `hss_airflow.preload`'s modules before it forks its workers \
 (`PreloadingLocalExecutor`; +62 MB in the scheduler, shared by the forked workers) | the same 5 runs: the task \
 side 922 samples, the DAG parse 12 % of them; make demo's in-task overhead 1.791 → 0.536 s |
+| scheduler (6.5 CPU-s per 20-song batch_analysis at chunk_size 4, and 4.1 CPU-s a minute on an idle \
+stack, its PostgreSQL connection 1.3 more; `py-spy record` on an idle local stack, 2026-12-06) | its loop every \
+0.25 s: all of the samples in `_do_scheduling`'s queries, about 25 ms of CPU a loop whether or not anything \
+changed | the loop is woken by PostgreSQL when a task's try ends or a run changes (`hss_airflow.scheduler`), so \
+the idle sleep is back at 1 s | scheduler 6.5 → 2.1 CPU-s and PostgreSQL 2.7 → 1.1 CPU-s per 20-song run \
+(`load.bench --compare ae8d1e2 --only analysis,batch`, 2026-12-06 13:24 UTC, chunk_size 4) |
 | dag-processor (3.5 CPU-s per 54 s batch run) | re-parsing the 7 unchanged DAG files every 30 s \
 (from the bench's CPU per component, not profiled) | \
 re-parse only on change, else every 300 s | Airflow CPU per batch song 0.72 → 0.57 (`load.bench \
