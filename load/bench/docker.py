@@ -22,6 +22,7 @@ from load.bench import data
 from load.bench.airflow_runs import BenchStack
 from load.bench.dags import SPLIT_KEYS, analysis_split
 from load.bench.report import Figure, Section, Target
+from stack.compose_project import DockerStackError, ensure_base_images, output_tail
 from stack.config import StackConfig
 from stack.docker_api import image_size
 from stack.docker_stack import DockerStack
@@ -35,8 +36,13 @@ CHANGE_MARKER = DAGS_SOURCE / ".bench-rebuild"  # not a .py file: no DAG parses 
 
 
 def _timed(argv: list[str]) -> float:
+    """Seconds `argv` took; when it fails, a DockerStackError with the end of its output (compose's reason)."""
     started = time.monotonic()
-    subprocess.run(argv, check=True, cwd=REPO_ROOT, capture_output=True)
+    try:
+        subprocess.run(argv, check=True, cwd=REPO_ROOT, capture_output=True)
+    except subprocess.CalledProcessError as exc:
+        output = output_tail((exc.stdout or b"") + (exc.stderr or b""), lines=15)
+        raise DockerStackError(f"`{' '.join(argv[-1:])}` failed (exit {exc.returncode}):\n{output}") from exc
     return time.monotonic() - started
 
 
@@ -71,6 +77,8 @@ def docker_section(
     local_wall = local.figures[0].value if local else None
     stack = DockerStack(StackConfig(state_dir=run_dir / "docker"), progress=lambda line: progress(f"  {line}"))
     stack.prepare()
+    # as DockerStack.up does: a base image this machine cannot pull is named with the variable that replaces it
+    ensure_base_images(stack.compose, progress=lambda line: progress(f"  {line}"))
     builds = image_builds(stack, progress)
     sizes = image_sizes()
     song = data.analysis_song(stack.data_root, song_seconds)
