@@ -92,7 +92,7 @@ def probe(component: str) -> bool:
     words = component.split()
     if words[:1] == ["airflow"]:
         words = words[1:]
-    if words[:2] == ["python", "-m"] and words[2:3] and words[2] in OUR_COMMANDS:  # Airflow's, started by ours
+    if words[:2] == ["python", "-m"] and len(words) > 2 and words[2] in OUR_COMMANDS:  # Airflow's, started by ours
         words = [OUR_COMMANDS[words[2]], *words[3:]]
     match words[:2]:
         case ["api-server", *_]:

@@ -147,7 +147,7 @@ def airflow_env(settings: AirflowSettings) -> dict[str, str]:
         # docs/PERFORMANCE.md.
         # `make dags-deploy` asks for a parse at once (stack/dags.py), and a changed DAG is stored at once
         # (default: at most every 30 s), so a rollback seconds after a deploy serves at once too.
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(SCHEDULER_IDLE_SLEEP_S),  # SQLite: below
+        IDLE_SLEEP_KEY: str(SCHEDULER_IDLE_SLEEP_S),  # SQLite: below
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": str(WORKER_MIN_HEARTBEAT_S),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",

@@ -88,36 +88,36 @@ def sleeper(database: str) -> WakeableSleep:
     return sleeper
 
 
-@pytest.mark.parametrize("state", ENDED)
-def test_a_try_that_ends_wakes_the_scheduler(database: str, sleeper: WakeableSleep, state: str) -> None:
-    writer = write(database, f"UPDATE task_instance SET state = '{state}' WHERE id = 1")
+def slept_while(url: str, sleeper: WakeableSleep, statement: str) -> float:
+    """How long a LONG sleep lasted while `statement` was written 0.3 s into it (the write must succeed)."""
+    writer = write(url, statement)
     slept = timed_sleep(sleeper, LONG)
     writer.join()
+    return slept
+
+
+@pytest.mark.parametrize("state", ENDED)
+def test_a_try_that_ends_wakes_the_scheduler(database: str, sleeper: WakeableSleep, state: str) -> None:
+    slept = slept_while(database, sleeper, f"UPDATE task_instance SET state = '{state}' WHERE id = 1")
     assert slept < LONG / 2, f"a task instance set to {state} did not end the sleep"
     write(database, "UPDATE task_instance SET state = 'running' WHERE id = 1", after=0).join()
 
 
 def test_a_new_run_wakes_the_scheduler(database: str, sleeper: WakeableSleep) -> None:
-    writer = write(database, "INSERT INTO dag_run VALUES ((SELECT max(id) + 1 FROM dag_run), 'queued')")
-    slept = timed_sleep(sleeper, LONG)
-    writer.join()
+    slept = slept_while(database, sleeper, "INSERT INTO dag_run VALUES ((SELECT max(id) + 1 FROM dag_run), 'queued')")
     assert slept < LONG / 2
 
 
 @pytest.mark.parametrize("state", RUN_STATES)
 def test_a_run_queued_again_or_ended_wakes_the_scheduler(database: str, sleeper: WakeableSleep, state: str) -> None:
-    writer = write(database, f"UPDATE dag_run SET state = '{state}' WHERE id = 0")
-    slept = timed_sleep(sleeper, LONG)
-    writer.join()
+    slept = slept_while(database, sleeper, f"UPDATE dag_run SET state = '{state}' WHERE id = 0")
     assert slept < LONG / 2, f"a run set to {state} did not end the sleep"
     write(database, "UPDATE dag_run SET state = 'running' WHERE id = 0", after=0).join()
 
 
 def test_a_resumed_deferred_task_wakes_the_scheduler(database: str, sleeper: WakeableSleep) -> None:
     write(database, "UPDATE task_instance SET state = 'deferred' WHERE id = 1", after=0).join()
-    writer = write(database, "UPDATE task_instance SET state = 'scheduled' WHERE id = 1")
-    slept = timed_sleep(sleeper, LONG)
-    writer.join()
+    slept = slept_while(database, sleeper, "UPDATE task_instance SET state = 'scheduled' WHERE id = 1")
     assert slept < LONG / 2
     write(database, "UPDATE task_instance SET state = 'running' WHERE id = 1", after=0).join()
 

@@ -42,7 +42,7 @@ def _timed(argv: list[str]) -> float:
         subprocess.run(argv, check=True, cwd=REPO_ROOT, capture_output=True)
     except subprocess.CalledProcessError as exc:
         output = output_tail((exc.stdout or b"") + (exc.stderr or b""), lines=15)
-        raise DockerStackError(f"`{' '.join(argv[-1:])}` failed (exit {exc.returncode}):\n{output}") from exc
+        raise DockerStackError(f"`{argv[-1]}` failed (exit {exc.returncode}):\n{output}") from exc
     return time.monotonic() - started
 
 
