@@ -10,7 +10,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +28,12 @@ from services.audio.settings import AudioSettings
 from services.audio.tests import worker_hooks
 from services.conftest import API_KEY_HEADERS, TEST_API_KEY, lay_out
 from stack.processes import free_port
+from stack.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # the worker imports Essentia as it warms
 
 SONG = {"song_id": "queued", "song_path": "songs/short.wav"}
+WAIT_S, POLL_S = 10.0, 0.02  # the server reacts in milliseconds; polling an in-process server is cheap
 
 
 @dataclass
@@ -64,13 +66,6 @@ def _labels(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else ""
 
 
-def wait_until(condition: Callable[[], bool], within_s: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {within_s} s: {what}"
-        time.sleep(0.02)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = lay_out(tmp_path_factory.mktemp("queue") / "data")
@@ -83,8 +78,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     thread = threading.Thread(target=loop.run_until_complete, args=(uv.serve(),), daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: uv.started, 30, "uvicorn started")
-    wait_until(lambda: httpx.get(f"{url}/ready").status_code == 200, 120, "the worker warmed")
+    wait_until(lambda: uv.started, 30, POLL_S, "uvicorn started")
+    wait_until(lambda: httpx.get(f"{url}/ready").status_code == 200, 120, POLL_S, "the worker warmed")
     try:
         yield Server(url, port, app, loop)
     finally:
@@ -96,10 +91,10 @@ def test_the_request_beyond_the_queue_gets_429_with_retry_after_at_once(server: 
     before = server.metrics()
     gate = tmp_path / "gate"
     held = server.hold_worker(gate)
-    wait_until(lambda: server.metrics()["hss_audio_busy_workers"] == 1, what="the worker is held")
+    wait_until(lambda: server.metrics()["hss_audio_busy_workers"] == 1, WAIT_S, POLL_S, "the worker is held")
     with ThreadPoolExecutor(max_workers=1) as threads:
         waiting = threads.submit(httpx.post, server.url + AUDIO_ANALYZE.path, json=SONG, headers=API_KEY_HEADERS)
-        wait_until(lambda: server.pool.waiting == 1, what="the first request waits")
+        wait_until(lambda: server.pool.waiting == 1, WAIT_S, POLL_S, "the first request waits")
         started = time.perf_counter()
         refused = httpx.post(server.url + AUDIO_ANALYZE.path, json=SONG, headers=API_KEY_HEADERS)
         refused_in = time.perf_counter() - started
@@ -138,12 +133,12 @@ def test_a_client_that_disconnects_while_waiting_never_reaches_essentia(server: 
     before = server.metrics()
     gate = tmp_path / "gate"
     held = server.hold_worker(gate)
-    wait_until(lambda: server.metrics()["hss_audio_busy_workers"] == 1, what="the worker is held")
+    wait_until(lambda: server.metrics()["hss_audio_busy_workers"] == 1, WAIT_S, POLL_S, "the worker is held")
     client = _raw_request(server.port)
-    wait_until(lambda: server.pool.waiting == 1, what="the request waits for the worker")
+    wait_until(lambda: server.pool.waiting == 1, WAIT_S, POLL_S, "the request waits for the worker")
     client.close()  # the client gives up while its analysis waits
     dropped = "hss_audio_requests_dropped_total"
-    wait_until(lambda: server.metrics()[dropped] > before[dropped], what="the waiting request is dropped")
+    wait_until(lambda: server.metrics()[dropped] > before[dropped], WAIT_S, POLL_S, "the waiting request is dropped")
     assert server.pool.waiting == 0  # it left the queue at once, not when the worker came free
     gate.touch()
     held.result(timeout=30)
