@@ -126,27 +126,33 @@ def test_api_server_restarted_while_a_task_runs_the_run_succeeds(
 
 
 @pytest.mark.both_backends
-def test_audio_service_killed_mid_request_is_restarted_and_the_task_retries(
+def test_audio_service_killed_mid_request_is_restarted_and_the_request_sent_again(
     client: AirflowClient, stack: Stack
 ) -> None:
     song = "songs/e2e_fault_longer.wav"  # ≈ 20 s of Essentia: the kill lands while the request is in flight
     synth_song(stack.data_root / song, bpm=112, seconds=480, seed=17)
     before = restarts(stack, "workflow-audio")
+    balancer = stack.service_urls["workflow-audio"]
+    retried_before: list[int] = []
 
     def crash_mid_request(_: str) -> None:
         # The task runs before its request reaches the service; a kill in that gap is one the balancer hides (it
         # retries the connection while the replica restarts). Kill once the balancer holds the request.
-        balancer = stack.service_urls["workflow-audio"]
         wait_until(lambda: sum(balancer_view(balancer).in_flight.values()) >= 1, 120, 0.1, "the request in flight")
+        retried_before.append(balancer_view(balancer).retried)
         stack.crash("workflow-audio")
 
     run_id = analyse_through(client, stack, "audio", song, crash_mid_request, wait_for={"running"})
     assert restarts(stack, "workflow-audio") == before + 1
     _, tries = task_states(client, DAG, run_id)[("audio_analysis", -1)]
     log = client.task_log(DAG, run_id, "audio_analysis", 1)
-    # The request in flight failed — the balancer, finding no replica for it while the only one restarted, answers
-    # 503 no_replica_ready — and the operator's in-task retry or the task's next try succeeded.
-    assert "no_replica_ready" in log or "connection failed" in log or tries >= 2, log[-3000:]
+    retried = balancer_view(balancer).retried - retried_before[0]
+    print(f"audio: the balancer sent {retried} request(s) again; the task ran {tries} tr(ies)")
+    # The request in flight failed, and was sent again by one of the three layers that retry: the balancer (its
+    # retry-on empty-response, when the restarted replica listened again within its retries: CI's docker pass saw
+    # it once), else the operator in the task (the balancer, finding no replica while the only one restarted,
+    # answers 503 no_replica_ready, or the connection failed) or the task's next try.
+    assert retried >= 1 or "no_replica_ready" in log or "connection failed" in log or tries >= 2, log[-3000:]
 
 
 def test_triggerer_killed_while_training_is_deferred_resumes_without_a_second_job(
