@@ -82,6 +82,33 @@ def test_the_worker_preload_covers_every_module_the_dag_files_import(fresh_pytho
     assert missing == [], f"add to hss_airflow.preload.PRELOADED_MODULES: {missing}"
 
 
+def test_after_the_preload_parsing_any_dag_file_imports_nothing_new(fresh_python: Callable[..., Any]) -> None:
+    # As a task process forked from the Celery pool, each DAG file parsed in its own fork: whatever the parse
+    # imports (Airflow imports its timetables and croniter on the first DAG a process builds), every task would
+    # import again.
+    code = (
+        "import json, os, runpy, sys\n"
+        "from hss_airflow.preload import import_preloaded\n"
+        "import_preloaded()\n"
+        "new = {}\n"
+        f"for path in {sorted(str(f) for f in DAGS_FOLDER.glob('*.py'))!r}:\n"
+        "    read, write = os.pipe()\n"
+        "    if os.fork() == 0:\n"
+        "        before = set(sys.modules)\n"
+        "        runpy.run_path(path, run_name='parsed')\n"
+        "        os.write(write, json.dumps(sorted(set(sys.modules) - before)).encode())\n"
+        "        os._exit(0)\n"
+        "    os.close(write)\n"
+        "    with os.fdopen(read) as answer:\n"
+        "        new[path.rsplit('/', 1)[-1]] = json.loads(answer.read() or 'null')\n"
+        "    os.wait()\n"
+        "print(json.dumps(new))\n"
+    )
+    imported = fresh_python(code)
+    assert len(imported) == len(list(DAGS_FOLDER.glob("*.py"))) >= 7
+    assert {name: modules for name, modules in imported.items() if modules != []} == {}
+
+
 def test_the_celery_config_keeps_airflows_defaults() -> None:
     from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
