@@ -91,6 +91,19 @@ models) | `stack/airflow_stack.py` (`LOCAL_EXECUTOR`), `hss_airflow.preload` (th
 fails when the executor forks before importing it) | `python -m load.bench --only demo`, 2026-12-06, minutes \
 apart on an Intel Xeon machine, median of 5 runs each: make demo's trigger→success 3.742 → 2.596 s, its \
 in-task overhead 1.791 → 0.536 s |
+| The processes that fork tasks (the Celery worker, `make demo`'s LocalExecutor, the dag-processor) build and \
+drop one DAG after their preload (`hss_airflow.dag_warm_up`, the preload's last module): Airflow imports its \
+timetables (croniter), the asset models and, for a mapped operator, EmptyOperator on the first DAG a process \
+builds, and every task process, forked after the preload, did that again when it parsed its DAG file \
+(py-spy on the worker, 8 comprehensive_analysis runs: the DAG file's parse was 42 % of the task processes' \
+samples) | `hss_airflow/preload.py`, `hss_airflow/dag_warm_up.py` (a test parses every DAG file in its own fork \
+after the preload and fails on any module the parse imports) | a DAG file's parse in a forked child after the \
+Celery worker's preload, median of 7, twice: comprehensive_analysis 19.5 / 18.5 → 8.1 / 8.4 ms, daily_model_training \
+23.4 / 23.5 → 13.2 / 13.1 ms; `python -m load.bench --compare ac47236 --only analysis,batch --rounds 2` \
+(2026-12-06 17:19 UTC, AMD EPYC, load average 1.1-2.5 at the runs' starts), medians of 2 interleaved runs: \
+comprehensive_analysis trigger→success 1.424 → 1.342 s (0.94), in-task overhead 0.458 → 0.428 s (0.93); the \
+batch's Airflow CPU per song 0.519 / 0.331 / 0.289 → 0.512 / 0.346 / 0.310 CPU-s at chunk_size 1 / 4 / 10 \
+(within two runs' noise: a chunk parses once) |
 | Each task's supervisor looks at its task process every second (`[workers] min_heartbeat_interval` 1, \
 Airflow's default 5 s). It holds the task's Celery slot and one of the scheduler's `parallelism` slots until \
 it has seen the process exit; when the process's last socket closes a moment before it can be reaped, the \
