@@ -8,6 +8,7 @@ import sys
 import time
 
 from stack.memory import PeakMemory, groups_pss, pss_by_group
+from stack.waiting import wait_until
 
 # A parent in its own session that starts a child holding ~200 MB of touched memory in another new session, as
 # PostgreSQL's backends leave the postmaster's group. Its own group, not this test's: pytest's group (xdist
@@ -27,8 +28,9 @@ def test_pss_counts_the_processes_of_a_group_and_nothing_else() -> None:
     hog_pid = int(parent.stdout.readline())
     try:
         time.sleep(1.5)
+        # Until the second sample, not a fixed 0.6 s: one scan of /proc took longer than that beside CI's docker pass.
         with PeakMemory(lambda: groups_pss({hog_pid}), interval=0.2) as memory:
-            time.sleep(0.6)
+            wait_until(lambda: memory.samples >= 2, timeout=25, interval=0.05, what="two samples of the hog's PSS")
         assert groups_pss({hog_pid}) > 190 * 2**20
         assert memory.peak > 190 * 2**20 and memory.samples >= 2
         assert groups_pss({2**22 + 12345}) == 0  # no such group
