@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 from stack.memory import PeakMemory, groups_pss, pss_by_group
 from stack.waiting import wait_until
@@ -15,10 +14,10 @@ from stack.waiting import wait_until
 # workers, other tests' stacks) changes its memory between two readings by more than the margin (seen in CI).
 PARENT = """
 import subprocess, sys, time
-hog = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(200 * 2**20); time.sleep(30)"],
+hog = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(200 * 2**20); time.sleep(60)"],
                        start_new_session=True)
 print(hog.pid, flush=True)
-time.sleep(30)
+time.sleep(60)
 """
 
 
@@ -27,8 +26,8 @@ def test_pss_counts_the_processes_of_a_group_and_nothing_else() -> None:
     assert parent.stdout is not None
     hog_pid = int(parent.stdout.readline())
     try:
-        time.sleep(1.5)
-        # Until the second sample, not a fixed 0.6 s: one scan of /proc took longer than that beside CI's docker pass.
+        # Waits on the events, not fixed times: one scan of /proc took longer than 0.6 s beside CI's docker pass.
+        wait_until(lambda: groups_pss({hog_pid}) > 190 * 2**20, timeout=25, interval=0.05, what="the hog's 200 MB")
         with PeakMemory(lambda: groups_pss({hog_pid}), interval=0.2) as memory:
             wait_until(lambda: memory.samples >= 2, timeout=25, interval=0.05, what="two samples of the hog's PSS")
         assert groups_pss({hog_pid}) > 190 * 2**20

@@ -130,7 +130,7 @@ def test_audio_service_killed_mid_request_is_restarted_and_the_request_sent_agai
     client: AirflowClient, stack: Stack, long_song: str
 ) -> None:
     # The kill waits for the request at the balancer, so the long song's seconds of Essentia are the window it
-    # lands in; a song three times longer (until 2026-12) only made the analysis, and its second run, cost more.
+    # lands in: a longer song would only make the analysis, and its second run, cost more.
     before = restarts(stack, "workflow-audio")
     balancer = stack.service_urls["workflow-audio"]
     retried_before: list[int] = []
