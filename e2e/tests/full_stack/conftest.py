@@ -44,6 +44,9 @@ from stack.paths import ARTIFACTS as ARTIFACTS_ROOT
 from stack.paths import STACK_FILE
 
 ARTIFACTS = ARTIFACTS_ROOT / "e2e"
+# Songs synthesized once and copied after that (fixtures.audio.synth_song's `cache`): every stack of a run asks for
+# the same ones, and the next run (CI's local pass after its docker pass) asks again.
+SONG_CACHE = ARTIFACTS_ROOT / "song-cache"
 KEEP_RUNS = 6  # stacks, not runs: E2E_STACKS=3 starts three per run
 DAG_IDS = (
     "comprehensive_analysis",
@@ -195,12 +198,12 @@ def _state_dir(backend: str) -> Path:
 
 
 def _synthesize(root: Path) -> None:
-    song = synth_song(root / SONG_PATH, bpm=124, tonic="A", scale="minor", seconds=20)
+    song = synth_song(root / SONG_PATH, bpm=124, tonic="A", scale="minor", seconds=20, cache=SONG_CACHE)
     write_sidecar(song, UPBEAT_POP)
     write_truncated(song, root / CORRUPT_PATH, keep_bytes=4096)
     for i in range(BATCH_SONGS):
-        synth_song(root / BATCH_FOLDER / f"batch_{i}.wav", bpm=100 + 10 * i, seconds=8, seed=i)
-    make_raw_dataset(root, RAW_DATASET, n_songs=RAW_SONGS, seconds=5.0)
+        synth_song(root / BATCH_FOLDER / f"batch_{i}.wav", bpm=100 + 10 * i, seconds=8, seed=i, cache=SONG_CACHE)
+    make_raw_dataset(root, RAW_DATASET, n_songs=RAW_SONGS, seconds=5.0, cache=SONG_CACHE)
 
 
 REUSE_ENV = "HSS_E2E_REUSE"  # `make e2e REUSE_STACK=1`: the tests run on the stack `make up` left running

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from contracts.catalog import AUDIO_ANALYZE
+from e2e.tests.full_stack.conftest import SONG_CACHE
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, task_states
 from fixtures.audio import synth_song
 from stack.balancer import balancer_view
@@ -33,7 +34,9 @@ def two_replicas(stack: Stack):
     for index in range(SONGS):
         path = stack.data_root / FOLDER / f"replica_song_{index}.wav"
         if not path.exists():
-            synth_song(path, bpm=96 + 8 * index, seconds=90, seed=60 + index)  # ≈ 2 s of Essentia each
+            synth_song(
+                path, bpm=96 + 8 * index, seconds=90, seed=60 + index, cache=SONG_CACHE
+            )  # ≈ 2 s of Essentia each
     stack.scale_audio(2)
     try:
         balancer = stack.service_urls[AUDIO_SERVICE]

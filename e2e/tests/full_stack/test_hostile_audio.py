@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from e2e.tests.full_stack.ahead import RunsAhead
-from e2e.tests.full_stack.conftest import SONG_ID, SONG_PATH
+from e2e.tests.full_stack.conftest import SONG_CACHE, SONG_ID, SONG_PATH
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, result_document, run_to_end, task_states, wait_for_task_state
 from fixtures.audio import synth_song
 from fixtures.hostile_audio import make_hostile_audio, truncate
@@ -69,7 +69,7 @@ def test_every_hostile_file_fails_its_task_at_once_with_the_reason(
 
 def test_a_file_truncated_while_it_is_analysed_is_never_half_read(client: AirflowClient, stack: Stack) -> None:
     path = "songs/hostile/truncated_mid_analysis.wav"
-    synth_song(stack.data_root / path, bpm=100, seconds=150, seed=21)
+    synth_song(stack.data_root / path, bpm=100, seconds=150, seed=21, cache=SONG_CACHE)
     run = client.trigger(DAG, {"song_id": "hostile_truncated", "song_path": path})
     wait_for_task_state(client, DAG, run.dag_run_id, "audio_analysis", {"running"})
     truncate(stack.data_root, path, keep_bytes=4096)

@@ -24,6 +24,7 @@ import requests
 
 from contracts.catalog import TRAINING, TRAINING_JOB
 from contracts.data_layout import DataLayout
+from e2e.tests.full_stack.conftest import SONG_CACHE
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT, task_states, wait_for_task_state
 from fixtures.audio import synth_song
 from fixtures.datasets import make_features_dataset
@@ -41,7 +42,7 @@ QUEUED_TIMEOUT_S = float(CELERY_ENV["AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT"])
 
 @pytest.fixture(scope="module")
 def long_song(stack: Stack) -> str:
-    synth_song(stack.data_root / LONG_SONG, bpm=104, seconds=150, seed=13)
+    synth_song(stack.data_root / LONG_SONG, bpm=104, seconds=150, seed=13, cache=SONG_CACHE)
     return LONG_SONG
 
 

@@ -15,6 +15,7 @@ from collections import Counter
 
 import pytest
 
+from e2e.tests.full_stack.conftest import SONG_CACHE
 from e2e.tests.full_stack.helpers import RUN_TIMEOUT
 from fixtures.audio import synth_song
 from stack.base import Stack
@@ -33,7 +34,7 @@ def worker_host(stack: Stack):
     for index in range(SONGS):
         path = stack.data_root / FOLDER / f"host_song_{index}.wav"
         if not path.exists():
-            synth_song(path, bpm=100 + 6 * index, seconds=60, seed=80 + index)
+            synth_song(path, bpm=100 + 6 * index, seconds=60, seed=80 + index, cache=SONG_CACHE)
     host = worker_host_for(stack).start()
     try:
         yield host
