@@ -34,9 +34,8 @@ def two_replicas(stack: Stack):
     for index in range(SONGS):
         path = stack.data_root / FOLDER / f"replica_song_{index}.wav"
         if not path.exists():
-            synth_song(
-                path, bpm=96 + 8 * index, seconds=90, seed=60 + index, cache=SONG_CACHE
-            )  # ≈ 2 s of Essentia each
+            # ≈ 2 s of Essentia each
+            synth_song(path, bpm=96 + 8 * index, seconds=90, seed=60 + index, cache=SONG_CACHE)
     stack.scale_audio(2)
     try:
         balancer = stack.service_urls[AUDIO_SERVICE]

@@ -51,9 +51,8 @@ def test_audio_service_stopped_during_a_run_then_started_the_run_succeeds_after_
 
 def test_worker_killed_while_running_a_task_the_run_still_completes(client: AirflowClient, stack: Stack) -> None:
     long_song = "songs/e2e_long.wav"
-    synth_song(
-        stack.data_root / long_song, bpm=96, seconds=150, cache=SONG_CACHE
-    )  # Essentia needs a few seconds for it
+    # Essentia needs a few seconds for it
+    synth_song(stack.data_root / long_song, bpm=96, seconds=150, cache=SONG_CACHE)
     run = client.trigger(DAG, {"song_id": "e2e_long", "song_path": long_song})
     wait_for_task_state(client, DAG, run.dag_run_id, "audio_analysis", {"running"})
     started, killed_at = time.monotonic(), datetime.now(UTC)
