@@ -55,6 +55,11 @@ def test_worker_killed_while_running_a_task_the_run_still_completes(client: Airf
     synth_song(stack.data_root / long_song, bpm=96, seconds=150, cache=SONG_CACHE)
     run = client.trigger(DAG, {"song_id": "e2e_long", "song_path": long_song})
     wait_for_task_state(client, DAG, run.dag_run_id, "audio_analysis", {"running"})
+    # content_analysis is queued at the same time. Killed before it starts, it would wait out task_queued_timeout
+    # (180 s) instead of the heartbeat timeout this test is about: on a loaded CI machine that was the rule.
+    wait_for_task_state(client, DAG, run.dag_run_id, "content_analysis", {"running", "success"})
+    audio_state = task_states(client, DAG, run.dag_run_id)[("audio_analysis", -1)][0]
+    assert audio_state == "running", f"audio_analysis was {audio_state} before the kill: the song is too short here"
     started, killed_at = time.monotonic(), datetime.now(UTC)
     stack.kill_worker()
     final = client.wait_for_run(DAG, run.dag_run_id, timeout=RUN_TIMEOUT)
