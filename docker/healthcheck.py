@@ -5,7 +5,7 @@ Without an argument it probes what the Airflow entrypoint recorded in /tmp/hss-c
 is asked the question its own health means, with the standard library where possible, so a probe costs
 ≈0.1 CPU-s instead of an `airflow` import (`airflow jobs check` took 2.3 CPU-s: every 10 s for two
 components, a quarter of this machine's two cores):
-  api-server     GET /api/v2/monitor/health                   scheduler  GET :8974/health
+  api-server     GET /api/v2/monitor/health, /execution/health  scheduler  GET :8974/health
   celery worker  a Celery ping to celery@$HOSTNAME            flower     GET /healthcheck (basic auth)
   dag-processor, triggerer   its heartbeat in the metadata DB, as the api-server's /api/v2/monitor/health
                  reports it (the compose stack runs one of each, so the report is this container's); the
@@ -96,7 +96,10 @@ def probe(component: str) -> bool:
         words = [OUR_COMMANDS[words[2]], *words[3:]]
     match words[:2]:
         case ["api-server", *_]:
-            return http_ok("http://127.0.0.1:8080/api/v2/monitor/health")
+            # the execution API builds its versioned routes on its first request (seconds): here, not in a task's
+            return http_ok("http://127.0.0.1:8080/api/v2/monitor/health") and http_ok(
+                "http://127.0.0.1:8080/execution/health"
+            )
         case ["scheduler", *_]:
             return http_ok("http://127.0.0.1:8974/health")
         case ["celery", "worker"]:

@@ -254,6 +254,13 @@ def health(api_url: str) -> dict | None:
     return response.json() if isinstance(response, requests.Response) and response.ok else None
 
 
+def execution_api_built(api_url: str) -> bool:
+    """GET /execution/health. The execution API builds its versioned routes (Cadwyn) on its first request, holding
+    the api-server's event loop 4-13 s here: asked at start, so that a task's first call does not pay for it."""
+    response = try_get(f"{api_url}/execution/health", timeout=2)
+    return isinstance(response, requests.Response) and response.ok
+
+
 def component_healthy(name: str, report: dict | None) -> bool:
     """Whether the health report says `name` is up (api-server: it answered at all)."""
     if report is None:
@@ -333,6 +340,8 @@ def start_airflow(
 
     for process in processes:
         probes[process.name] = lambda name=process.name: component_healthy(name, report())
+    answers = {"api-server": probes["api-server"]}  # enough to start what runs tasks
+    probes["api-server"] = lambda: answers["api-server"]() and execution_api_built(settings.api_url)
     for process, probe in extra:
         processes.append(process)
         probes[process.name] = probe
@@ -351,8 +360,6 @@ def start_airflow(
 
     start(first)
     api = [p for p in first if p.name == "api-server"]
-    ready = wait_components(api, started_at, probes, timeout=timeout, progress=progress)
-    start(later)
-    rest = [p for p in processes if p not in api]
-    ready.update(wait_components(rest, started_at, probes, timeout=timeout, progress=progress))
-    return ready
+    wait_components(api, started_at, answers, timeout=timeout, progress=lambda _: None)
+    start(later)  # while the api-server builds its execution API, asked for by its full probe below
+    return wait_components(processes, started_at, probes, timeout=timeout, progress=progress)
