@@ -77,6 +77,18 @@ samples) |
 `docker-compose.test.yml` | docker comprehensive_analysis 6.0 → 3.9 s (local 3.1 s in the same bench run): \
 Airflow's task supervisor keeps its Celery slot up to ~5 s after the task ends, so with 2 slots the next \
 task waited for one |
+| The api-server counts as ready once its execution API answers (`GET /execution/health`), and the stack asks \
+for it while what runs tasks starts: the execution API builds its versioned routes (Cadwyn) on its first \
+request, not at start, and held the api-server's event loop for 4-13 s in the first task's start call (`PATCH \
+…/run`) on every stack and after every api-server restart (py-spy on a fresh api-server: all of its samples in \
+`Cadwyn._cadwyn_initialize` for that request) | `stack/airflow_stack.py` (`execution_api_built`, the \
+api-server's probe, which restarts wait on too), `docker/healthcheck.py` (compose's api-server healthcheck, \
+which the workers wait on); tests: `stack/tests/test_airflow_start.py` | one local stack, `make e2e \
+E2E_BACKEND=local PYTEST_ARGS='-k seed_trigger'`, 2026-12-07, one run each on an AMD EPYC machine: the first \
+task's `PATCH …/run` 4.48 s → 0.06 s (the first `/execution/health`, now in the start, 10.0 s beside the \
+workers' start), stack ready 47.0 → 45.2 s, the seed test's run 6.56 → 4.39 s; in the local pass before it the \
+first `…/run` took 12.3-13.3 s on each of the three stacks. `make demo`: the training's first task success 5.8 \
+→ 1.4 s after the trigger, stack ready 30.7 → 29.8 s (its whole run is within its noise: 69 and 72 s) |
 | workflow-ml-prediction imports the scikit-learn modules a trained model's pickle needs when it starts \
 (`ESTIMATOR_MODULES`), not at the first prediction of a model | `services/common/model_artifacts.py`, \
 `services/ml_prediction/app.py` (a test fails when a prediction still imports one) | `python -m stack.demo \
