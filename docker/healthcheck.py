@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 TIMEOUT_S = 10
+API_SERVER = "http://127.0.0.1:8080"  # the api-server container's own port
 
 
 def http_ok(url: str, basic_auth: str | None = None) -> bool:
@@ -97,9 +98,7 @@ def probe(component: str) -> bool:
     match words[:2]:
         case ["api-server", *_]:
             # the execution API builds its versioned routes on its first request (seconds): here, not in a task's
-            return http_ok("http://127.0.0.1:8080/api/v2/monitor/health") and http_ok(
-                "http://127.0.0.1:8080/execution/health"
-            )
+            return http_ok(f"{API_SERVER}/api/v2/monitor/health") and http_ok(f"{API_SERVER}/execution/health")
         case ["scheduler", *_]:
             return http_ok("http://127.0.0.1:8974/health")
         case ["celery", "worker"]:

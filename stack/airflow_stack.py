@@ -340,8 +340,8 @@ def start_airflow(
 
     for process in processes:
         probes[process.name] = lambda name=process.name: component_healthy(name, report())
-    answers = {"api-server": probes["api-server"]}  # enough to start what runs tasks
-    probes["api-server"] = lambda: answers["api-server"]() and execution_api_built(settings.api_url)
+    api_answers = probes["api-server"]  # enough to start what runs tasks
+    probes["api-server"] = lambda: api_answers() and execution_api_built(settings.api_url)
     for process, probe in extra:
         processes.append(process)
         probes[process.name] = probe
@@ -360,6 +360,6 @@ def start_airflow(
 
     start(first)
     api = [p for p in first if p.name == "api-server"]
-    wait_components(api, started_at, answers, timeout=timeout, progress=lambda _: None)
+    wait_components(api, started_at, {"api-server": api_answers}, timeout=timeout, progress=lambda _: None)
     start(later)  # while the api-server builds its execution API, asked for by its full probe below
     return wait_components(processes, started_at, probes, timeout=timeout, progress=progress)
