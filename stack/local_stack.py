@@ -29,6 +29,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from contracts.data_layout import DataLayout
+from stack import sqlite_template
 from stack.airflow_stack import (
     AirflowSettings,
     airflow_env,
@@ -47,7 +48,7 @@ from stack.local_control import LocalControl
 from stack.local_scaling import LocalScaling
 from stack.mail import smtp_connection_env, start_mail_sink
 from stack.memory import groups_pss
-from stack.paths import AUDIO_SERVICE, STATE_DIR
+from stack.paths import AUDIO_SERVICE, POOLS_FILE, STATE_DIR
 from stack.process_control import groups_left
 from stack.process_faults import COMPOSE_NAMES, ProcessFaults
 from stack.processes import LaunchError, ProcessGroup
@@ -192,19 +193,27 @@ class LocalStack(LocalControl, LocalScaling, ProcessFaults, Stack):
         )
         self.settings.extra_env.update({**smtp_connection_env("127.0.0.1", self.smtp_port), **self.airflow_env})
         self._phase_starts.append(len(self.group.processes))
-        # The DB migration (~15 s of CPU) runs while the services warm up (~20 s).
-        self.progress("starting airflow init (db migrate, pools import)…")
+        # The DB migration (~15 s of CPU) runs while the services warm up (~20 s). A new SQLite DB (make demo) is
+        # a copy of the one the last such init made, when one is cached for this Airflow and these pools.
         init_started = time.monotonic()
-        init = start_init(self.group, airflow_env(self.settings), self.logs_dir)
+        init_env = airflow_env(self.settings)
+        if template := sqlite_template.seed(init_env, POOLS_FILE):
+            self.progress(f"airflow DB copied from {template} (migrated before, same Airflow and pools)")
+            init = None
+        else:
+            self.progress("starting airflow init (db migrate, pools import)…")
+            init = start_init(self.group, init_env, self.logs_dir)
         if self.with_services:
             self.progress("starting 5 services…")
             t0 = time.monotonic()
             self._start_services()
             self.ready_times["services"] = time.monotonic() - t0
             self.progress(f"  services ready in {self.ready_times['services']:.1f} s")
-        wait_init(init, self.timeout)
-        self.ready_times["airflow-init"] = time.monotonic() - init_started
-        self.progress(f"  airflow init done in {self.ready_times['airflow-init']:.1f} s")
+        if init is not None:
+            wait_init(init, self.timeout)
+            sqlite_template.keep(init_env, POOLS_FILE)  # before any component opens the DB
+            self.ready_times["airflow-init"] = time.monotonic() - init_started
+            self.progress(f"  airflow init done in {self.ready_times['airflow-init']:.1f} s")
         self._phase_starts.append(len(self.group.processes))
         self.settings.extra_env.update(connection_uri_env(self.service_urls, self.api_key))
         env = airflow_env(self.settings)
