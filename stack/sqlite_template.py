@@ -9,7 +9,8 @@ The key is what decides the DB's content: the installed apache-airflow distribut
 pools file, and the settings that decide what the migration writes (the auth manager's and other external DB
 managers' tables, default connections, the default pool's slots, the log templates). A DB that already exists
 is never replaced: the init step runs on it as always (it is idempotent), and PostgreSQL stacks are not
-concerned. The cache is best effort: where it cannot be read or written, the init step simply runs.
+concerned. Only a template that is the user's own, in a folder only the user can write, is copied. The cache is
+best effort: where it cannot be read or written, the init step simply runs.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def seed(env: dict[str, str], pools_file: Path, directory: Path | None = None) -
         return None
     try:
         template = template_path(env, pools_file, directory)
-        if not template.is_file() or template.is_symlink():
+        if not template.is_file() or not (_private(template) and _private(template.parent)):
             return None
         db.parent.mkdir(parents=True, exist_ok=True)
         _copy_atomically(template, db)
@@ -101,6 +102,12 @@ def keep(env: dict[str, str], pools_file: Path, directory: Path | None = None) -
     except OSError:
         return None
     return template
+
+
+def _private(path: Path) -> bool:
+    """Ours and writable by nobody else, not a symlink: a DB another user could have planted is never copied."""
+    info = path.lstat()
+    return not path.is_symlink() and info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
 def _copy_atomically(source: Path, target: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -94,6 +95,27 @@ def test_a_symlink_in_the_cache_is_not_followed(tmp_path: Path, pools: Path) -> 
     planted = migrated_db(tmp_path / "planted.db")
     template = sqlite_template.template_path(env_for(tmp_path / "x.db"), pools, cache)
     template.symlink_to(planted)
+    assert sqlite_template.seed(env_for(tmp_path / "new.db"), pools, cache) is None
+    assert not (tmp_path / "new.db").exists()
+
+
+def test_a_template_others_could_have_written_is_not_used(tmp_path: Path, pools: Path) -> None:
+    cache = tmp_path / "cache"
+    template = sqlite_template.keep(env_for(migrated_db(tmp_path / "first.db")), pools, cache)
+    assert template is not None
+    for path, mode in ((cache, 0o777), (template, 0o666)):  # the folder, then the file, writable by anyone
+        original = path.stat().st_mode & 0o777
+        path.chmod(mode)
+        assert sqlite_template.seed(env_for(tmp_path / "new.db"), pools, cache) is None, path
+        assert not (tmp_path / "new.db").exists()
+        path.chmod(original)
+    assert sqlite_template.seed(env_for(tmp_path / "new.db"), pools, cache) == template
+
+
+def test_a_template_of_another_user_is_not_used(tmp_path: Path, pools: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    sqlite_template.keep(env_for(migrated_db(tmp_path / "first.db")), pools, cache)
+    monkeypatch.setattr(sqlite_template.os, "geteuid", lambda: os.getuid() + 1)  # as seen by someone else
     assert sqlite_template.seed(env_for(tmp_path / "new.db"), pools, cache) is None
     assert not (tmp_path / "new.db").exists()
 
