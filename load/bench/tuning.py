@@ -89,6 +89,16 @@ task's `PATCH …/run` 4.48 s → 0.06 s (the first `/execution/health`, now in 
 workers' start), stack ready 47.0 → 45.2 s, the seed test's run 6.56 → 4.39 s; in the local pass before it the \
 first `…/run` took 12.3-13.3 s on each of the three stacks. `make demo`: the training's first task success 5.8 \
 → 1.4 s after the trigger, stack ready 30.7 → 29.8 s (its whole run is within its noise: 69 and 72 s) |
+| A new SQLite metadata DB (`make demo`, the unit tests' `airflow_db`) is a copy of the one the first init \
+made for this Airflow install and these pools (`airflow db migrate` and `airflow pools import` on an empty \
+SQLite file: 8.1 s and 7.7 CPU-s, the same DB every time), kept in the user's cache, keyed by the apache-airflow \
+distributions, the pools file and the settings the migration depends on | `stack/sqlite_template.py`, \
+`stack/local_stack.py`, `airflow/tests/conftest.py`; tests: `stack/tests/test_sqlite_template.py` (a foreign or \
+group-writable template is refused) | `python -m stack.demo --any-ports`, 2026-12-07, AMD EPYC, two interleaved \
+pairs (fresh state folder, demo data already made; cold = empty template folder): stack ready 19.3 / 19.2 → \
+13.7 / 15.1 s, the demo's CPU 60 / 63 → 52 / 59 CPU-s; the whole demo did not move measurably (43.3 / 50.0 → \
+44.1 / 49.0 s): its stop varies by more (the triggerer's stop took 1.3 s in one run and 10.9 s in another: \
+Airflow's trigger runner waits out its 10 s escalation delay when it misses its child's exit) |
 | workflow-ml-prediction imports the scikit-learn modules a trained model's pickle needs when it starts \
 (`ESTIMATOR_MODULES`), not at the first prediction of a model | `services/common/model_artifacts.py`, \
 `services/ml_prediction/app.py` (a test fails when a prediction still imports one) | `python -m stack.demo \
