@@ -16,10 +16,12 @@ best effort: where it cannot be read or written, the init step simply runs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.metadata
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -49,14 +51,22 @@ def sqlite_path(env: dict[str, str]) -> Path | None:
     return Path(url.removeprefix(SQLITE_PREFIX)) if url.startswith(SQLITE_PREFIX) else None
 
 
+@functools.cache
+def airflow_distributions() -> tuple[str, ...]:
+    """'name==version' of each installed apache-airflow* distribution: read once per process (a scan of every
+    installed distribution's metadata, ~60 ms here, which seed() and keep() would otherwise both pay)."""
+    return tuple(
+        sorted(
+            f"{dist.metadata['Name'].lower()}=={dist.version}"
+            for dist in importlib.metadata.distributions()
+            if (dist.metadata["Name"] or "").lower().startswith("apache-airflow")
+        )
+    )
+
+
 def template_key(env: dict[str, str], pools_file: Path) -> str:
     digest = hashlib.sha256()
-    airflow = sorted(
-        f"{dist.metadata['Name'].lower()}=={dist.version}"
-        for dist in importlib.metadata.distributions()
-        if (dist.metadata["Name"] or "").lower().startswith("apache-airflow")
-    )
-    for part in [*airflow, *(f"{name}={env.get(name)}" for name in MIGRATION_SETTINGS)]:
+    for part in [*airflow_distributions(), *(f"{name}={env.get(name)}" for name in MIGRATION_SETTINGS)]:
         digest.update(part.encode() + b"\n")
     digest.update(pools_file.read_bytes())
     return digest.hexdigest()[:20]
@@ -107,7 +117,7 @@ def keep(env: dict[str, str], pools_file: Path, directory: Path | None = None) -
 def _private(path: Path) -> bool:
     """Ours and writable by nobody else, not a symlink: a DB another user could have planted is never copied."""
     info = path.lstat()
-    return not path.is_symlink() and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+    return not stat.S_ISLNK(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
 def _copy_atomically(source: Path, target: Path) -> None:

@@ -23,6 +23,7 @@ import pytest
 from contracts.data_layout import DataLayout
 from fixtures.http_fakes import JsonHandler, LocalServer
 from stack import sqlite_template
+from stack.airflow_stack import init_commands
 from stack.paths import DAGS_SOURCE as DAGS_FOLDER
 from stack.paths import PLUGINS_FOLDER, POOLS_FILE
 
@@ -40,14 +41,14 @@ AIRFLOW_ENV = {
 os.environ.update(AIRFLOW_ENV)
 
 
-def _airflow(*args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow", *args], env={**os.environ}, capture_output=True, text=True, timeout=600
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"airflow {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        )
+def _run_init_step() -> None:
+    """The stacks' init step (stack.airflow_stack.init_commands: db migrate, pools import) on this session's DB."""
+    for argv in init_commands(POOLS_FILE):
+        result = subprocess.run(argv, env={**os.environ}, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            pytest.fail(
+                f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
 
 
 def _run_fresh_python(code: str, env: dict[str, str] | None = None) -> Any:
@@ -68,8 +69,7 @@ def airflow_db() -> Path:
     """A migrated SQLite metadata DB with the repo's pools (what the init step does on the stack): a copy of the
     cached one when this Airflow and these pools made one before (stack.sqlite_template), as `make demo` does."""
     if not sqlite_template.seed(AIRFLOW_ENV, POOLS_FILE):
-        _airflow("db", "migrate")
-        _airflow("pools", "import", str(POOLS_FILE))
+        _run_init_step()
         sqlite_template.keep(AIRFLOW_ENV, POOLS_FILE)
     return _HOME / "airflow.db"
 
