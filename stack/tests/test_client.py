@@ -233,6 +233,7 @@ class StuckRunApi(JsonHandler):
 def test_a_wait_polls_the_run_state_alone_and_names_the_task_states_when_it_times_out() -> None:
     """The task list costs the api-server about 3x the run's state: it is read only when someone watches
     the task changes, and once for the timeout's message."""
+    StuckRunApi.gets = {"run": 0, "task instances": 0}
     server = LocalServer(StuckRunApi)
     try:
         client = AirflowClient(server.url, "admin", "admin", login=False)
@@ -240,7 +241,9 @@ def test_a_wait_polls_the_run_state_alone_and_names_the_task_states_when_it_time
             client.wait_for_run("x", "r1", timeout=1.0, poll=0.1)
     finally:
         server.close()
-    assert StuckRunApi.gets["run"] >= 5 and StuckRunApi.gets["task instances"] == 1
+    # Two run polls or more against one task-list read: the list is not read per poll. (Not "about ten":
+    # beside CI's docker pass a local round trip took ~300 ms and only three polls fitted in the second.)
+    assert StuckRunApi.gets["run"] >= 2 and StuckRunApi.gets["task instances"] == 1
 
 
 def test_error_messages_name_the_request_and_the_fix() -> None:
