@@ -18,6 +18,7 @@ machine's own PostgreSQL (5432) or Redis (6379).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -27,6 +28,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +162,20 @@ class ThrowawayPostgres:
 
 
 REDIS_PERSISTENCE = ("--appendonly", "yes", "--appendfsync", "everysec")
+
+
+@contextlib.contextmanager
+def running_postgres(logs_dir: Path, timeout: float = 60.0) -> Iterator[ThrowawayPostgres]:
+    """A ThrowawayPostgres started and ready (its `airflow` database made); stopped and removed afterwards."""
+    postgres = ThrowawayPostgres(logs_dir)
+    postgres.init()
+    process = postgres.process().start()
+    try:
+        process.wait_healthy(timeout, probe=postgres.ready)
+        yield postgres
+    finally:
+        process.stop()
+        postgres.remove()
 
 
 @dataclass

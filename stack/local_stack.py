@@ -29,7 +29,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from contracts.data_layout import DataLayout
-from stack import sqlite_template
+from stack import db_template
 from stack.airflow_stack import (
     AirflowSettings,
     airflow_env,
@@ -193,12 +193,13 @@ class LocalStack(LocalControl, LocalScaling, ProcessFaults, Stack):
         )
         self.settings.extra_env.update({**smtp_connection_env("127.0.0.1", self.smtp_port), **self.airflow_env})
         self._phase_starts.append(len(self.group.processes))
-        # The DB migration (~15 s of CPU) runs while the services warm up (~20 s). A new SQLite DB (make demo) is
-        # a copy of the one the last such init made, when one is cached for this Airflow and these pools.
+        # The DB migration (~8 CPU-s, 9 s: longer than the services' start) runs while the services warm up. A new
+        # DB is restored from the one the first such init made, when one is cached for this Airflow and these pools
+        # (stack.db_template: a copy of the SQLite file, a pg_dump of PostgreSQL's database).
         init_started = time.monotonic()
         init_env = airflow_env(self.settings)
-        if template := sqlite_template.seed(init_env, POOLS_FILE):
-            self.progress(f"airflow DB copied from {template} (migrated before, same Airflow and pools)")
+        if template := db_template.seed(init_env, POOLS_FILE):
+            self.progress(f"airflow DB restored from {template} (migrated before, same Airflow and pools)")
             init = None
         else:
             self.progress("starting airflow init (db migrate, pools import)…")
@@ -211,7 +212,7 @@ class LocalStack(LocalControl, LocalScaling, ProcessFaults, Stack):
             self.progress(f"  services ready in {self.ready_times['services']:.1f} s")
         if init is not None:
             wait_init(init, self.timeout)
-            sqlite_template.keep(init_env, POOLS_FILE)  # before any component opens the DB
+            db_template.keep(init_env, POOLS_FILE)  # before any component opens the DB
             self.ready_times["airflow-init"] = time.monotonic() - init_started
             self.progress(f"  airflow init done in {self.ready_times['airflow-init']:.1f} s")
         self._phase_starts.append(len(self.group.processes))

@@ -22,7 +22,7 @@ import pytest
 
 from contracts.data_layout import DataLayout
 from fixtures.http_fakes import JsonHandler, LocalServer
-from stack import sqlite_template
+from stack import db_template
 from stack.airflow_stack import init_commands
 from stack.paths import DAGS_SOURCE as DAGS_FOLDER
 from stack.paths import PLUGINS_FOLDER, POOLS_FILE
@@ -67,10 +67,10 @@ def fresh_python() -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated SQLite metadata DB with the repo's pools (what the init step does on the stack): a copy of the
-    cached one when this Airflow and these pools made one before (stack.sqlite_template), as `make demo` does."""
-    if not sqlite_template.seed(AIRFLOW_ENV, POOLS_FILE):
+    cached one when this Airflow and these pools made one before (stack.db_template), as `make demo` does."""
+    if not db_template.seed(AIRFLOW_ENV, POOLS_FILE):
         _run_init_step()
-        sqlite_template.keep(AIRFLOW_ENV, POOLS_FILE)
+        db_template.keep(AIRFLOW_ENV, POOLS_FILE)
     return _HOME / "airflow.db"
 
 

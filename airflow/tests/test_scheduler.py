@@ -23,22 +23,15 @@ LONG = 30.0  # a sleep no test waits out: returning before it is the wake-up
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from stack.backing import ThrowawayPostgres
+    from stack.backing import running_postgres
 
-    postgres = ThrowawayPostgres(tmp_path_factory.mktemp("postgres-logs"))
-    postgres.init()
-    process = postgres.process().start()
-    try:
-        process.wait_healthy(60, probe=postgres.ready)
+    with running_postgres(tmp_path_factory.mktemp("postgres-logs")) as postgres:
         with psycopg2.connect(postgres_url(postgres.url)) as connection, connection.cursor() as cursor:
             cursor.execute("CREATE TABLE task_instance (id int PRIMARY KEY, state text)")
             cursor.execute("CREATE TABLE dag_run (id int PRIMARY KEY, state text)")
             cursor.execute("INSERT INTO task_instance VALUES (1, 'running')")
             cursor.execute("INSERT INTO dag_run VALUES (0, 'running')")
         yield postgres.url
-    finally:
-        process.stop()
-        postgres.remove()
 
 
 def postgres_url(sql_alchemy_conn: str) -> str:

@@ -92,13 +92,24 @@ first `…/run` took 12.3-13.3 s on each of the three stacks. `make demo`: the t
 | A new SQLite metadata DB (`make demo`, the unit tests' `airflow_db`) is a copy of the one the first init \
 made for this Airflow install and these pools (`airflow db migrate` and `airflow pools import` on an empty \
 SQLite file: 8.1 s and 7.7 CPU-s, the same DB every time), kept in the user's cache, keyed by the apache-airflow \
-distributions, the pools file and the settings the migration depends on | `stack/sqlite_template.py`, \
-`stack/local_stack.py`, `airflow/tests/conftest.py`; tests: `stack/tests/test_sqlite_template.py` (a foreign or \
+distributions, the pools file and the settings the migration depends on | `stack/db_template.py`, \
+`stack/local_stack.py`, `airflow/tests/conftest.py`; tests: `stack/tests/test_db_template.py` (a foreign or \
 group-writable template is refused) | `python -m stack.demo --any-ports`, 2026-12-07, AMD EPYC, two interleaved \
 pairs (fresh state folder, demo data already made; cold = empty template folder): stack ready 19.3 / 19.2 → \
 13.7 / 15.1 s, the demo's CPU 60 / 63 → 52 / 59 CPU-s; the whole demo did not move measurably (43.3 / 50.0 → \
 44.1 / 49.0 s): its stop varies by more (the triggerer's stop took 1.3 s in one run and 10.9 s in another: \
 Airflow's trigger runner waits out its 10 s escalation delay when it misses its child's exit) |
+| A local full stack's new PostgreSQL database (`make up` without Docker, `make e2e`, the bench's stack) is \
+restored from a `pg_dump` of the one the first init made (the same key, plus the client tools' version), in one \
+transaction that fails on any table already there; before, `airflow db migrate` and `airflow pools import` took \
+8.6-9.2 s there, longer than the services' start beside them | `stack/db_template.py`, `stack/local_stack.py`; \
+tests: `stack/tests/test_db_template.py` (against a throwaway PostgreSQL: restored rows, a database with tables \
+left as it was, a template others could write refused, the password never on a command line) | `make up \
+E2E_BACKEND=local`, 2026-12-07, AMD EPYC, three interleaved pairs (cold = an empty template folder): `make up` \
+28.8 / 27.5 / 29.9 → 24.5 / 25.0 / 25.3 s, stack ready 25.5 / 24.6 / 26.9 → 21.5 / 22.2 / 22.2 s, the machine's CPU \
+during it 42.6 / 40.9 / 44.6 → 36.3 / 36.1 / 37.1 CPU-s. The local e2e pass did not move (342 s cold, 339 s warm, \
+one run each): its three stacks start together, so on a cold cache all three migrate, and their setups are \
+dominated by the rest of the start |
 | workflow-ml-prediction imports the scikit-learn modules a trained model's pickle needs when it starts \
 (`ESTIMATOR_MODULES`), not at the first prediction of a model | `services/common/model_artifacts.py`, \
 `services/ml_prediction/app.py` (a test fails when a prediction still imports one) | `python -m stack.demo \
