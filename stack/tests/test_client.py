@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+import stack.client as client_module
+import stack.waiting as waiting_module
 from contracts.catalog import AUDIO
 from fixtures.http_fakes import JsonHandler, LocalServer
 from stack.airflow_stack import (
@@ -230,9 +232,29 @@ class StuckRunApi(JsonHandler):
         self.send_json(200, {**run, "run_type": "manual", "state": "running"})
 
 
-def test_a_wait_polls_the_run_state_alone_and_names_the_task_states_when_it_times_out() -> None:
+class FakeClock:
+    """`time` for stack.waiting and stack.client: a sleep advances the clock at once, so a wait's polls are counted
+    by the poll interval alone, however slow the machine's round trips are (beside CI's docker pass one took
+    ~300 ms, and a wall-clock second held three polls)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_wait_polls_the_run_state_alone_and_names_the_task_states_when_it_times_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The task list costs the api-server about 3x the run's state: it is read only when someone watches
     the task changes, and once for the timeout's message."""
+    clock = FakeClock()
+    monkeypatch.setattr(waiting_module, "time", clock)
+    monkeypatch.setattr(client_module, "time", clock)
     StuckRunApi.gets = {"run": 0, "task instances": 0}
     server = LocalServer(StuckRunApi)
     try:
@@ -241,9 +263,8 @@ def test_a_wait_polls_the_run_state_alone_and_names_the_task_states_when_it_time
             client.wait_for_run("x", "r1", timeout=1.0, poll=0.1)
     finally:
         server.close()
-    # Two run polls or more against one task-list read: the list is not read per poll. (Not "about ten":
-    # beside CI's docker pass a local round trip took ~300 ms and only three polls fitted in the second.)
-    assert StuckRunApi.gets["run"] >= 2 and StuckRunApi.gets["task instances"] == 1
+    # a poll at once and one every 0.1 s of the second (the clock's floating-point sum may land one either side)
+    assert 10 <= StuckRunApi.gets["run"] <= 12 and StuckRunApi.gets["task instances"] == 1, StuckRunApi.gets
 
 
 def test_error_messages_name_the_request_and_the_fix() -> None:
