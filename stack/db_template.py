@@ -47,6 +47,7 @@ CONN = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgresql+psycopg2://")
 PG_TOOL_TIMEOUT_S = 120.0
+_PG_DUMP_VERSIONS: dict[Path, str] = {}  # bin dir -> `pg_dump --version`
 
 
 def cache_dir() -> Path:
@@ -115,7 +116,10 @@ class _Postgres:
         }
 
     def key_parts(self) -> list[str]:
-        return [f"pg_dump {self._run('pg_dump', '--version').stdout.strip()}"]
+        # once per process and install: seed() and keep() both key on it, and each asking is a process start
+        if self.bin_dir not in _PG_DUMP_VERSIONS:
+            _PG_DUMP_VERSIONS[self.bin_dir] = self._run("pg_dump", "--version").stdout.strip()
+        return [f"pg_dump {_PG_DUMP_VERSIONS[self.bin_dir]}"]
 
     def restore(self, template: Path) -> bool:
         # one transaction that stops at the first error: all of the dump or nothing, and never over an existing DB
@@ -158,10 +162,10 @@ def _database(env: dict[str, str]) -> _Sqlite | _Postgres | None:
     return _Postgres(url, bin_dir)
 
 
-def template_key(env: dict[str, str], pools_file: Path, database: _Sqlite | _Postgres | None = None) -> str:
+def template_key(env: dict[str, str], pools_file: Path, database: _Sqlite | _Postgres) -> str:
     digest = hashlib.sha256()
     settings = (f"{name}={env.get(name)}" for name in MIGRATION_SETTINGS)
-    for part in [*airflow_distributions(), *settings, *(database.key_parts() if database else [])]:
+    for part in [*airflow_distributions(), *settings, *database.key_parts()]:
         digest.update(part.encode() + b"\n")
     digest.update(pools_file.read_bytes())
     return digest.hexdigest()[:20]
