@@ -47,3 +47,30 @@ def test_rescore_predictions_go_through_the_hook(
     with pytest.raises(ServiceRejected, match="HTTP 409"):
         prediction_client(timeout=5)(payload)
     assert service.calls[0]["path"] == PREDICT_SINGLE.path and service.calls[0]["headers"]["X-API-Key"] == "rescore-key"
+
+
+def test_a_call_looks_its_connection_up_once_and_the_next_call_sees_a_changed_key(
+    fake_service: Callable[..., Any], http_connection: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In a task every look-up is a round trip to its supervisor; HttpHook asks at every request (the base URL).
+    unavailable, refused = (503, None, {}, 0.0), (422, REFUSED, {}, 0.0)
+    service, _ = fake_service(unavailable, unavailable, refused, refused)
+    http_connection(AUDIO.conn_id, service.port, "first-key")
+    looked_up: list[str] = []
+    original = HttpHook.get_connection.__func__  # BaseHook's classmethod
+
+    def counting(cls: type, conn_id: str) -> Any:
+        looked_up.append(conn_id)
+        return original(cls, conn_id)
+
+    monkeypatch.setattr(HttpHook, "get_connection", classmethod(counting))
+    hook = WorkflowServiceHook.for_service(AUDIO, request_timeout=5, backoff=0.01)
+    with pytest.raises(ServiceRejected, match="HTTP 422"):  # two 503s retried, then the 422
+        hook.call(AUDIO_ANALYZE, PAYLOAD)
+    assert len(service.calls) == 3 and looked_up == [AUDIO.conn_id]  # three requests, one look-up
+    http_connection(AUDIO.conn_id, service.port, "second-key")  # the key changed between two calls
+    with pytest.raises(ServiceRejected, match="HTTP 422"):
+        hook.call(AUDIO_ANALYZE, PAYLOAD)
+    assert [c["headers"]["X-API-Key"] for c in service.calls] == ["first-key"] * 3 + ["second-key"]
+    assert looked_up == [AUDIO.conn_id] * 2
+    assert hook.get_connection(AUDIO.conn_id).password == "second-key" and len(looked_up) == 3  # none kept after

@@ -109,6 +109,36 @@ def test_after_the_preload_parsing_any_dag_file_imports_nothing_new(fresh_python
     assert {name: modules for name, modules in imported.items() if modules != []} == {}
 
 
+def test_a_task_forked_after_the_preload_finds_the_plugins_loaded(fresh_python: Callable[..., Any]) -> None:
+    # The task runner's first steps (hss_airflow.task_warm_up): its listener manager loads the plugins (a scan of
+    # the plugins folder), then it integrates their macros. Each is cached per process, so a task forked after the
+    # preload scans nothing and imports nothing for them.
+    code = (
+        "import json, os, sys\n"
+        "from hss_airflow.preload import import_preloaded\n"
+        "import_preloaded()\n"
+        "from airflow.sdk.listener import get_listener_manager\n"
+        "from airflow.sdk.plugins_manager import _get_plugins, integrate_macros_plugins\n"
+        "read, write = os.pipe()\n"
+        "if os.fork() == 0:\n"
+        "    before, scans = set(sys.modules), _get_plugins.cache_info().misses\n"
+        "    get_listener_manager()\n"
+        "    integrate_macros_plugins()\n"
+        "    found = {'scans': _get_plugins.cache_info().misses - scans, 'new': sorted(set(sys.modules) - before),\n"
+        "             'plugins': [p.name for p in _get_plugins()[0]]}\n"
+        "    os.write(write, json.dumps(found).encode())\n"
+        "    os._exit(0)\n"
+        "os.close(write)\n"
+        "with os.fdopen(read) as answer:\n"
+        "    print(answer.read())\n"
+        "os.wait()\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER)}
+    found = fresh_python(code, env=env)
+    assert "hss_ui" in found["plugins"]  # the repo's plugin (and the providers') loaded before the fork
+    assert found["scans"] == 0 and found["new"] == []
+
+
 def test_the_celery_config_keeps_airflows_defaults() -> None:
     from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 

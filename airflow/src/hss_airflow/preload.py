@@ -5,8 +5,9 @@ imported yet, each task imports again. py-spy put those imports (aiohttp and its
 pydantic models, the hooks) at 69 % of the demo's task CPU, ≈ 0.4 s per task (docs/PERFORMANCE.md). The Celery
 worker imports them before its pool forks (`hss_airflow.celery_config`), `make demo`'s LocalExecutor before it
 forks its workers (`hss_airflow.local_executor`), the dag-processor before it forks its first DAG-file parse
-(`hss_airflow.dag_processor`). Importing them is free of side effects; the last one builds and drops a
-DAG, so Airflow's own first-DAG work (lazy imports of its timetables) is done before the fork too.
+(`hss_airflow.dag_processor`). Importing them is free of side effects; the last two build and drop a DAG
+and load Airflow's plugins as a task's start does, so Airflow's own first-time work (lazy imports of its
+timetables, the plugin scan) is done before the fork too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ PRELOADED_MODULES = (
     "hss_airflow.training_dag",
     "pandas",
     "airflow.providers.git.bundles.git",
-    "hss_airflow.dag_warm_up",  # last: builds one DAG with everything above imported
+    "hss_airflow.dag_warm_up",  # builds one DAG with everything above imported
+    "hss_airflow.task_warm_up",  # last: the task runner's first steps (the plugins, its listener manager)
 )
 
 

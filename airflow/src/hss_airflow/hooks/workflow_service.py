@@ -24,6 +24,7 @@ import aiohttp
 import requests
 from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.http.hooks.http import HttpAsyncHook, HttpHook
+from airflow.sdk import Connection
 
 from contracts.catalog import TRAINING, TRAINING_JOB, Endpoint, ServiceSpec
 from contracts.training import TrainingJob
@@ -76,10 +77,19 @@ class WorkflowServiceHook(HttpHook):
         self.attempts = int(attempts)
         self.backoff = float(backoff)
         self.logger = logger if logger is not None else self.log
+        self._sending_with: Connection | None = None  # the connection of the send() under way
 
     @classmethod
     def for_service(cls, service: ServiceSpec, **kwargs: Any) -> WorkflowServiceHook:
         return cls(service.conn_id, **kwargs)
+
+    def get_connection(self, conn_id: str) -> Connection:  # type: ignore[override]
+        """During a send(), the connection it looked up: HttpHook asks for it again in every request (the base
+        URL), and in a task each look-up is a round trip to the supervisor. A new send() looks it up again, so
+        a changed API key is seen by the next call."""
+        if self._sending_with is not None and conn_id == self.conn_id:
+            return self._sending_with
+        return super().get_connection(conn_id)
 
     def _headers(self) -> dict[str, str]:
         return api_key_headers(self.get_connection(self.conn_id).password)
@@ -116,13 +126,17 @@ class WorkflowServiceHook(HttpHook):
         retry = http_retry_args(
             attempts=self.attempts, backoff=self.backoff, what=what, timeout=self.request_timeout, log=self.logger
         )
-        response = self.run_with_advanced_retry(
-            retry,
-            endpoint=path,
-            json=body,
-            headers=self._headers(),
-            extra_options={"check_response": False, "timeout": self.request_timeout},
-        )
+        self._sending_with = self.get_connection(self.conn_id)
+        try:
+            response = self.run_with_advanced_retry(
+                retry,
+                endpoint=path,
+                json=body,
+                headers=self._headers(),
+                extra_options={"check_response": False, "timeout": self.request_timeout},
+            )
+        finally:
+            self._sending_with = None
         self.logger.info("%s -> HTTP %d in %.2f s", what, response.status_code, time.monotonic() - started)
         return response
 
