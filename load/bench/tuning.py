@@ -145,9 +145,9 @@ own operators left ours to every task; and every task scanned the plugins folder
 `hss_airflow/task_warm_up.py`, `hss_airflow/preload.py` (a test forks after the preload and fails when the \
 listener manager scans the plugins again) | 2026-12-07, AMD EPYC: comprehensive_analysis' DAG file parsed in a \
 forked child after the worker's preload, median of 9: 8.7 → 6.5 ms; the plugin load in a task's start \
-(timestamps in Airflow's task runner, 50 tasks) 3.9 ms → 0. With the next row, a local celery stack, 10 \
-comprehensive_analysis runs per side, sides interleaved (load average 1.0-1.8): in-task overhead 0.533 / 0.551 → \
-0.482 / 0.522 s |
+(timestamps in Airflow's task runner, 50 tasks) 3.9 ms → 0. With the next row, `python -m load.bench --compare \
+0b99cda --only analysis --rounds 3` (11:18 UTC, load average 1.1-2.2 at the runs' starts), medians of 3 \
+interleaved runs: in-task overhead 0.430 → 0.408 s (0.95, the ranges apart), trigger→success 1.525 → 1.504 s |
 | A service call looks its Airflow connection up once, not at every request: HttpHook read it again in every \
 `run` (its base URL) beside the API-key header, and in a task each look-up is a round trip to the supervisor \
 (masking the password) | `WorkflowServiceHook.get_connection` (a test counts one look-up for three requests of \
