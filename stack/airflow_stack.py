@@ -51,7 +51,7 @@ class AirflowSettings:
     plugins_folder: Path = PLUGINS_FOLDER
     username: str = "admin"
     password: str = "admin"
-    parallelism: int = 4  # task slots: the tasks mostly wait on HTTP; 2 cores hold 4 task processes
+    parallelism: int = 4  # [core] parallelism; each profile sets its own (stack/profiles.py)
     data_root: Path | None = None
     secrets: dict[str, str] = field(default_factory=dict)  # jwt_secret, secret_key, fernet_key
     # Log servers on free ports: two stacks on one machine must not fight over 8793/8794.

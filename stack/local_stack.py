@@ -169,6 +169,7 @@ class LocalStack(LocalControl, LocalScaling, ProcessFaults, Stack):
             home=self.airflow_home,
             api_port=port,
             executor=self.profile.executor,
+            parallelism=self.profile.parallelism,
             dags_folder=self.dags_folder,
             username=self.username,
             password=self.password,

@@ -55,6 +55,7 @@ class Profile:
     name = ""
     executor = ""
     git_dag_bundle = False  # True: the DAGs come from the stack's Git DAG bundle (stack/dag_repo.py)
+    parallelism = 4  # [core] parallelism: the LocalExecutor forks this many workers
 
     def start_backends(self, stack: ProfileStack) -> dict[str, str]:
         """Start backing processes (database, broker) in stack.group; return Airflow env overrides."""
@@ -113,6 +114,12 @@ class CeleryProfile(Profile):
     name = "celery"
     executor = "CeleryExecutor"
     git_dag_bundle = True  # the full stack, as compose: versioned DAGs (the embedded demo keeps a plain folder)
+    # Twice the worker's 4 Celery slots. A task's supervisor keeps its slot (Celery's and the scheduler's) ~1 s after
+    # the task ended, and no state change wakes the scheduler when it lets go: with parallelism 4 the scheduler
+    # found 0 open slots and the next task waited out its 1 s idle sleep (5 of 15 comprehensive_analysis runs).
+    # With 8 it queues the task to Celery at once, and a pool process takes it the moment one is free; the worker's
+    # concurrency still bounds the running tasks.
+    parallelism = 8
 
     def __init__(self, workers: int = 1) -> None:
         if workers < 1:

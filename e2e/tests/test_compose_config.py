@@ -278,14 +278,13 @@ def test_overlay_run_has_no_fixed_host_ports_and_the_local_stacks_task_slots(wit
     """Docker and local figures compare only with the same slots: a worker's slot stays taken until Airflow's
     task supervisor exits, up to ~5 s after the task (its heartbeat-interval wait), so 2 slots per worker
     queued the next task of comprehensive_analysis for seconds (trigger→success 6.0 s vs 2.9 s locally)."""
-    from stack.airflow_stack import AirflowSettings
-    from stack.profiles import CELERY_ENV
+    from stack.profiles import CELERY_ENV, CeleryProfile
 
     assert fixed_host_port_problems(with_overlay) == []
     key = "AIRFLOW__CELERY__WORKER_CONCURRENCY"
     assert environment(with_overlay["services"]["airflow-worker"])[key] == CELERY_ENV[key]
     parallelism = environment(with_overlay["services"]["airflow-scheduler"])["AIRFLOW__CORE__PARALLELISM"]
-    assert int(parallelism) == AirflowSettings.parallelism
+    assert int(parallelism) == CeleryProfile.parallelism
 
 
 def test_the_local_stacks_tuning_holds_in_compose_too(base: dict) -> None:

@@ -152,6 +152,14 @@ interleaved runs: in-task overhead 0.430 → 0.408 s (0.95, the ranges apart), t
 `run` (its base URL) beside the API-key header, and in a task each look-up is a round trip to the supervisor \
 (masking the password) | `WorkflowServiceHook.get_connection` (a test counts one look-up for three requests of \
 one call, and the next call sending a changed key) | 2 → 1 look-ups per call |
+| The local celery stacks and the docker test overlay let the scheduler hand 8 tasks to Celery (`[core] \
+parallelism`), twice the worker's 4 slots. A task's supervisor keeps its slot ~1 s after the task ended and no \
+state change wakes the scheduler when it lets go: at 4 the scheduler logged "Executor parallelism limit reached. 0 \
+open slots" and the next task waited out its 1 s idle sleep. The worker's concurrency still bounds the running \
+tasks; `make demo` keeps 4 (its LocalExecutor forks that many workers) | `stack/profiles.py` (`CeleryProfile.\
+parallelism`), `docker-compose.test.yml` (a test holds them equal) | a local celery stack, 15 comprehensive_analysis \
+runs back to back, 2026-12-07: 5 of 15 runs waited ≈ 1 s in a hand-off (trigger→success 1.86-2.50 s against \
+1.29-1.43 s), 26 "0 open slots" in the scheduler's log → none of 15 and no such line (1.28-1.53 s) |
 | Each task's supervisor looks at its task process every second (`[workers] min_heartbeat_interval` 1, \
 Airflow's default 5 s). It holds the task's Celery slot and one of the scheduler's `parallelism` slots until \
 it has seen the process exit; when the process's last socket closes a moment before it can be reaped, the \
