@@ -90,8 +90,9 @@ FLOWER_PORT = 5555
 # A task queued to a worker that died before starting it (its Celery message is gone with the worker) is
 # requeued after 180 s in the queued state (default 600 s, longer than a run's whole budget in the tests),
 # looked for every 30 s (default 120 s, which made it up to 300 s).
+WORKER_CONCURRENCY = 4
 CELERY_ENV = {
-    "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+    "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
     "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "hss_airflow.celery_config.CELERY_CONFIG",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
@@ -114,12 +115,12 @@ class CeleryProfile(Profile):
     name = "celery"
     executor = "CeleryExecutor"
     git_dag_bundle = True  # the full stack, as compose: versioned DAGs (the embedded demo keeps a plain folder)
-    # Twice the worker's 4 Celery slots. A task's supervisor keeps its slot (Celery's and the scheduler's) ~1 s after
+    # Twice the worker's Celery slots. A task's supervisor keeps its slot (Celery's and the scheduler's) ~1 s after
     # the task ended, and no state change wakes the scheduler when it lets go: with parallelism 4 the scheduler
     # found 0 open slots and the next task waited out its 1 s idle sleep (5 of 15 comprehensive_analysis runs).
     # With 8 it queues the task to Celery at once, and a pool process takes it the moment one is free; the worker's
     # concurrency still bounds the running tasks.
-    parallelism = 8
+    parallelism = 2 * WORKER_CONCURRENCY
 
     def __init__(self, workers: int = 1) -> None:
         if workers < 1:

@@ -13,8 +13,6 @@ registered anywhere: Airflow collects DAGs only while it loads a DAG file, and `
 
 from __future__ import annotations
 
-import logging
-
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, task
 
@@ -27,6 +25,7 @@ from hss_airflow.operators import (
     MLPredictionOperator,
 )
 from hss_airflow.params import song_params
+from hss_airflow.preload import warm_up
 
 
 def build_and_drop_one_dag() -> None:
@@ -56,7 +55,4 @@ def build_and_drop_one_dag() -> None:
         )
 
 
-try:
-    build_and_drop_one_dag()
-except Exception:  # a speed-up only: the worker starts without it, and each task meets the error itself
-    logging.getLogger(__name__).warning("the warm-up DAG could not be done before the fork", exc_info=True)
+warm_up(build_and_drop_one_dag)

@@ -13,6 +13,8 @@ timetables, the plugin scan) is done before the fork too.
 from __future__ import annotations
 
 import importlib
+import logging
+from collections.abc import Callable
 
 # What the DAG files and their tasks import: the operators (HTTP hook, aiohttp, the contracts' models), the
 # DAGs' helper modules, and pandas for the training tasks. Last, the stacks' DAG bundle class
@@ -38,3 +40,13 @@ PRELOADED_MODULES = (
 def import_preloaded() -> None:
     for name in PRELOADED_MODULES:
         importlib.import_module(name)
+
+
+def warm_up(step: Callable[[], None]) -> None:
+    """Run one warm-up step (hss_airflow.dag_warm_up, hss_airflow.task_warm_up) in the process that forks the tasks.
+
+    A speed-up only: when it fails the worker still starts, with a warning, and each task meets the error itself."""
+    try:
+        step()
+    except Exception:
+        logging.getLogger(step.__module__).warning("%s was not done before the fork", step.__name__, exc_info=True)

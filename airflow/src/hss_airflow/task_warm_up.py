@@ -11,8 +11,6 @@ Like the rest of the preload, a plugin changed on disk is seen after the worker 
 
 from __future__ import annotations
 
-import logging
-
 # the modules a task's start still imported for itself after the rest of the preload
 import airflow.sdk.definitions.asset.metadata
 import airflow.sdk.execution_time.cache
@@ -20,13 +18,12 @@ import airflow.version  # noqa: F401
 from airflow.sdk.listener import get_listener_manager
 from airflow.sdk.plugins_manager import integrate_macros_plugins
 
+from hss_airflow.preload import warm_up
+
 
 def do_what_a_task_does_first() -> None:
     get_listener_manager()
     integrate_macros_plugins()
 
 
-try:
-    do_what_a_task_does_first()
-except Exception:  # a speed-up only: the worker starts without it, and each task meets the error itself
-    logging.getLogger(__name__).warning("the task runner's first steps were not done before the fork", exc_info=True)
+warm_up(do_what_a_task_does_first)
