@@ -23,7 +23,7 @@ from pathlib import Path
 from contracts.data_layout import SONGS, TRAINING_DATA
 from load.bench import audio, compare, dags, data, demo, docker, growth, metrics_cost, services, training, ui_pages
 from load.bench.airflow_runs import BenchStack
-from load.bench.report import Machine, Section, load_average, render_table, to_json, write_markdown
+from load.bench.report import Machine, Section, render_table, to_json, write_markdown
 from stack.client import AirflowClientError
 from stack.paths import ARTIFACTS as ARTIFACTS_ROOT
 from stack.paths import REPO_ROOT
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: the stack (if any) was stopped; no report written", file=sys.stderr, flush=True)
         return 130
-    machine.load_end = load_average()
+    machine.finish()
     output = args.output or (None if partial else DEFAULT_REPORT)
     report = write_markdown(
         output or run_dir / "PERFORMANCE.md", sections, machine, command, time.monotonic() - started

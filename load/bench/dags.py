@@ -23,6 +23,7 @@ from typing import Any
 from load.bench.airflow_runs import BenchStack, TimedRun
 from load.bench.audio import direct_seconds_per_song
 from load.bench.cpu import CpuWindow
+from load.bench.execution_api import measured_figure
 from load.bench.limits import essentia_limit_per_min, per_minute, seconds_between
 from load.bench.report import Figure, Section, Target
 from stack.airflow_stack import POLLING_SCHEDULER_IDLE_SLEEP_S, SCHEDULER_IDLE_SLEEP_S, WORKER_MIN_HEARTBEAT_S
@@ -166,6 +167,9 @@ def comprehensive(
     )
     held = bench.slot_held_seconds(runs)  # none under the demo's LocalExecutor: its supervisors log elsewhere
     held_figures = [slot_held_figure(label, held)] if held else []
+    until = max(run.end for run in runs if run.end)
+    request = measured_figure(bench.stack, label, runs[0].triggered_at, until, sum(len(run.tasks) for run in runs))
+    request_figures = [request] if request else []
     return Section(
         key=key,
         title=title,
@@ -193,6 +197,7 @@ def comprehensive(
                 note="every task's return value as JSON; audio_analysis's is a claim check (hss_airflow.claim_check)",
             ),
             *held_figures,
+            *request_figures,
         ],
         details=details,
         method=(
@@ -208,7 +213,11 @@ def comprehensive(
             f"Five tasks in sequence (audio ∥ content, prediction, insights, aggregate_results): each one costs "
             f"a scheduler loop to notice its upstream finished and queue it, the executor's hand-off, and a fresh "
             f"task process (fork, imports, execution-API calls for XCom). The largest part here is "
-            f"'{biggest}' ({split[biggest]:.2f} s).{startup_text} The local stack's scheduler is woken by "
+            f"'{biggest}' ({split[biggest]:.2f} s).{startup_text} The largest part of a task's time is its "
+            "supervisor's execution-API requests, one after another (the start, one XCom read per upstream, the "
+            "rendered fields, the XCom write): the 'execution-API request' figure gives their medians on this "
+            "machine, which scale the in-task overhead from one machine to the next. The local stack's scheduler "
+            "is woken by "
             f"PostgreSQL when a task's try ends (hss_airflow.scheduler), else it loops every "
             f"{SCHEDULER_IDLE_SLEEP_S:g} s; the demo's, on SQLite, polls every {POLLING_SCHEDULER_IDLE_SLEEP_S:g} s "
             "(AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME). The Celery worker (the demo's LocalExecutor too) "

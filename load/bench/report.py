@@ -21,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from load.bench.tuning import PROFILE_MD, TUNING_MD
 
 OPS = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
@@ -193,6 +195,19 @@ def load_average() -> str:
         return "unknown"
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """(steal, total) CPU seconds of the whole machine since boot. Steal is the time a virtual machine's cores
+    were ready to run but the host ran something else (0 where the OS does not report it)."""
+    times = psutil.cpu_times()
+    return getattr(times, "steal", 0.0), sum(times)
+
+
+def steal_percent(start: tuple[float, float], end: tuple[float, float]) -> float | None:
+    """The share of the machine's CPU time between two `cpu_seconds()` readings that the host took back."""
+    spent = end[1] - start[1]
+    return 100 * (end[0] - start[0]) / spent if spent > 0 else None
+
+
 @dataclass
 class Machine:
     cores: int
@@ -204,6 +219,8 @@ class Machine:
     date: str
     load_start: str
     load_end: str = ""
+    cpu_start: tuple[float, float] = (0.0, 0.0)  # cpu_seconds() at the start
+    steal_pct: float | None = None  # of the run's CPU time, set by finish()
 
     @classmethod
     def probe(cls) -> Machine:
@@ -216,7 +233,13 @@ class Machine:
             essentia=_version("essentia"),
             date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             load_start=load_average(),
+            cpu_start=cpu_seconds(),
         )
+
+    def finish(self) -> None:
+        """Read the load average and the CPU steal at the end of the run."""
+        self.load_end = load_average()
+        self.steal_pct = steal_percent(self.cpu_start, cpu_seconds())
 
     def line(self) -> str:
         ram = f"{self.ram_gib:.1f} GiB RAM" if self.ram_gib else "RAM unknown"
@@ -227,7 +250,12 @@ class Machine:
 
     def load_line(self) -> str:
         end = f", at the end {self.load_end}" if self.load_end else ""
-        return f"load average (1/5/15 min) at the start {self.load_start}{end} on {self.cores} cores"
+        steal = (
+            f"; CPU steal {self.steal_pct:.1f} % of the run (the host ran other machines on these cores)"
+            if self.steal_pct is not None
+            else ""
+        )
+        return f"load average (1/5/15 min) at the start {self.load_start}{end} on {self.cores} cores{steal}"
 
 
 # --- PERFORMANCE.md ----------------------------------------------------------------------------------
@@ -241,7 +269,9 @@ are in `artifacts/bench/<time>/bench.json`.
 
 Medians are of repeated runs where a run is cheap (the count is given); longer runs are measured once
 and say so. The machine is shared: a load average above the core count means other work competed for
-the CPU, and every figure bounded by Essentia is then pessimistic.
+the CPU, and every figure bounded by Essentia is then pessimistic. On a virtual machine, CPU steal is the
+time the host gave these cores to other machines: every figure of a run with steal is slower by more than
+that share, as the processes wait for the CPU too.
 """
 
 

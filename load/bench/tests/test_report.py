@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -16,6 +17,7 @@ from load.bench.report import (
     ram_gib,
     render_markdown,
     render_table,
+    steal_percent,
     to_json,
     write_markdown,
 )
@@ -30,6 +32,7 @@ MACHINE = Machine(
     date="2025-01-01 12:00 UTC",
     load_start="1.00 0.80 0.50",
     load_end="2.00 1.00 0.60",
+    steal_pct=12.5,
 )
 
 
@@ -124,6 +127,7 @@ def test_performance_md_carries_the_command_the_machine_and_each_section(tmp_pat
     )
     assert "2025-01-01 12:00 UTC" in text
     assert "load average (1/5/15 min) at the start 1.00 0.80 0.50, at the end 2.00 1.00 0.60 on 2 cores" in text
+    assert "; CPU steal 12.5 % of the run (the host ran other machines on these cores)" in text
     assert "## 1. Audio service overhead" in text and "## 2. batch_analysis" in text
     assert "**How it was measured.** interleaved pairs" in text
     assert "**What limits it.** the HTTP round trip" in text
@@ -160,3 +164,15 @@ def test_the_machine_is_read_from_proc_files():
     assert ram_gib("nothing here") is None
     probed = Machine.probe()
     assert probed.cores >= 1 and probed.python.startswith("3.")
+
+
+def test_cpu_steal_is_the_share_of_the_runs_cpu_time_the_host_took_back():
+    assert steal_percent((10.0, 1000.0), (25.0, 1100.0)) == pytest.approx(15.0)  # 15 of 100 CPU-s
+    assert steal_percent((0.0, 1000.0), (0.0, 1200.0)) == 0.0  # no steal reported (bare metal)
+    assert steal_percent((1.0, 500.0), (1.0, 500.0)) is None  # no time passed
+    unknown = Machine(2, "cpu", 8.0, "3.11.7", "3.3.2", "2.1b6", "2025-01-01 12:00 UTC", "0.50 0.40 0.30")
+    assert "steal" not in unknown.load_line()  # not measured (a run that did not finish), not printed as 0
+    probed = Machine.probe()
+    time.sleep(0.1)  # the kernel counts CPU time in ticks of 10 ms
+    probed.finish()
+    assert probed.load_end and probed.steal_pct is not None and 0.0 <= probed.steal_pct <= 100.0
