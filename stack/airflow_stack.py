@@ -102,12 +102,11 @@ def write_passwords_file(settings: AirflowSettings) -> Path:
 SCHEDULER_IDLE_SLEEP_S = 1.0
 POLLING_SCHEDULER_IDLE_SLEEP_S = 0.25
 IDLE_SLEEP_KEY = "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"
-# [workers] min_heartbeat_interval (Airflow's default 5 s): each task's supervisor, which holds the task's executor
-# and Celery slot, waits up to this long between looks at its task process. When the process's last socket closes
-# a moment before the process can be reaped, the supervisor only notices the exit at its next look: measured,
-# 169 of 278 tasks of a local full-stack pass kept their slot 5 s after they ended (docs/PERFORMANCE.md). 1 s is
-# the least Airflow takes (an integer); the price is a task heartbeat every second instead of every 5.
-WORKER_MIN_HEARTBEAT_S = 1
+# [workers] min_heartbeat_interval, Airflow's default: each running task's supervisor sends a heartbeat this often.
+# It is also how long the supervisor may sleep between looks at its task process, which kept the task's slot up
+# to 5 s after its end; hss_airflow.task_exit wakes the supervisor at the exit instead. At 1 s (the stacks' value
+# until 2026-12-07) every running task cost the api-server a request per second (docs/PERFORMANCE.md).
+WORKER_MIN_HEARTBEAT_S = 5
 # comprehensive_analysis' deadline on every stack (docker-compose.yml has the same default; a test checks it).
 ANALYSIS_DEADLINE_S = "600"
 

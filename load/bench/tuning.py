@@ -171,6 +171,15 @@ slot-seconds); the pass 593 → 558 s (its three stacks 578 / 528 / 567 → 545 
 analysis`: 10 of 32 tasks held it 5.0 s → 7 of 32 held it 1.0 s (the bench now reports it). The price, a \
 heartbeat per running task every second: api-server 0.96 → 1.33 CPU-s per 20-song batch_analysis, Airflow \
 0.50 → 0.53 CPU-s per song |
+| Each task's supervisor is woken by its task process's exit: a pidfd (Linux) in its selector, so it no longer \
+sleeps to its next look, and the heartbeat interval is back at Airflow's 5 s (the row above had set 1 s) \
+| `hss_airflow.task_exit`, installed by the workers' preload (`hss_airflow.task_warm_up`); the interval in the \
+local stacks, both compose files and the chart values | the 1 s interval's price, seen on a slower machine: one \
+`make bench` (2026-12-07 13:27 UTC) logged 908 heartbeats, 25.7 s of api-server time, its largest item \
+(Airflow 1.19 CPU-s per batch song). A local celery stack, comprehensive_analysis, 12 runs each, 1 s interval \
+→ woken by the exit, 2026-12-07: the slot held after a task's end, longest of 59-60 tasks 1.10 → 0.087 s \
+(median 0.064 → 0.050 s); heartbeats one per task (the supervisor's first, at the start) instead of one per \
+running second; trigger→success median 3.14 → 2.93 s, in-task overhead 1.09 → 1.03 s (that machine's noise) |
 | A task that returns a dict pushes it as one XCom (`multiple_outputs=False`): `@task` infers multiple \
 outputs from a `-> dict` annotation and then writes every key as one more XCom through the execution API (5 \
 extra writes on comprehensive_analysis' last task, one per config key on validate_training_config). Only \

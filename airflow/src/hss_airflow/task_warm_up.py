@@ -7,6 +7,8 @@ manager, and integrates the plugins' macros before it renders the templates. Eac
 for itself (the secrets cache of its first connection look-up, Airflow's version, the asset metadata) come
 with them. Per task that was ≈ 4 ms of the plugin scan before its DAG file's parse (docs/PERFORMANCE.md).
 Like the rest of the preload, a plugin changed on disk is seen after the worker restarts.
+
+It also installs hss_airflow.task_exit's supervisor, which notices a task process's exit at once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from airflow.sdk.listener import get_listener_manager
 from airflow.sdk.plugins_manager import integrate_macros_plugins
 
 from hss_airflow.preload import warm_up
+from hss_airflow.task_exit import install
 
 
 def do_what_a_task_does_first() -> None:
@@ -27,3 +30,4 @@ def do_what_a_task_does_first() -> None:
 
 
 warm_up(do_what_a_task_does_first)
+warm_up(install)

@@ -35,5 +35,7 @@ def test_a_slot_held_past_the_supervisors_interval_misses_the_target() -> None:
     assert figure.value == pytest.approx(5.196297)
     assert "1 over 0.1 s" in figure.note
     assert figure.passed is False
-    prompt = slot_held_figure("comprehensive_analysis", [0.01, 0.02, timedelta(seconds=1.02).total_seconds()])
-    assert prompt.passed is True
+    waited_a_second = slot_held_figure("comprehensive_analysis", [0.01, 0.02, timedelta(seconds=1.02).total_seconds()])
+    assert waited_a_second.passed is False  # a supervisor that slept to its next look: not woken by the exit
+    woken = slot_held_figure("comprehensive_analysis", [0.01, 0.05, timedelta(seconds=0.09).total_seconds()])
+    assert woken.passed is True
