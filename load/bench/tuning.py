@@ -179,7 +179,9 @@ local stacks, both compose files and the chart values | the 1 s interval's price
 (Airflow 1.19 CPU-s per batch song). A local celery stack, comprehensive_analysis, 12 runs each, 1 s interval \
 → woken by the exit, 2026-12-07: the slot held after a task's end, longest of 59-60 tasks 1.10 → 0.087 s \
 (median 0.064 → 0.050 s); heartbeats one per task (the supervisor's first, at the start) instead of one per \
-running second; trigger→success median 3.14 → 2.93 s, in-task overhead 1.09 → 1.03 s (that machine's noise) |
+running second; trigger→success median 3.14 → 2.93 s, in-task overhead 1.09 → 1.03 s (that machine's noise). \
+The next full `make bench` (14:58 UTC): 355 heartbeats, 10.1 s of api-server time; Airflow CPU per batch song \
+1.19 → 1.30 at chunk_size 4 (Essentia alone 16 % slower between the two runs: no change that run can show) |
 | A task that returns a dict pushes it as one XCom (`multiple_outputs=False`): `@task` infers multiple \
 outputs from a `-> dict` annotation and then writes every key as one more XCom through the execution API (5 \
 extra writes on comprehensive_analysis' last task, one per config key on validate_training_config). Only \

@@ -5,8 +5,8 @@ each wake. A task closes its sockets a moment before its process can be reaped; 
 left to wait on and sleeps until its next look, up to `[workers] min_heartbeat_interval` (5 s), keeping the
 task's Celery slot (or the LocalExecutor's worker) all that time: 169 of 278 tasks of a local full-stack pass
 kept theirs 5 s. The stacks had set that interval to 1 s to shorten the wait, which made every running task
-send a heartbeat every second: 908 heartbeats, 25.7 s of api-server time in one `make bench` (2026-12-07),
-≈ 0.5 of the 1.19 Airflow CPU-s per batch song on that machine.
+send a heartbeat every second: 908 heartbeats, 25.7 s of api-server time in one `make bench` (2026-12-07);
+355 and 10.1 s in the next, with this module and the interval back at 5 s (docs/PERFORMANCE.md).
 
 This subclass adds a pidfd (Linux ≥ 5.3: a file descriptor that becomes readable when the process exits) to
 the supervisor's selector, so the exit ends the wait at once whatever the interval. `install()` makes it the
