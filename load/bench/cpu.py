@@ -67,6 +67,13 @@ def machine_busy_s() -> float:
     return sum(getattr(t, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
 
 
+def machine_steal_s() -> tuple[float, float]:
+    """(steal, total) CPU seconds of the whole machine since boot. Steal is the time a virtual machine's cores
+    were ready to run but the host ran something else (0 where the OS does not report it)."""
+    t = psutil.cpu_times()
+    return getattr(t, "steal", 0.0), sum(t)
+
+
 def descendants(root: int, table: dict[int, Proc]) -> set[int]:
     children: dict[int, list[int]] = {}
     for p in table.values():

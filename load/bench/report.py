@@ -21,8 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+from load.bench.cpu import machine_steal_s
 from load.bench.tuning import PROFILE_MD, TUNING_MD
 
 OPS = {"<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
@@ -195,15 +194,8 @@ def load_average() -> str:
         return "unknown"
 
 
-def cpu_seconds() -> tuple[float, float]:
-    """(steal, total) CPU seconds of the whole machine since boot. Steal is the time a virtual machine's cores
-    were ready to run but the host ran something else (0 where the OS does not report it)."""
-    times = psutil.cpu_times()
-    return getattr(times, "steal", 0.0), sum(times)
-
-
 def steal_percent(start: tuple[float, float], end: tuple[float, float]) -> float | None:
-    """The share of the machine's CPU time between two `cpu_seconds()` readings that the host took back."""
+    """The share of the machine's CPU time between two `machine_steal_s()` readings that the host took back."""
     spent = end[1] - start[1]
     return 100 * (end[0] - start[0]) / spent if spent > 0 else None
 
@@ -219,7 +211,7 @@ class Machine:
     date: str
     load_start: str
     load_end: str = ""
-    cpu_start: tuple[float, float] = (0.0, 0.0)  # cpu_seconds() at the start
+    cpu_start: tuple[float, float] = (0.0, 0.0)  # machine_steal_s() at the start
     steal_pct: float | None = None  # of the run's CPU time, set by finish()
 
     @classmethod
@@ -233,13 +225,13 @@ class Machine:
             essentia=_version("essentia"),
             date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             load_start=load_average(),
-            cpu_start=cpu_seconds(),
+            cpu_start=machine_steal_s(),
         )
 
     def finish(self) -> None:
         """Read the load average and the CPU steal at the end of the run."""
         self.load_end = load_average()
-        self.steal_pct = steal_percent(self.cpu_start, cpu_seconds())
+        self.steal_pct = steal_percent(self.cpu_start, machine_steal_s())
 
     def line(self) -> str:
         ram = f"{self.ram_gib:.1f} GiB RAM" if self.ram_gib else "RAM unknown"
