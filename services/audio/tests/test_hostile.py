@@ -36,6 +36,7 @@ from services.conftest import TEST_API_KEY, keyed_client
 
 ANALYZE = AUDIO_ANALYZE.path
 PROMPT_S = 10.0  # an error answer takes milliseconds; this only tells a hang from a slow machine
+ANALYSIS_S = 60.0  # Essentia on a few seconds of audio: 1-2 s alone, 11 s seen beside CI's docker pass
 _names = itertools.count()
 
 
@@ -61,10 +62,10 @@ def changing(hostile: tuple[Path, dict[str, HostileCase]]) -> tuple[Path, str, s
     return root, *make_changing_file(root, name=f"changing_{next(_names)}")
 
 
-def _post(client: TestClient, song_path: str) -> Any:
+def _post(client: TestClient, song_path: str, within_s: float = PROMPT_S) -> Any:
     started = time.monotonic()
     response = client.post(ANALYZE, json={"song_id": "hostile", "song_path": song_path})
-    assert time.monotonic() - started < PROMPT_S, f"{song_path} took {time.monotonic() - started:.1f} s"
+    assert time.monotonic() - started < within_s, f"{song_path} took {time.monotonic() - started:.1f} s"
     return response
 
 
@@ -154,18 +155,18 @@ def test_a_change_during_extraction_cannot_mix_two_files(
     """Essentia reads the worker's private copy: whatever happens to the file meanwhile, the answer is the
     analysis of the whole file as it was copied, equal to the one before the change."""
     root, target, replacement = changing
-    before = _post(client, target).json()
+    before = _post(client, target, ANALYSIS_S).json()
     with monkeypatch.context() as patch:
         patch.setattr(
             extractor,
             "analyze_file",
             functools.partial(worker_hooks.change_before_extraction, how, str(root / replacement)),
         )
-        during = _post(client, target)
+        during = _post(client, target, ANALYSIS_S)
     assert during.status_code == 200, during.text
     assert during.json()["features"] == pytest.approx(before["features"], rel=1e-6, abs=1e-9)
     assert during.json()["highlights"]["duration_s"] == pytest.approx(6.0, abs=0.05)
-    after = _post(client, target)  # the change did happen: the next request sees the new file
+    after = _post(client, target, ANALYSIS_S)  # the change did happen: the next request sees the new file
     assert after.status_code == next_status, after.text
     if next_status == 200:
         assert after.json()["highlights"]["duration_s"] == pytest.approx(9.0, abs=0.05)
@@ -185,7 +186,7 @@ def test_no_worker_died_or_was_replaced(client: TestClient) -> None:
 @pytest.mark.slow
 def test_a_real_song_still_analyses(client: TestClient, hostile: tuple[Path, dict[str, HostileCase]]) -> None:
     write_song_wav(hostile[0] / "songs/after_the_hostile_cases.wav", seconds=10.0, bpm=120.0)
-    response = _post(client, "songs/after_the_hostile_cases.wav")
+    response = _post(client, "songs/after_the_hostile_cases.wav", ANALYSIS_S)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["feature_count"] >= 150 and body["highlights"]["duration_s"] == pytest.approx(10.0, abs=0.05)
