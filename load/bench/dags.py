@@ -20,10 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from load.bench.airflow_runs import BenchStack, TimedRun
+from load.bench.airflow_runs import BenchStack, TaskTiming, TimedRun
 from load.bench.audio import direct_seconds_per_song
 from load.bench.cpu import CpuWindow
-from load.bench.execution_api import measured_figure
+from load.bench.execution_api import (
+    api_server_log,
+    execution_requests,
+    parse_requests,
+    request_figure,
+    window_figure,
+    window_seconds,
+)
 from load.bench.limits import essentia_limit_per_min, per_minute, seconds_between
 from load.bench.report import Figure, Section, Target
 from stack.airflow_stack import POLLING_SCHEDULER_IDLE_SLEEP_S, SCHEDULER_IDLE_SLEEP_S, WORKER_MIN_HEARTBEAT_S
@@ -76,19 +83,27 @@ def _s(a: datetime | None, b: datetime | None) -> float:
     return seconds_between(a, b) or 0.0
 
 
-def analysis_split(run: TimedRun, spent: dict[str, float]) -> dict[str, float]:
-    """Wall time along the critical path, telescoped: the parts add up to trigger → success exactly."""
+def critical_chain(run: TimedRun) -> list[TaskTiming]:
+    """The run's critical path, task by task: the later of audio and content, prediction, insights, aggregate."""
     first = [t for t in (run.task("audio_analysis"), run.task("content_analysis")) if t and t.end]
     if not first or run.start is None or run.end is None:
         raise ValueError(f"run {run.run_id} lacks the timestamps of its critical path")
-    chain = [max(first, key=lambda t: t.end)] + [run.task(t) for t in ("hit_prediction", "ai_insights")]
-    chain.append(run.task("aggregate_results"))
+    chain = [max(first, key=lambda t: t.end)]
+    for task_id in ("hit_prediction", "ai_insights", "aggregate_results"):
+        task = run.task(task_id)
+        if chain[0].start is None or task is None or task.start is None or task.end is None:
+            raise ValueError(f"run {run.run_id}: a task of the critical path has no start/end")
+        chain.append(task)
+    return chain
+
+
+def analysis_split(run: TimedRun, spent: dict[str, float]) -> dict[str, float]:
+    """Wall time along the critical path, telescoped: the parts add up to trigger → success exactly."""
+    chain = critical_chain(run)
     split = dict.fromkeys(SPLIT_KEYS, 0.0)
     split[SPLIT_KEYS[0]] = _s(run.triggered_at, run.start)
     ready = run.start
     for task in chain:
-        if task is None or task.start is None or task.end is None:
-            raise ValueError(f"run {run.run_id}: a task of the critical path has no start/end")
         queued = task.queued or task.start
         service = spent.get(TASK_SERVICE.get(task.task_id, ""), 0.0)
         split[SPLIT_KEYS[1]] += _s(ready, queued)
@@ -168,9 +183,20 @@ def comprehensive(
     )
     held = bench.slot_held_seconds(runs)  # none under the demo's LocalExecutor: its supervisors log elsewhere
     held_figures = [slot_held_figure(label, held)] if held else []
-    until = max(run.end for run in runs if run.end)
-    request = measured_figure(bench.stack, label, runs[0].triggered_at, until, sum(len(run.tasks) for run in runs))
-    request_figures = [request] if request else []
+    request_figures = []
+    if (api_log := api_server_log(bench.stack)) is not None:
+        until = max(run.end for run in runs if run.end)
+        found = execution_requests(api_log, runs[0].triggered_at, until)
+        requests = parse_requests(api_log)
+        in_windows = [window_seconds(requests, run.run_id, critical_chain(run)) for run in runs]
+        request_figures = [
+            figure
+            for figure in (
+                window_figure(label, in_windows, split[SPLIT_KEYS[3]]),
+                request_figure(label, found, sum(len(run.tasks) for run in runs)),
+            )
+            if figure
+        ]
     return Section(
         key=key,
         title=title,
@@ -217,7 +243,8 @@ def comprehensive(
             f"'{biggest}' ({split[biggest]:.2f} s).{startup_text} The largest part of a task's time is its "
             "supervisor's execution-API requests, one after another (the start, one XCom read per upstream, the "
             "rendered fields, the XCom write): the 'execution-API request' figure gives their medians on this "
-            "machine, which scale the in-task overhead from one machine to the next. The local stack's scheduler "
+            "machine, which scale the in-task overhead from one machine to the next, and 'the api-server's time' "
+            "how much of the in-task overhead the api-server itself spent on them. The local stack's scheduler "
             "is woken by "
             f"PostgreSQL when a task's try ends (hss_airflow.scheduler), else it loops every "
             f"{SCHEDULER_IDLE_SLEEP_S:g} s; the demo's, on SQLite, polls every {POLLING_SCHEDULER_IDLE_SLEEP_S:g} s "

@@ -302,4 +302,14 @@ operator 12 ms with its service; the XCom write 10.5 ms (8 ms on the api-server)
 like ours, the plugin load before the fork, one connection look-up per call (the two rows in "Settings that \
 mattered") | the parse 8.7 → 6.5 ms, the plugin load 3.9 → 0 ms, one look-up fewer per service call; what is \
 left is the execution API's per-task protocol: 4 requests per task and one per upstream XCom |
+| one task, start to end, again on a slower machine (the same temporary timestamps, 37 tasks of 6 runs, \
+2026-12-07 16:45 UTC; in-task overhead 0.69 s in that day's `make bench`) | a light task (a 2 ms service \
+call) took 155-183 ms: its start to the task process holding its start-up details 51 ms (`PATCH …/run` \
+answered after 46 ms, while the forked task process configured its logging in 22 ms and built its comms \
+decoder in 14 ms; in a warm process the same calls take 1.5 and 0.5 ms, in a child forked after the worker's \
+preload they meet ≈ 2,300 copy-on-write page faults); bundle and DAG file 30 ms; the templates with one XCom \
+read per upstream and the rendered fields 53-85 ms (2-4 reads); the operator 13 ms; the XCom write to the \
+end_date 15 ms | none: the child's start-up runs beside `PATCH …/run` and ends before its answer. \
+`make bench` now prints the api-server's own share of the in-task overhead ("the api-server's time": its \
+server-side time on the path's tasks' requests within their start→end) | — |
 """
