@@ -6,11 +6,13 @@ import os
 import selectors
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from airflow.sdk.execution_time import supervisor
 
-from hss_airflow.task_exit import ProcessExit, watch_exit
+from hss_airflow.task_exit import ExitWatchingSubprocess, ProcessExit, watch_exit
 from stack.paths import PLUGINS_FOLDER
 
 
@@ -82,3 +84,39 @@ def test_the_workers_preload_makes_it_the_supervisor_airflow_starts(fresh_python
     )
     env = {"PATH": "/usr/bin:/bin", "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER)}
     assert fresh_python(code, env=env) == ["hss_airflow.task_exit", "ExitWatchingSubprocess", True]
+
+
+class HeartbeatClient:
+    def __init__(self) -> None:
+        self.heartbeats: list[str] = []
+        self.task_instances = self
+
+    def heartbeat(self, ti_id: str, pid: int) -> None:
+        self.heartbeats.append(ti_id)
+
+
+def test_the_first_heartbeat_comes_an_interval_after_the_start_not_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # PATCH …/run (Airflow's _on_child_started, stubbed here) wrote last_heartbeat_at; Airflow's supervisor then
+    # heartbeat again at its first look. Ours waits the interval, as between any two heartbeats.
+    started: list[dict] = []
+    monkeypatch.setattr(supervisor.ActivitySubprocess, "_on_child_started", lambda self, **kw: started.append(kw))
+    client = HeartbeatClient()
+    sub = ExitWatchingSubprocess(
+        id="ti-1",
+        pid=os.getpid(),
+        stdin=None,
+        process=SimpleNamespace(pid=os.getpid()),
+        process_log=None,
+        client=client,  # type: ignore[arg-type]
+    )
+    try:
+        sub._on_child_started(ti="the task")
+        assert started == [{"ti": "the task"}]
+        sub._send_heartbeat_if_needed()
+        assert client.heartbeats == []
+        sub._last_heartbeat_attempt -= supervisor.MIN_HEARTBEAT_INTERVAL + 0.1  # an interval later
+        sub._send_heartbeat_if_needed()
+        assert client.heartbeats == ["ti-1"]
+    finally:
+        if sub._exit_watch is not None:
+            sub._exit_watch.close()

@@ -182,6 +182,12 @@ local stacks, both compose files and the chart values | the 1 s interval's price
 running second; trigger→success median 3.14 → 2.93 s, in-task overhead 1.09 → 1.03 s (that machine's noise). \
 The next full `make bench` (14:58 UTC): 355 heartbeats, 10.1 s of api-server time; Airflow CPU per batch song \
 1.19 → 1.30 at chunk_size 4 (Essentia alone 16 % slower between the two runs: no change that run can show) |
+| A task's first heartbeat comes an interval (5 s) after its start, like every later one: Airflow's supervisor \
+sent one at its first look, right after `PATCH …/run` had written the task's `last_heartbeat_at`, beside the task \
+process's start-up on the same 2 cores and the same api-server. A task shorter than 5 s sends none | \
+`hss_airflow.task_exit` (a test: no heartbeat at the first look, one an interval later) | a local celery stack, \
+comprehensive_analysis, 10 runs per side, interleaved A/B/A/B (2026-12-07 17:13-17:20 UTC): the three light tasks \
+of the critical path 519 → 414 ms, then 431 → 383 ms (medians of their summed durations); 57 → 0 heartbeats |
 | A task that returns a dict pushes it as one XCom (`multiple_outputs=False`): `@task` infers multiple \
 outputs from a `-> dict` annotation and then writes every key as one more XCom through the execution API (5 \
 extra writes on comprehensive_analysis' last task, one per config key on validate_training_config). Only \
