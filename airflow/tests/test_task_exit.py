@@ -99,7 +99,10 @@ def test_the_first_heartbeat_comes_an_interval_after_the_start_not_at_once(monke
     # PATCH …/run (Airflow's _on_child_started, stubbed here) wrote last_heartbeat_at; Airflow's supervisor then
     # heartbeat again at its first look. Ours waits the interval, as between any two heartbeats.
     started: list[dict] = []
-    monkeypatch.setattr(supervisor.ActivitySubprocess, "_on_child_started", lambda self, **kw: started.append(kw))
+    # Airflow's class by our base: after install() (the preload, in this process too), supervisor.ActivitySubprocess
+    # names ours, and patching it would replace the method under test.
+    (airflow_supervisor,) = ExitWatchingSubprocess.__bases__
+    monkeypatch.setattr(airflow_supervisor, "_on_child_started", lambda self, **kw: started.append(kw))
     client = HeartbeatClient()
     sub = ExitWatchingSubprocess(
         id="ti-1",
