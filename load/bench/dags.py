@@ -88,13 +88,12 @@ def critical_chain(run: TimedRun) -> list[TaskTiming]:
     first = [t for t in (run.task("audio_analysis"), run.task("content_analysis")) if t and t.end]
     if not first or run.start is None or run.end is None:
         raise ValueError(f"run {run.run_id} lacks the timestamps of its critical path")
-    chain = [max(first, key=lambda t: t.end)]
-    for task_id in ("hit_prediction", "ai_insights", "aggregate_results"):
-        task = run.task(task_id)
-        if chain[0].start is None or task is None or task.start is None or task.end is None:
-            raise ValueError(f"run {run.run_id}: a task of the critical path has no start/end")
-        chain.append(task)
-    return chain
+    chain = [max(first, key=lambda t: t.end)] + [run.task(t) for t in ("hit_prediction", "ai_insights")]
+    chain.append(run.task("aggregate_results"))
+    complete = [t for t in chain if t is not None and t.start is not None and t.end is not None]
+    if len(complete) < len(chain):
+        raise ValueError(f"run {run.run_id}: a task of the critical path has no start/end")
+    return complete
 
 
 def analysis_split(run: TimedRun, spent: dict[str, float]) -> dict[str, float]:
@@ -186,8 +185,8 @@ def comprehensive(
     request_figures = []
     if (api_log := api_server_log(bench.stack)) is not None:
         until = max(run.end for run in runs if run.end)
-        found = execution_requests(api_log, runs[0].triggered_at, until)
-        requests = parse_requests(api_log)
+        requests = parse_requests(api_log)  # the log read once for both figures
+        found = execution_requests(requests, runs[0].triggered_at, until)
         in_windows = [window_seconds(requests, run.run_id, critical_chain(run)) for run in runs]
         request_figures = [
             figure

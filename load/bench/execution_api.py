@@ -82,20 +82,19 @@ def parse_requests(api_log: str) -> list[Request]:
     ]
 
 
-def execution_requests(api_log: str, since: datetime, until: datetime) -> dict[str, list[float]]:
+def execution_requests(requests: Iterable[Request], since: datetime, until: datetime) -> dict[str, list[float]]:
     """Kind of request → the server-side durations (s) of the execution-API requests finished in [since, until]."""
     found: dict[str, list[float]] = defaultdict(list)
-    for request in parse_requests(api_log):
+    for request in requests:
         if since <= request.finished <= until:
             found[request.kind].append(request.seconds)
     return dict(found)
 
 
-def window_seconds(requests: Iterable[Request], run_id: str, tasks: Iterable[TaskTiming]) -> dict[str, float]:
+def window_seconds(requests: list[Request], run_id: str, tasks: Iterable[TaskTiming]) -> dict[str, float]:
     """Kind → the api-server's seconds on the tasks' own requests inside each task's start→end (the part of a
     request that overlaps it: the start is inside, the final state mostly after the end_date)."""
     spent: dict[str, float] = defaultdict(float)
-    requests = list(requests)
     for task in tasks:
         if task.start is None or task.end is None:
             continue

@@ -51,7 +51,7 @@ UNTIL = datetime(2026, 12, 7, 13, 1, 33, tzinfo=UTC)
 
 
 def test_each_execution_request_in_the_window_is_read_by_kind_and_nothing_else() -> None:
-    found = execution_requests(API_LOG, SINCE, UNTIL)
+    found = execution_requests(parse_requests(API_LOG), SINCE, UNTIL)
     assert found == {
         "start": [0.036],
         "heartbeat": [0.012],
@@ -64,7 +64,9 @@ def test_each_execution_request_in_the_window_is_read_by_kind_and_nothing_else()
 
 
 def test_the_figure_is_the_median_request_with_each_kind_per_task() -> None:
-    figure = request_figure("comprehensive_analysis", execution_requests(API_LOG, SINCE, UNTIL), tasks=1)
+    figure = request_figure(
+        "comprehensive_analysis", execution_requests(parse_requests(API_LOG), SINCE, UNTIL), tasks=1
+    )
     assert figure is not None
     assert figure.value == pytest.approx(15.0)  # of 4, 7, 9, 12 | 18, 18, 21, 36 ms
     assert figure.target is None  # it explains the in-task overhead; it is not a target of its own
@@ -76,7 +78,7 @@ def test_the_figure_is_the_median_request_with_each_kind_per_task() -> None:
 
 def test_no_request_or_no_log_gives_no_figure() -> None:
     assert request_figure("x", {}, tasks=5) is None
-    assert request_figure("x", execution_requests(API_LOG, UNTIL, UNTIL), tasks=5) is None
+    assert request_figure("x", execution_requests(parse_requests(API_LOG), UNTIL, UNTIL), tasks=5) is None
 
     class NoLog:
         def logs(self, component: str) -> str:
