@@ -109,23 +109,21 @@ def test_after_the_preload_parsing_any_dag_file_imports_nothing_new(fresh_python
     assert {name: modules for name, modules in imported.items() if modules != []} == {}
 
 
-def test_a_task_forked_after_the_preload_finds_the_plugins_loaded(fresh_python: Callable[..., Any]) -> None:
-    # The task runner's first steps (hss_airflow.task_warm_up): its listener manager loads the plugins (a scan of
-    # the plugins folder), then it integrates their macros. Each is cached per process, so a task forked after the
-    # preload scans nothing and imports nothing for them.
-    code = (
-        "import json, os, sys\n"
+# a task process's environment for the fork tests: the repo's plugins folder, nothing else of this process's
+FORK_ENV = {"PATH": "/usr/bin:/bin", "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER)}
+
+
+def in_a_fork_after_the_preload(imports: str, child: str) -> str:
+    """Code for `fresh_python`: the workers' preload and `imports`, then `child` (lines indented by 4 that set
+    `found`) in a forked process, as a task process starts; the parent prints the child's `found` as JSON."""
+    return (
+        "import json, os, socket, sys\n"
         "from hss_airflow.preload import import_preloaded\n"
         "import_preloaded()\n"
-        "from airflow.sdk.listener import get_listener_manager\n"
-        "from airflow.sdk.plugins_manager import _get_plugins, integrate_macros_plugins\n"
+        f"{imports}"
         "read, write = os.pipe()\n"
         "if os.fork() == 0:\n"
-        "    before, scans = set(sys.modules), _get_plugins.cache_info().misses\n"
-        "    get_listener_manager()\n"
-        "    integrate_macros_plugins()\n"
-        "    found = {'scans': _get_plugins.cache_info().misses - scans, 'new': sorted(set(sys.modules) - before),\n"
-        "             'plugins': [p.name for p in _get_plugins()[0]]}\n"
+        f"{child}"
         "    os.write(write, json.dumps(found).encode())\n"
         "    os._exit(0)\n"
         "os.close(write)\n"
@@ -133,10 +131,42 @@ def test_a_task_forked_after_the_preload_finds_the_plugins_loaded(fresh_python: 
         "    print(answer.read())\n"
         "os.wait()\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER)}
-    found = fresh_python(code, env=env)
+
+
+def test_a_task_forked_after_the_preload_finds_the_plugins_loaded(fresh_python: Callable[..., Any]) -> None:
+    # The task runner's first steps (hss_airflow.task_warm_up): its listener manager loads the plugins (a scan of
+    # the plugins folder), then it integrates their macros. Each is cached per process, so a task forked after the
+    # preload scans nothing and imports nothing for them.
+    code = in_a_fork_after_the_preload(
+        "from airflow.sdk.listener import get_listener_manager\n"
+        "from airflow.sdk.plugins_manager import _get_plugins, integrate_macros_plugins\n",
+        "    before, scans = set(sys.modules), _get_plugins.cache_info().misses\n"
+        "    get_listener_manager()\n"
+        "    integrate_macros_plugins()\n"
+        "    found = {'scans': _get_plugins.cache_info().misses - scans, 'new': sorted(set(sys.modules) - before),\n"
+        "             'plugins': [p.name for p in _get_plugins()[0]]}\n",
+    )
+    found = fresh_python(code, env=FORK_ENV)
     assert "hss_ui" in found["plugins"]  # the repo's plugin (and the providers') loaded before the fork
     assert found["scans"] == 0 and found["new"] == []
+
+
+def test_a_task_forked_after_the_preload_sets_up_its_channel_without_imports_or_adapter_builds(
+    fresh_python: Callable[..., Any],
+) -> None:
+    # A task process's first steps, before it asks for its start-up details: logging over its channel to the
+    # supervisor, then the decoder of the supervisor's answers (hss_airflow.task_warm_up shares its adapter).
+    code = in_a_fork_after_the_preload(
+        "from airflow.sdk.execution_time import task_runner\n"
+        "from airflow.sdk.execution_time.supervisor import _configure_logs_over_json_channel\n",
+        "    before = set(sys.modules)\n"
+        "    _configure_logs_over_json_channel(os.pipe()[1])\n"
+        "    decoders = [task_runner.CommsDecoder[task_runner.ToTask, task_runner.ToSupervisor](\n"
+        "        log=None, socket=socket.socketpair()[0]) for _ in range(2)]\n"
+        "    adapters = {id(a) for d in decoders for a in (d.body_decoder, d.err_decoder)}\n"
+        "    found = {'new': sorted(set(sys.modules) - before), 'adapters': len(adapters)}\n",
+    )
+    assert fresh_python(code, env=FORK_ENV) == {"new": [], "adapters": 1}
 
 
 def test_the_celery_config_keeps_airflows_defaults() -> None:

@@ -188,6 +188,13 @@ process's start-up on the same 2 cores and the same api-server. A task shorter t
 `hss_airflow.task_exit` (a test: no heartbeat at the first look, one an interval later) | a local celery stack, \
 comprehensive_analysis, 10 runs per side, interleaved A/B/A/B (2026-12-07 17:13-17:20 UTC): the three light tasks \
 of the critical path 519 → 414 ms, then 431 → 383 ms (medians of their summed durations); 57 → 0 heartbeats |
+| A task process sets up its channel to its supervisor with what the preload built: its decoder of the \
+supervisor's answers built two pydantic `TypeAdapter`s of the same message union in every task, and its \
+logging set-up imported two of Airflow's logging modules. The preload builds the adapter once (the decoder \
+takes it: an adapter holds no state of its own) and imports the modules | `hss_airflow.task_warm_up` (a test \
+forks after the preload: no import, one adapter for two decoders) | a child forked after the Celery worker's \
+preload, logging set-up and decoder, median of 9, two interleaved pairs (2026-12-07 20:00 UTC): 11.7 / 12.0 → \
+8.3 / 7.1 ms per task process; the decoder alone 4.0-4.9 → 0.8-1.5 ms |
 | A task that returns a dict pushes it as one XCom (`multiple_outputs=False`): `@task` infers multiple \
 outputs from a `-> dict` annotation and then writes every key as one more XCom through the execution API (5 \
 extra writes on comprehensive_analysis' last task, one per config key on validate_training_config). Only \
@@ -229,18 +236,26 @@ leave out the CPU of PostgreSQL's long-lived connections from "Airflow CPU per s
 result backend opened at every scheduler loop were counted); the bench and the stack's memory figure now
 charge a process to the component it descends from (`stack.process_tree`).
 
-Did not matter: the `hss_audio` pool at 2 vs 4 slots (batch_analysis 1.04-1.08x, within noise: the
-service queues what the second pair of slots sends). Left as it is, on purpose: the Celery result backend
-stays in PostgreSQL, as Airflow recommends (one store fewer to lose in a restart; its connection churn is gone,
-above). Before the scheduler was woken by PostgreSQL (first row above), a shorter idle sleep was tried twice. At 0.1 s
-(`load.bench --only analysis,batch`, 2026-12-05, one run each) comprehensive_analysis' Airflow-added time
-fell 1.55 → 1.10 s (the scheduler's hand-offs 0.63 → 0.27 s), but the scheduler took 5.5 → 11.0 CPU-s and
-PostgreSQL 1.4 → 2.7 CPU-s per 20-song batch_analysis: Airflow 0.50 → 0.88 CPU-s per song, 77 instead of
-84 % of the Essentia limit. Tried again at 0.15 s with the pooled result backend (`load.bench --compare HEAD
---only analysis,batch --rounds 1`, 2026-12-06 01:43 UTC, the slower machine): trigger→success 2.93 → 2.50 s,
-but Airflow CPU per batch song 0.74 → 0.94 CPU-s at chunk_size 4 and 0.92 → 1.06 at 10. Airflow's scheduler
-loop costs about 25 ms of CPU whether or not anything changed, so with polling the two targets pulled against
-each other; woken at each hand-off, the scheduler needs no short sleep, and both moved the same way.
+Did not matter: the `hss_audio` pool at 2 vs 4 slots (batch_analysis 1.04-1.08x, within noise: the service
+queues what the second pair of slots sends). A second api-server serving only the execution API (`airflow
+api-server --apps execution`, without the core API's middlewares): 8.1 against 8.2 ms of CPU per `GET …/xcoms/…`
+(400 sequential requests each on an idle stack, 2026-12-07). Storing a task's rendered fields from a thread of
+its supervisor while the task goes on (joined before anything that ends the try): `PUT …/rtif` left the task's
+path (7-20 → 0.4-1 ms in the task), but the XCom write beside it slowed by ≈ 2 ms; the critical path's four
+tasks' overhead, sum of the medians over 3 interleaved pairs of 8 comprehensive_analysis runs: 592 → 570 ms,
+inside the machine's noise (the pairs' in-task medians 0.687 → 0.642, 0.557 → 0.452, 0.577 → 0.658 s). Not kept:
+a failure to store the fields would no longer fail the task, for ≈ 5 ms a task. Left as it is, on purpose: the
+Celery result backend stays in PostgreSQL, as Airflow recommends (one store fewer to lose in a restart; its
+connection churn is gone, above). Before the scheduler was woken by PostgreSQL (first row above), a shorter idle
+sleep was tried twice. At 0.1 s (`load.bench --only analysis,batch`, 2026-12-05, one run each)
+comprehensive_analysis' Airflow-added time fell 1.55 → 1.10 s (the scheduler's hand-offs 0.63 → 0.27 s), but the
+scheduler took 5.5 → 11.0 CPU-s and PostgreSQL 1.4 → 2.7 CPU-s per 20-song batch_analysis: Airflow 0.50 → 0.88
+CPU-s per song, 77 instead of 84 % of the Essentia limit. Tried again at 0.15 s with the pooled result backend
+(`load.bench --compare HEAD --only analysis,batch --rounds 1`, 2026-12-06 01:43 UTC, the slower machine):
+trigger→success 2.93 → 2.50 s, but Airflow CPU per batch song 0.74 → 0.94 CPU-s at chunk_size 4 and 0.92 → 1.06
+at 10. Airflow's scheduler loop costs about 25 ms of CPU whether or not anything changed, so with polling the
+two targets pulled against each other; woken at each hand-off, the scheduler needs no short sleep, and both
+moved the same way.
 """
 
 PROFILE_MD = """\
@@ -318,4 +333,16 @@ read per upstream and the rendered fields 53-85 ms (2-4 reads); the operator 13 
 end_date 15 ms | none: the child's start-up runs beside `PATCH …/run` and ends before its answer. \
 `make bench` now prints the api-server's own share of the in-task overhead ("the api-server's time": its \
 server-side time on the path's tasks' requests within their start→end) | — |
+| one task's messages to its supervisor (every message the task process sent, timed there for the \
+measurement only: 10 probes of 6-12 comprehensive_analysis runs, 2026-12-07 19:10-20:00 UTC, the same code \
+giving in-task overheads from 0.40 to 0.85 s as the shared host's load came and went) | per light task, a \
+round trip through the supervisor to the api-server: each XCom read 5-8 ms in a quiet minute, 10-24 ms in a \
+busy one; the rendered fields 7-30 ms after 2-5 ms of serializing them; the XCom write 11-15 ms. The \
+api-server spends 8.2 ms of CPU on one `GET …/xcoms/…` (400 sequential requests, idle stack; py-spy: \
+SQLAlchemy 17 %, Starlette's `BaseHTTPMiddleware` 14 %, sending the response through the access-log \
+middleware 13 %, FastAPI's dependencies 12 %, Cadwyn's version conversions 10 %, the JWT 6 %) | the task \
+process's channel set-up from the preload (the row in "Settings that mattered"); a separate execution-API \
+server and the rendered fields in the background were tried ("Did not matter") | the set-up 12 → 7-8 ms per \
+task; on the path's four tasks, 9 XCom reads, 4 rendered fields, 4 XCom writes and 4 starts stay: ≈ 0.3 s of \
+round trips on a busy minute, before any task does its own work |
 """

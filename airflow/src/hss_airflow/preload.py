@@ -33,7 +33,7 @@ PRELOADED_MODULES = (
     "pandas",
     "airflow.providers.git.bundles.git",
     "hss_airflow.dag_warm_up",  # builds one DAG with everything above imported
-    "hss_airflow.task_warm_up",  # last: the task runner's first steps (the plugins, its listener manager)
+    "hss_airflow.task_warm_up",  # last: the task runner's first steps (the plugins, its listener manager, its decoder)
 )
 
 
