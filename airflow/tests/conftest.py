@@ -64,6 +64,13 @@ def fresh_python() -> Callable[..., Any]:
     return _run_fresh_python
 
 
+@pytest.fixture
+def task_process_env() -> dict[str, str]:
+    """The environment for `fresh_python` as a worker forks tasks: the repo's plugins folder, nothing of this
+    process's own (its AIRFLOW_HOME, its settings)."""
+    return {"PATH": "/usr/bin:/bin", "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER)}
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated SQLite metadata DB with the repo's pools (what the init step does on the stack): a copy of the

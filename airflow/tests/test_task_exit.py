@@ -13,7 +13,6 @@ import pytest
 from airflow.sdk.execution_time import supervisor
 
 from hss_airflow.task_exit import ExitWatchingSubprocess, ProcessExit, watch_exit
-from stack.paths import PLUGINS_FOLDER
 
 
 def child_exiting_after(seconds: float) -> int:
@@ -70,7 +69,9 @@ def test_the_pidfd_is_closed_once_however_often_it_is_asked() -> None:
         os.fstat(read)
 
 
-def test_the_workers_preload_makes_it_the_supervisor_airflow_starts(fresh_python: Callable[..., Any]) -> None:
+def test_the_workers_preload_makes_it_the_supervisor_airflow_starts(
+    fresh_python: Callable[..., Any], task_process_env: dict[str, str]
+) -> None:
     # Airflow's task coordinator imports supervisor.ActivitySubprocess at each task: after the preload (the Celery
     # worker's, make demo's LocalExecutor's), that name is the exit-watching subclass.
     code = (
@@ -82,8 +83,7 @@ def test_the_workers_preload_makes_it_the_supervisor_airflow_starts(fresh_python
         "print(json.dumps([ActivitySubprocess.__module__, ActivitySubprocess.__name__,\n"
         "                  issubclass(ActivitySubprocess, supervisor.WatchedSubprocess)]))\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER)}
-    assert fresh_python(code, env=env) == ["hss_airflow.task_exit", "ExitWatchingSubprocess", True]
+    assert fresh_python(code, env=task_process_env) == ["hss_airflow.task_exit", "ExitWatchingSubprocess", True]
 
 
 class HeartbeatClient:

@@ -109,10 +109,6 @@ def test_after_the_preload_parsing_any_dag_file_imports_nothing_new(fresh_python
     assert {name: modules for name, modules in imported.items() if modules != []} == {}
 
 
-# a task process's environment for the fork tests: the repo's plugins folder, nothing else of this process's
-FORK_ENV = {"PATH": "/usr/bin:/bin", "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER)}
-
-
 def in_a_fork_after_the_preload(imports: str, child: str) -> str:
     """Code for `fresh_python`: the workers' preload and `imports`, then `child` (lines indented by 4 that set
     `found`) in a forked process, as a task process starts; the parent prints the child's `found` as JSON."""
@@ -133,7 +129,9 @@ def in_a_fork_after_the_preload(imports: str, child: str) -> str:
     )
 
 
-def test_a_task_forked_after_the_preload_finds_the_plugins_loaded(fresh_python: Callable[..., Any]) -> None:
+def test_a_task_forked_after_the_preload_finds_the_plugins_loaded(
+    fresh_python: Callable[..., Any], task_process_env: dict[str, str]
+) -> None:
     # The task runner's first steps (hss_airflow.task_warm_up): its listener manager loads the plugins (a scan of
     # the plugins folder), then it integrates their macros. Each is cached per process, so a task forked after the
     # preload scans nothing and imports nothing for them.
@@ -146,13 +144,13 @@ def test_a_task_forked_after_the_preload_finds_the_plugins_loaded(fresh_python: 
         "    found = {'scans': _get_plugins.cache_info().misses - scans, 'new': sorted(set(sys.modules) - before),\n"
         "             'plugins': [p.name for p in _get_plugins()[0]]}\n",
     )
-    found = fresh_python(code, env=FORK_ENV)
+    found = fresh_python(code, env=task_process_env)
     assert "hss_ui" in found["plugins"]  # the repo's plugin (and the providers') loaded before the fork
     assert found["scans"] == 0 and found["new"] == []
 
 
 def test_a_task_forked_after_the_preload_sets_up_its_channel_without_imports_or_adapter_builds(
-    fresh_python: Callable[..., Any],
+    fresh_python: Callable[..., Any], task_process_env: dict[str, str]
 ) -> None:
     # A task process's first steps, before it asks for its start-up details: logging over its channel to the
     # supervisor, then the decoder of the supervisor's answers (hss_airflow.task_warm_up shares its adapter).
@@ -166,7 +164,7 @@ def test_a_task_forked_after_the_preload_sets_up_its_channel_without_imports_or_
         "    adapters = {id(a) for d in decoders for a in (d.body_decoder, d.err_decoder)}\n"
         "    found = {'new': sorted(set(sys.modules) - before), 'adapters': len(adapters)}\n",
     )
-    assert fresh_python(code, env=FORK_ENV) == {"new": [], "adapters": 1}
+    assert fresh_python(code, env=task_process_env) == {"new": [], "adapters": 1}
 
 
 def test_the_celery_config_keeps_airflows_defaults() -> None:

@@ -88,8 +88,9 @@ def critical_chain(run: TimedRun) -> list[TaskTiming]:
     first = [t for t in (run.task("audio_analysis"), run.task("content_analysis")) if t and t.end]
     if not first or run.start is None or run.end is None:
         raise ValueError(f"run {run.run_id} lacks the timestamps of its critical path")
-    chain = [max(first, key=lambda t: t.end)] + [run.task(t) for t in ("hit_prediction", "ai_insights")]
-    chain.append(run.task("aggregate_results"))
+    chain = [max(first, key=lambda t: t.end)] + [
+        run.task(t) for t in ("hit_prediction", "ai_insights", "aggregate_results")
+    ]
     complete = [t for t in chain if t is not None and t.start is not None and t.end is not None]
     if len(complete) < len(chain):
         raise ValueError(f"run {run.run_id}: a task of the critical path has no start/end")

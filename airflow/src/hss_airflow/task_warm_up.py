@@ -12,7 +12,7 @@ Before any of that, each task process sets up its own channel to its supervisor:
 it, which imported two of Airflow's logging modules, and builds its message decoder, whose two pydantic
 `TypeAdapter`s of the same message union (the decoder's bodies and errors) were built anew in every task. They
 are imported and built here once, and the task's decoder takes the shared adapter (a `TypeAdapter` holds no
-state of its own). In a child forked after the preload, 2026-12-07: the decoder 4.0-4.9 → 0.8-1.3 ms.
+state of its own): ≈ 4 ms less per task process (docs/PERFORMANCE.md).
 
 It also installs hss_airflow.task_exit's supervisor, which notices a task process's exit at once.
 """
