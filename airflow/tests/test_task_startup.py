@@ -167,6 +167,42 @@ def test_a_task_forked_after_the_preload_sets_up_its_channel_without_imports_or_
     assert fresh_python(code, env=task_process_env) == {"new": [], "adapters": 1}
 
 
+def test_a_task_forked_after_the_preload_renders_and_checks_its_params_without_rebuilding(
+    fresh_python: Callable[..., Any], task_process_env: dict[str, str]
+) -> None:
+    # A task's context validates its DAG's params (each schema checked against JSON Schema's metaschema), then it
+    # renders its templates (Jinja's lexer) and sends its rendered fields (one pydantic adapter per field): all built
+    # before the fork by hss_airflow.task_warm_up and dag_warm_up, so a task builds none of them again.
+    code = in_a_fork_after_the_preload(
+        "import pydantic\n"
+        "from airflow.sdk import DAG\n"
+        "from airflow.sdk.definitions.param import process_params\n"
+        "from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields\n"
+        "from jinja2 import lexer\n"
+        "from jsonschema.validators import validator_for\n"
+        "from hss_airflow.operators import IntelligenceOperator\n"
+        "from hss_airflow.params import song_params\n"
+        "with DAG('t', schedule=None, params=song_params(), auto_register=False) as dag:\n"
+        "    op = IntelligenceOperator(task_id='i', song_id='{{ params.song_id }}', audio={}, content={},\n"
+        "                              prediction={'p': 0.5})\n"
+        "validator, built = validator_for({}), []\n"
+        "check, build = validator.check_schema, pydantic.TypeAdapter.__init__\n"
+        "validator.check_schema = lambda schema, *a: built.append('schema check') or check(schema, *a)\n"
+        "pydantic.TypeAdapter.__init__ = lambda self, *a, **k: built.append('adapter') or build(self, *a, **k)\n"
+        "lexers = len(lexer._lexer_cache)\n",
+        "    conf = {'song_id': 's1', 'song_path': 'songs/a.wav'}\n"
+        "    params = process_params(dag, op, conf, suppress_exception=False)\n"
+        "    rendered = dag.get_template_env().from_string(op.song_id).render(params=params)\n"
+        "    fields = _serialize_rendered_fields(op)\n"
+        "    found = {'built': built, 'new lexers': len(lexer._lexer_cache) - lexers, 'rendered': rendered,\n"
+        "             'fields': sorted(fields), 'lyrics': params['lyrics']}\n",
+    )
+    found = fresh_python(code, env=task_process_env)
+    assert found["rendered"] == "s1" and found["lyrics"] is None  # the params were validated and filled in
+    assert found["fields"] == ["audio", "content", "prediction", "song_id"]
+    assert found["built"] == [] and found["new lexers"] == 0
+
+
 def test_the_celery_config_keeps_airflows_defaults() -> None:
     from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 

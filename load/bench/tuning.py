@@ -195,6 +195,20 @@ takes it: an adapter holds no state of its own) and imports the modules | `hss_a
 forks after the preload: no import, one adapter for two decoders) | a child forked after the Celery worker's \
 preload, logging set-up and decoder, median of 9, two interleaved pairs (2026-12-07 20:00 UTC): 11.7 / 12.0 → \
 8.3 / 7.1 ms per task process; the decoder alone 4.0-4.9 → 0.8-1.5 ms |
+| A task builds what its context, its templates and its rendered fields need from what the preload built: \
+Airflow validates the DAG's params at each task's start with `jsonschema.validate`, which first checks each \
+schema against JSON Schema's metaschema (the costliest part, the same schemas in every task); Jinja built its \
+lexer (≈ 30 regexes) for the task's first template; and the rendered fields built one pydantic \
+`TypeAdapter(JsonValue)` per templated field. The preload checks our DAGs' param schemas (`jsonschema.validate` \
+then checks a schema once per process and content; a bad one fails every time), compiles one template and \
+builds the adapter | `hss_airflow.task_warm_up`, `hss_airflow.dag_warm_up` (a test forks after the preload: no \
+schema check, no adapter, no lexer built; another keeps jsonschema's answers) | a child forked after the Celery \
+worker's preload, median of 15, two runs each (2026-12-07 21:55 UTC): the rendered fields of an \
+IntelligenceOperator 5.0 / 6.2 → 1.3 / 1.2 ms, comprehensive_analysis' params 3.6 / 4.2 → 1.1 / 1.0 ms, the \
+first template 5.0 / 5.8 → 2.2 / 2.2 ms. On a local celery stack, 10 comprehensive_analysis runs per side, two \
+interleaved pairs (22:40 UTC), the light tasks' whole task process (`getrusage`, timed there for the measurement \
+only): 45.2 / 48.5 → 40.9 / 37.7 ms of CPU and 5,139 / 5,149 → 4,730 / 4,713 page faults per task; their wall \
+time moved within the host's noise (five earlier pairs read it 16-30 ms slower, two later ones 9-26 ms faster) |
 | A task that returns a dict pushes it as one XCom (`multiple_outputs=False`): `@task` infers multiple \
 outputs from a `-> dict` annotation and then writes every key as one more XCom through the execution API (5 \
 extra writes on comprehensive_analysis' last task, one per config key on validate_training_config). Only \
@@ -239,7 +253,11 @@ charge a process to the component it descends from (`stack.process_tree`).
 Did not matter: the `hss_audio` pool at 2 vs 4 slots (batch_analysis 1.04-1.08x, within noise: the service
 queues what the second pair of slots sends). A second api-server serving only the execution API (`airflow
 api-server --apps execution`, without the core API's middlewares): 8.1 against 8.2 ms of CPU per `GET …/xcoms/…`
-(400 sequential requests each on an idle stack, 2026-12-07). Storing a task's rendered fields from a thread of
+(400 sequential requests each on an idle stack, 2026-12-07). Two api-server workers (`[api] workers` 2, as
+Airflow suggests one per core; the stacks keep Airflow's default 1): a local celery stack, 10 comprehensive_analysis
+runs per side, interleaved 1/2/1/2 (2026-12-07 21:48 UTC), in-task overhead 0.444 / 0.424 → 0.443 / 0.436 s,
+trigger→success 1.430 / 1.372 → 1.399 / 1.405 s: the path's requests come one at a time.
+Storing a task's rendered fields from a thread of
 its supervisor while the task goes on (joined before anything that ends the try): `PUT …/rtif` left the task's
 path (7-20 → 0.4-1 ms in the task), but the XCom write beside it slowed by ≈ 2 ms; the critical path's four
 tasks' overhead, sum of the medians over 3 interleaved pairs of 8 comprehensive_analysis runs: 592 → 570 ms,
@@ -333,6 +351,17 @@ read per upstream and the rendered fields 53-85 ms (2-4 reads); the operator 13 
 end_date 15 ms | none: the child's start-up runs beside `PATCH …/run` and ends before its answer. \
 `make bench` now prints the api-server's own share of the in-task overhead ("the api-server's time": its \
 server-side time on the path's tasks' requests within their start→end) | — |
+| a light task's process, function by function (cProfile around Airflow's task runner `main`, for the \
+measurement only: 50 task processes of 10 comprehensive_analysis runs, 2026-12-07 21:58 UTC; cProfile's wall \
+clock, its own overhead included: 166 ms per ai_insights task against ≈ 120 ms without it) | ai_insights: waiting \
+for the supervisor's answers 78 ms (its start-up details, three XCom reads 33 ms, the rendered fields, the XCom \
+write 13 ms); the DAG file's parse 29 ms (the file itself 13 ms, of which the operators' `apply_defaults` 10 ms \
+deep-copying the DAG's params for each; the Git bundle's start 5.6 ms, re-reading its bare repository's origin); \
+the params' validation 7.8 ms (the metaschema checks 6.9 ms); the rendered fields' adapters 6.2 ms; Jinja \
+compiling the templates 5.5 ms (its lexer's regexes 2.1 ms); the operator's service call 15.7 ms, its service \
+10 ms of it | the params' schemas, the adapters and the lexer from the preload (the row in "Settings that \
+mattered") | a light task process's CPU 45-49 → 38-41 ms (`getrusage`, same row); what is left is the \
+protocol's waits and Airflow's parse of the DAG file in every task |
 | one task's messages to its supervisor (every message the task process sent, timed there for the \
 measurement only: 10 probes of 6-12 comprehensive_analysis runs, 2026-12-07 19:10-20:00 UTC, the same code \
 giving in-task overheads from 0.40 to 0.85 s as the shared host's load came and went) | per light task, a \

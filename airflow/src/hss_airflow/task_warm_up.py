@@ -12,13 +12,22 @@ Before any of that, each task process sets up its own channel to its supervisor:
 it, which imported two of Airflow's logging modules, and builds its message decoder, whose two pydantic
 `TypeAdapter`s of the same message union (the decoder's bodies and errors) were built anew in every task. They
 are imported and built here once, and the task's decoder takes the shared adapter (a `TypeAdapter` holds no
-state of its own): ≈ 4 ms less per task process (docs/PERFORMANCE.md).
+state of its own): ≈ 4 ms less per task process (docs/PERFORMANCE.md). Its rendered fields went the same way: one
+`TypeAdapter(JsonValue)` built per templated field, in every task.
+
+Then the task builds its context, which validates its DAG's params with `jsonschema.validate`; that first checks
+each param's schema against JSON Schema's metaschema, the costliest part, for the same few schemas in every
+task. The name now checks a schema once per process and content, and our DAGs' param schemas are checked here.
 
 It also installs hss_airflow.task_exit's supervisor, which notices a task process's exit at once.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 # the modules a task's start still imported for itself after the rest of the preload
@@ -27,11 +36,16 @@ import airflow.sdk._shared.logging.remote
 import airflow.sdk.definitions.asset.metadata
 import airflow.sdk.execution_time.cache
 import airflow.version  # noqa: F401
-from airflow.sdk.execution_time import comms
+import jsonschema
+from airflow.sdk import Param
+from airflow.sdk.execution_time import comms, task_runner
 from airflow.sdk.listener import get_listener_manager
 from airflow.sdk.plugins_manager import integrate_macros_plugins
-from pydantic import TypeAdapter
+from jsonschema.exceptions import best_match
+from jsonschema.validators import validator_for
+from pydantic import JsonValue, TypeAdapter
 
+from hss_airflow import params
 from hss_airflow.preload import warm_up
 from hss_airflow.task_exit import install
 
@@ -41,20 +55,79 @@ def do_what_a_task_does_first() -> None:
     integrate_macros_plugins()
 
 
-def share_the_task_decoders_adapter() -> None:
-    """Every task's `CommsDecoder` builds its adapters with `TypeAdapter(ToTask)`, looked up in Airflow's comms
-    module when the decoder is made: that name now answers with one adapter built here. Any other type (or an
-    Airflow that builds them another way) gets a new `TypeAdapter`, as before."""
-    to_task = TypeAdapter(comms.ToTask)
+# Where Airflow's task runner builds `TypeAdapter(T)` anew in every task: the module that looks the name up, T.
+SHARED_ADAPTERS: tuple[tuple[ModuleType, Any], ...] = (
+    (comms, comms.ToTask),  # each CommsDecoder: its bodies' and its errors' decoder
+    (task_runner, JsonValue),  # each templated field, as its rendered value is sent to the supervisor
+)
+
+# Our DAGs' params, whose schemas are checked before the fork (a DAG's own Param schemas are checked by its
+# first task; they are the same values).
+DAG_PARAMS: tuple[Callable[[], dict[str, Param]], ...] = (
+    params.song_params,
+    params.batch_params,
+    params.training_params,
+    params.daily_training_params,
+    params.tuning_params,
+    params.promotion_params,
+)
+
+
+def share_adapters() -> None:
+    """`TypeAdapter` in each module of SHARED_ADAPTERS now answers with one adapter built here for its type. Any
+    other type, or other arguments (or an Airflow that builds them another way), gets a new `TypeAdapter`."""
+    for module, type_ in SHARED_ADAPTERS:
+        module.TypeAdapter = shared_adapter_for(type_)  # type: ignore[attr-defined]
+
+
+def shared_adapter_for(known: Any) -> Callable[..., TypeAdapter[Any]]:
+    adapter = TypeAdapter(known)
 
     def shared(type_: Any, *args: Any, **kwargs: Any) -> TypeAdapter[Any]:
-        if type_ is comms.ToTask and not args and not kwargs:
-            return to_task
+        if type_ is known and not args and not kwargs:
+            return adapter
         return TypeAdapter(type_, *args, **kwargs)
 
-    comms.TypeAdapter = shared  # type: ignore[assignment,misc]
+    return shared
+
+
+@functools.lru_cache(maxsize=512)
+def check_schema_once(validator: type[Any], schema_json: str) -> None:
+    """Raises SchemaError as `check_schema` does; only a schema that passed is remembered."""
+    validator.check_schema(json.loads(schema_json))
+
+
+def checked_validator(schema: Any, cls: type[Any] | None = None) -> type[Any]:
+    """The validator class for `schema` (as `jsonschema.validate` picks it), once `schema` passed its check."""
+    validator = cls or validator_for(schema)
+    try:
+        schema_json = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError):  # not JSON: nothing to remember it by
+        validator.check_schema(schema)
+    else:
+        check_schema_once(validator, schema_json)
+    return validator
+
+
+def validate_checking_each_schema_once(
+    instance: Any, schema: Any, cls: type[Any] | None = None, *args: Any, **kwargs: Any
+) -> None:
+    """`jsonschema.validate`, the schema's own check done once per process and content: the same
+    ValidationError for a bad instance, the same SchemaError for a bad schema, every time."""
+    validator = checked_validator(schema, cls)
+    error = best_match(validator(schema, *args, **kwargs).iter_errors(instance))
+    if error is not None:
+        raise error
+
+
+def check_each_param_schema_once() -> None:
+    jsonschema.validate = validate_checking_each_schema_once
+    for make in DAG_PARAMS:
+        for param in make().values():
+            checked_validator(param.schema)
 
 
 warm_up(do_what_a_task_does_first)
-warm_up(share_the_task_decoders_adapter)
+warm_up(share_adapters)
+warm_up(check_each_param_schema_once)
 warm_up(install)
