@@ -206,7 +206,7 @@ schema check, no adapter, no lexer built; another keeps jsonschema's answers) | 
 worker's preload, median of 15, two runs each (2026-12-07 21:55 UTC): the rendered fields of an \
 IntelligenceOperator 5.0 / 6.2 → 1.3 / 1.2 ms, comprehensive_analysis' params 3.6 / 4.2 → 1.1 / 1.0 ms, the \
 first template 5.0 / 5.8 → 2.2 / 2.2 ms. On a local celery stack, 10 comprehensive_analysis runs per side, two \
-interleaved pairs (22:40 UTC), the light tasks' whole task process (`getrusage`, timed there for the measurement \
+interleaved pairs (22:20 UTC), the light tasks' whole task process (`getrusage`, timed there for the measurement \
 only): 45.2 / 48.5 → 40.9 / 37.7 ms of CPU and 5,139 / 5,149 → 4,730 / 4,713 page faults per task; their wall \
 time moved within the host's noise (five earlier pairs read it 16-30 ms slower, two later ones 9-26 ms faster) |
 | A task that returns a dict pushes it as one XCom (`multiple_outputs=False`): `@task` infers multiple \
