@@ -61,8 +61,8 @@ SHARED_ADAPTERS: tuple[tuple[ModuleType, Any], ...] = (
     (task_runner, JsonValue),  # each templated field, as its rendered value is sent to the supervisor
 )
 
-# Our DAGs' params, whose schemas are checked before the fork (a DAG's own Param schemas are checked by its
-# first task; they are the same values).
+# Our DAGs' params, whose schemas are checked before the fork. Any other schema (a DAG's inline Param) is checked
+# at its first validation in each task, as before.
 DAG_PARAMS: tuple[Callable[[], dict[str, Param]], ...] = (
     params.song_params,
     params.batch_params,
@@ -121,6 +121,8 @@ def validate_checking_each_schema_once(
 
 
 def check_each_param_schema_once() -> None:
+    """From now on `jsonschema.validate` (which Airflow's Param imports when it validates) checks a schema once per
+    process; our DAGs' param schemas are checked here, so the tasks forked after this check none."""
     jsonschema.validate = validate_checking_each_schema_once
     for make in DAG_PARAMS:
         for param in make().values():
