@@ -19,7 +19,8 @@ Then the task builds its context, which validates its DAG's params with `jsonsch
 each param's schema against JSON Schema's metaschema, the costliest part, for the same few schemas in every
 task. The name now checks a schema once per process and content, and our DAGs' param schemas are checked here.
 
-It also installs hss_airflow.task_exit's supervisor, which notices a task process's exit at once.
+It also installs hss_airflow.task_exit's supervisor, which notices a task process's exit at once, and
+hss_airflow.preparsed_dags, which parses a task's DAG file before the fork, once per file version.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from pydantic import JsonValue, TypeAdapter
 
-from hss_airflow import params
+from hss_airflow import params, preparsed_dags
 from hss_airflow.preload import warm_up
 from hss_airflow.task_exit import install
 
@@ -133,3 +134,4 @@ warm_up(do_what_a_task_does_first)
 warm_up(share_adapters)
 warm_up(check_each_param_schema_once)
 warm_up(install)
+warm_up(preparsed_dags.install)
