@@ -209,6 +209,24 @@ first template 5.0 / 5.8 → 2.2 / 2.2 ms. On a local celery stack, 10 comprehen
 interleaved pairs (22:20 UTC), the light tasks' whole task process (`getrusage`, timed there for the measurement \
 only): 45.2 / 48.5 → 40.9 / 37.7 ms of CPU and 5,139 / 5,149 → 4,730 / 4,713 page faults per task; their wall \
 time moved within the host's noise (five earlier pairs read it 16-30 ms slower, two later ones 9-26 ms faster) |
+| A task takes its DAG file's parse from the process that forked it: Airflow's task runner parsed the task's \
+DAG file in every task process (`dag_file_parse_ms` 16-18 ms median in the task logs on a slower machine). The \
+Celery pool process (and `make demo`'s LocalExecutor worker) parses a workload's DAG file before it hands the \
+workload to Airflow's supervisor (`BaseExecutor.run_workload`), once per file version and content, and the task's \
+own `BundleDagBag` of that file takes it. Kept only when the file imported without error and imported nothing \
+but itself; checked again in the task by the file's sha256; one parse per bundle file; the bundle joins \
+`sys.path` in the task, as Airflow's does. The first task of a file version in each pool process pays the parse \
+before its fork instead of after its start | `hss_airflow.preparsed_dags`, installed by the preload (tests: \
+Airflow's own parse in a child forked after it takes the kept DAG and imports nothing; a file rewritten at once \
+with the same size, a file importing a module of its bundle, a file failing to import: each parsed by its task \
+as before) | Airflow's `task_runner.parse` in a child forked after the preload, median of 10, two runs each \
+(2026-12-08 00:20 UTC, AMD EPYC, a machine ≈ 2x slower than the day before): 23.5 / 25.9 → 6.2 / 6.6 ms. A local \
+celery stack, 10 comprehensive_analysis runs per side, two interleaved pairs (00:47-00:53 UTC): \
+`dag_file_parse_ms` 17 / 16 → 0 / 0 ms in all 50 tasks' logs; the in-task overhead without the api-server's \
+time on it 0.378 / 0.367 → 0.347 / 0.300 s; the in-task overhead 0.807 / 0.782 → 0.854 / 0.689 s (the first \
+pair's second stack met a busier host: its api-server time 0.431 → 0.509 s). `load.bench --compare 64f5845 \
+--only analysis --rounds 2` (00:41 UTC, load average 1.7 → 2.5 over the run) read it within the noise: in-task \
+overhead 0.721 → 0.794 s with the api-server's time 0.382 → 0.446 s and its median request 16.1 → 19.6 ms |
 | A task that returns a dict pushes it as one XCom (`multiple_outputs=False`): `@task` infers multiple \
 outputs from a `-> dict` annotation and then writes every key as one more XCom through the execution API (5 \
 extra writes on comprehensive_analysis' last task, one per config key on validate_training_config). Only \
@@ -362,6 +380,17 @@ compiling the templates 5.5 ms (its lexer's regexes 2.1 ms); the operator's serv
 10 ms of it | the params' schemas, the adapters and the lexer from the preload (the row in "Settings that \
 mattered") | a light task process's CPU 45-49 → 38-41 ms (`getrusage`, same row); what is left is the \
 protocol's waits and Airflow's parse of the DAG file in every task |
+| a light task's process after the parse before the fork (cProfile around Airflow's task runner `main`, for \
+the measurement only: 49 light task processes of 10 comprehensive_analysis runs, 2026-12-08 00:28 UTC, a machine \
+≈ 2x slower than the day before; 241 ms per task with cProfile's overhead) | per task: waiting for the \
+supervisor's answers 134 ms (the start-up details 16, the XCom reads 43 for 2.2 reads, the XCom write 23); \
+Airflow's `parse` 20.6 ms with no DAG file parsed, of which the Git bundle's start 10.6 (re-reading the bare \
+repository's origin 8.3) and the bundle manager 4.4; the bundle version's tracking file 8.3 ms (Airflow's \
+`BundleVersionLock` rewrites `_tracking/<version>` in place: its truncating open 6.3 ms on this disk beside \
+PostgreSQL's fsyncs, 0.3 ms on an idle one); the operator 33.6 ms (the HTTP hook's call 16.9 with its service); \
+logging 7.5 ms (8 lines); Airflow's config reads 6.1 ms (52 per task); connection look-ups 5.2 ms (1.7 per task) \
+| the DAG file's parse before the fork (the row in "Settings that mattered") | what is left is Airflow's: its \
+protocol's waits, its bundle start and version lock in every task |
 | one task's messages to its supervisor (every message the task process sent, timed there for the \
 measurement only: 10 probes of 6-12 comprehensive_analysis runs, 2026-12-07 19:10-20:00 UTC, the same code \
 giving in-task overheads from 0.40 to 0.85 s as the shared host's load came and went) | per light task, a \

@@ -1,8 +1,8 @@
 """A task's DAG file, parsed by the process that forks the task, once per file version, not in every task.
 
 Airflow's task runner parses its DAG file first thing in every task process (`task_runner.parse`: the DAG bundle,
-then a `BundleDagBag` of that one file; `dag_file_parse_ms` in each task's log, 18 ms of a light task's ≈ 200 on
-a slow machine, docs/PERFORMANCE.md). Before Airflow's supervisor forks a task (`BaseExecutor.run_workload`, which
+then a `BundleDagBag` of that one file; `dag_file_parse_ms` in each task's log: 16-18 ms median on a slow machine,
+docs/PERFORMANCE.md). Before Airflow's supervisor forks a task (`BaseExecutor.run_workload`, which
 the Celery worker's pool processes and make demo's LocalExecutor workers both call), the process here parses the
 workload's DAG file unless it holds that file's parse already; the forked task's `BundleDagBag` of the same file
 takes that parse instead of importing the file again.
