@@ -275,6 +275,12 @@ api-server --apps execution`, without the core API's middlewares): 8.1 against 8
 Airflow suggests one per core; the stacks keep Airflow's default 1): a local celery stack, 10 comprehensive_analysis
 runs per side, interleaved 1/2/1/2 (2026-12-07 21:48 UTC), in-task overhead 0.444 / 0.424 → 0.443 / 0.436 s,
 trigger→success 1.430 / 1.372 → 1.399 / 1.405 s: the path's requests come one at a time.
+Airflow's connection pre-ping off (`AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_PRE_PING=False`: py-spy on the \
+api-server put its `SELECT 1` at each connection checkout at 8-23 % of the execution-API handlers' samples): a \
+local celery stack, 10 comprehensive_analysis runs per side, two interleaved pairs (2026-12-08 01:00 UTC), the \
+api-server's time on the path 0.602 / 0.483 → 0.419 / 0.443 s, its median XCom read 18.0 / 15.1 → 13.3 / 14.4 ms \
+(the first pair's first stack met a busy host). Not kept: ≈ 1 ms a request, and without it the first requests \
+after a PostgreSQL restart would answer 500 on dead pooled connections.
 Storing a task's rendered fields from a thread of
 its supervisor while the task goes on (joined before anything that ends the try): `PUT …/rtif` left the task's
 path (7-20 → 0.4-1 ms in the task), but the XCom write beside it slowed by ≈ 2 ms; the critical path's four
