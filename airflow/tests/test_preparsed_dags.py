@@ -166,14 +166,19 @@ def test_a_file_that_imports_a_module_of_its_bundle_is_not_kept(
         env,
         bundle,
         """
+        parsed, process_file = [], dagbag.DagBag.process_file
+        dagbag.DagBag.process_file = lambda bag, *args, **kw: parsed.append(1) or process_file(bag, *args, **kw)
         preparsed_dags.parse_before_fork("tests", None, "small.py")
+        preparsed_dags.parse_before_fork("tests", None, "small.py")  # the next workload: refused already
+        dagbag.DagBag.process_file = process_file
         task = in_a_task(startup("small.py", "small", "t"))
-        print(json.dumps({"kept": kept(), "sibling loaded": "shared_doc" in sys.modules, "task": task,
+        print(json.dumps({"kept": kept(), "sibling loaded": "shared_doc" in sys.modules, "task": task, "parsed": parsed,
                           "bag": dagbag.BundleDagBag is preparsed_dags.AIRFLOW_BUNDLE_DAG_BAG,
                           "parent's sys.path": BUNDLE_PATH in sys.path}))
         """,
     )
     assert found["kept"] == {} and not found["sibling loaded"] and not found["parent's sys.path"]
+    assert found["parsed"] == [1]  # once: not again at every workload beside the task's own parse
     assert found["bag"]  # nothing kept: the tasks parse with Airflow's own BundleDagBag
     assert found["task"]["task"] == "PythonOperator" and found["task"]["files parsed"] == 1
     assert "shared_doc" in found["task"]["imported"]

@@ -12,7 +12,8 @@ The task gets the DAG its file builds, as from its own parse:
   sha256 of the file's content, checked again in the task after its own bundle start: a changed file, or another
   version, is parsed by the task itself. One parse per bundle file is kept: a new version replaces the last.
 - it is kept only when the file imported without error and imported no module but itself (its imports are
-  preloaded, hss_airflow.preload); otherwise the task parses the file as before and meets its errors itself.
+  preloaded, hss_airflow.preload); otherwise the task parses the file as before and meets its errors itself, and
+  the forking process does not parse that content again.
 - the bundle's files are checked out (its `initialize`, under its lock) before the parse, as a task's start does;
   its path joins `sys.path` in the task, as `BundleDagBag` does, not in the process that forks.
 
@@ -59,6 +60,7 @@ class Parsed:
 
 PARSED: dict[str, Parsed] = {}  # absolute DAG file path -> its parse
 LATEST: dict[tuple[str, str], str] = {}  # (bundle name, file in the bundle) -> the absolute path parsed last
+REFUSED: dict[str, str] = {}  # absolute DAG file path -> the sha256 of the content whose parse was not kept
 
 
 def file_id(path: str) -> str:
@@ -119,6 +121,7 @@ def parse_alone(path: str, bundle_path: str, bundle_name: str) -> Parsed | None:
             if name == module or _is_under(sys.modules.get(name), bundle_path):
                 sys.modules.pop(name, None)
         log.info("%s is parsed by each task: %s", path, dict(bag.import_errors) or f"it imported {sorted(imported)}")
+        REFUSED[path] = identity  # not parsed here again while it stays as it is
         return None
     return Parsed(identity, bundle_path, bundle_name, bag)
 
@@ -146,6 +149,8 @@ def parse_before_fork(bundle_name: str, version: str | None, rel_path: str) -> N
         bundle.initialize()  # the files checked out (a tracking bundle refreshed), as the task's start does
         bundle_path = str(bundle.path)
         path = os.fspath(Path(bundle_path, rel_path))
+        if path in REFUSED and REFUSED[path] == file_id(path):
+            return
         if (parsed := parse_alone(path, bundle_path, bundle_name)) is not None:
             keep(rel_path, path, parsed)
     except Exception:
