@@ -27,7 +27,6 @@ only the speed-up: it is logged, and the task parses its file itself.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import sys
@@ -42,6 +41,8 @@ from airflow.executors.base_executor import BaseExecutor
 from airflow.executors.workloads.task import ExecuteTask
 from airflow.utils.file import get_unique_dag_module_name
 
+from hss_airflow.storage import file_digest
+
 log = logging.getLogger(__name__)
 
 AIRFLOW_BUNDLE_DAG_BAG = dagbag.BundleDagBag
@@ -52,7 +53,7 @@ TASK_PARSE = {"safe_mode": False, "load_op_links": False}
 
 @dataclass(frozen=True)
 class Parsed:
-    file_id: str  # the file's sha256 when it was parsed
+    file_id: str  # the file's sha256 when it was parsed (an mtime may not move for a rewrite in the same tick)
     bundle_path: str
     bundle_name: str
     bag: dagbag.DagBag
@@ -63,19 +64,13 @@ LATEST: dict[tuple[str, str], str] = {}  # (bundle name, file in the bundle) -> 
 REFUSED: dict[str, str] = {}  # absolute DAG file path -> the sha256 of the content whose parse was not kept
 
 
-def file_id(path: str) -> str:
-    """The file's content (a file's mtime may not move for a rewrite within the same clock tick)."""
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
-
-
 def taken(path: str, bundle_path: str, bundle_name: str) -> Parsed | None:
     """The parse kept for `path` when it is of this bundle and of the file as it is now."""
     parsed = PARSED.get(path)
     if parsed is None or (parsed.bundle_path, parsed.bundle_name) != (bundle_path, bundle_name):
         return None
     try:
-        return parsed if file_id(path) == parsed.file_id else None
+        return parsed if file_digest(path) == parsed.file_id else None
     except OSError:
         return None
 
@@ -102,11 +97,11 @@ def bundle_at(name: str, version: str | None) -> BaseDagBundle:
     return DagBundlesManager().get_bundle(name=name, version=version)
 
 
-def parse_alone(path: str, bundle_path: str, bundle_name: str) -> Parsed | None:
+def parse_alone(path: str, bundle_path: str, bundle_name: str, identity: str | None = None) -> Parsed | None:
     """Parse `path` as the task runner does; the parse when it imported nothing but the file, else None (and the
     modules it imported from its bundle are forgotten, so no task inherits another version's module)."""
     before, on_path = set(sys.modules), bundle_path in sys.path
-    identity = file_id(path)
+    identity = identity or file_digest(path)  # read before the parse: a later change then misses, never passes
     try:
         bag = AIRFLOW_BUNDLE_DAG_BAG(
             dag_folder=path, bundle_path=Path(bundle_path), bundle_name=bundle_name, **TASK_PARSE
@@ -149,9 +144,10 @@ def parse_before_fork(bundle_name: str, version: str | None, rel_path: str) -> N
         bundle.initialize()  # the files checked out (a tracking bundle refreshed), as the task's start does
         bundle_path = str(bundle.path)
         path = os.fspath(Path(bundle_path, rel_path))
-        if path in REFUSED and REFUSED[path] == file_id(path):
+        identity = file_digest(path)
+        if REFUSED.get(path) == identity:
             return
-        if (parsed := parse_alone(path, bundle_path, bundle_name)) is not None:
+        if (parsed := parse_alone(path, bundle_path, bundle_name, identity)) is not None:
             keep(rel_path, path, parsed)
     except Exception:
         log.warning(

@@ -140,3 +140,9 @@ def atomic_write_text(path: Path, text: str) -> Path:
 def atomic_write_json(path: Path, document: Any) -> Path:
     with writing_into(path):
         return rule.atomic_write_json(path, document)
+
+
+def file_digest(path: str | Path) -> str:
+    """The sha256 of a file's content, read in chunks."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()

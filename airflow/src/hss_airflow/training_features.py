@@ -18,7 +18,6 @@ the run fails only when more than MAX_DROPPED_SHARE of all rows are dropped.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import re
@@ -35,7 +34,7 @@ from hss_airflow import hooks
 from hss_airflow.hooks import ServiceRejected
 from hss_airflow.lyrics import read_sidecar_lyrics
 from hss_airflow.settings import settings
-from hss_airflow.storage import DataPathError, atomic_write_bytes, relative_to_root, resolve_in_root
+from hss_airflow.storage import DataPathError, atomic_write_bytes, file_digest, relative_to_root, resolve_in_root
 
 if TYPE_CHECKING:  # pandas is imported where it is used: every DAG-file parse imports this module
     import pandas as pd
@@ -133,10 +132,6 @@ def rows_to_extract(df: pd.DataFrame) -> list[int]:
     if not columns:
         return list(range(len(df)))
     return [int(i) for i in (df[columns].isna().all(axis=1)).to_numpy().nonzero()[0]]
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def check_training_config(params: dict[str, Any], root: Path | None = None) -> dict[str, Any]:
